@@ -1,0 +1,10 @@
+"""`python -m scoring`: the same CLI as the `scoring` console script."""
+
+from __future__ import annotations
+
+import sys
+
+from scoring.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""Configuration: `conf/base.yaml` + `conf/<env>.yaml` + `--set` overrides + `${env:VAR}`.
+
+The merged document is parsed once, at the job boundary, into frozen dataclasses; library
+functions then take the plain typed values they need. Every key the code reads is declared
+in `conf/base.yaml`; an unknown key, a missing key or a bad value raises ConfigError with a
+one-line message naming the key and the file (or `--set`) it came from.
+
+Example:
+    >>> config = load_config("local", overrides=["spark.shuffle_partitions=2"])
+    >>> config.spark.shuffle_partitions
+    2
+    >>> config.table("features").path  # doctest: +SKIP
+    '/abs/path/lakehouse/features'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from scoring.config_parse import build_typed, deep_merge, interpolate, parse_override
+from scoring.errors import ConfigError
+from scoring.resources import resource_dir
+
+LOGICAL_TABLES = (
+    "bronze_customers",
+    "bronze_transactions",
+    "quarantine",
+    "features",
+    "scores",
+    "scores_current",
+    "drift_metrics",
+    "runs",
+)
+_CATALOG_NAME = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*){1,2}$")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """How the SparkSession is built (see `scoring.session.build_session`)."""
+
+    platform: Literal["local", "databricks", "emr"]
+    master: str | None
+    app_name: str
+    shuffle_partitions: int = field(metadata={"min": 1})
+    jars_dir: str | None
+    ui_enabled: bool
+    log_level: Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"]
+    conf: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where local tables and raw drops live."""
+
+    root: str
+    raw_root: str | None
+
+
+@dataclass(frozen=True)
+class TablesSettings:
+    """Each logical table's location: null (under storage.root), a path, or a catalog name."""
+
+    bronze_customers: str | None
+    bronze_transactions: str | None
+    quarantine: str | None
+    features: str | None
+    scores: str | None
+    scores_current: str | None
+    drift_metrics: str | None
+    runs: str | None
+
+
+@dataclass(frozen=True)
+class MlflowSettings:
+    """The MLflow tracking server and model registry."""
+
+    tracking_uri: str | None
+    registry_uri: str | None
+    artifact_root: str | None
+    experiment: str
+    model_name: str
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """Log level and format."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+    json: bool
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A table given either as a storage path or as a catalog name (exactly one is set)."""
+
+    logical: str
+    path: str | None = None
+    catalog_name: str | None = None
+
+    def __str__(self) -> str:
+        return self.path or self.catalog_name or self.logical
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration of one job run, with derived locations resolved."""
+
+    env: str
+    spark: SparkSettings
+    storage: StorageSettings
+    tables: TablesSettings
+    mlflow: MlflowSettings
+    logging: LoggingSettings
+    sources: tuple[str, ...] = ()
+
+    @property
+    def raw_root(self) -> str:
+        """The folder of raw client drops: `<raw_root>/<source>/<YYYY-MM-DD>/`."""
+        return self.storage.raw_root or join_path(self.storage.root, "raw")
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI; a sqlite file under storage.root by default."""
+        if self.mlflow.tracking_uri:
+            return self.mlflow.tracking_uri
+        return "sqlite:///" + join_path(self.storage.root, "mlflow.db")
+
+    @property
+    def registry_uri(self) -> str:
+        """The MLflow registry URI; the tracking URI by default."""
+        return self.mlflow.registry_uri or self.tracking_uri
+
+    @property
+    def artifact_root(self) -> str:
+        """Where MLflow stores run artifacts for experiments this project creates."""
+        return self.mlflow.artifact_root or join_path(self.storage.root, "mlartifacts")
+
+    def table(self, logical: str) -> TableRef:
+        """Resolve a logical table name (`features`, `scores`, ...) to a path or catalog name."""
+        if logical not in LOGICAL_TABLES:
+            raise ConfigError(f"tables.{logical}: unknown logical table (known: {LOGICAL_TABLES})")
+        value: str | None = getattr(self.tables, logical)
+        if value is None:
+            return TableRef(logical, path=join_path(self.storage.root, logical))
+        if "/" in value or _URI.match(value):
+            return TableRef(logical, path=value)
+        return TableRef(logical, catalog_name=value)
+
+
+def join_path(base: str, *parts: str) -> str:
+    """Join path parts under a local folder or a URI (`s3://bucket/x`), without normalising."""
+    return "/".join([base.rstrip("/"), *parts])
+
+
+def load_config(
+    env: str,
+    overrides: Sequence[str] = (),
+    conf_dir: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Load, merge, override, interpolate and validate the configuration of `env`.
+
+    Args:
+        env: the environment; `conf/<env>.yaml` must exist.
+        overrides: `dotted.key=value` strings; values are parsed as YAML scalars.
+        conf_dir: the folder with `base.yaml`; defaults to the packaged `conf/`.
+        environ: the variables `${env:VAR}` reads; defaults to `os.environ`.
+
+    Raises:
+        ConfigError: one line naming the key and its source file (or `--set`).
+    """
+    folder = Path(conf_dir) if conf_dir else resource_dir("conf")
+    base_path, env_path = folder / "base.yaml", folder / f"{env}.yaml"
+    if not env_path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.yaml") if p.stem != "base")
+        raise ConfigError(f"{env_path}: no such environment '{env}' (known: {known})")
+    merged: dict[str, Any] = {}
+    provenance: dict[str, str] = {}
+    for path in (base_path, env_path):
+        deep_merge(merged, _read_yaml(path), str(path), provenance)
+    for override in overrides:
+        deep_merge(merged, parse_override(override), "--set", provenance)
+    resolved = interpolate(merged, provenance, os.environ if environ is None else environ)
+    settings = {
+        name: build_typed(cls, resolved.get(name), name, provenance)
+        for name, cls in _SECTIONS.items()
+    }
+    unknown = sorted(set(resolved) - set(_SECTIONS))
+    if unknown:
+        key = unknown[0]
+        raise ConfigError(
+            f"{provenance.get(key, '?')}: unknown key '{key}' (known sections: {list(_SECTIONS)})"
+        )
+    config = Config(env=env, sources=(str(base_path), str(env_path)), **settings)
+    return _absolutise(config)
+
+
+_SECTIONS: dict[str, type] = {
+    "spark": SparkSettings,
+    "storage": StorageSettings,
+    "tables": TablesSettings,
+    "mlflow": MlflowSettings,
+    "logging": LoggingSettings,
+}
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """Read one YAML file that must hold a mapping (an empty file is an empty mapping)."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: configuration file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+def _absolutise(config: Config) -> Config:
+    """Make local folders absolute, so Spark, MLflow and the user see the same paths."""
+    from dataclasses import replace
+
+    storage = replace(
+        config.storage,
+        root=_absolute(config.storage.root),
+        raw_root=_absolute(config.storage.raw_root) if config.storage.raw_root else None,
+    )
+    jars = config.spark.jars_dir
+    spark = replace(config.spark, jars_dir=_absolute(jars) if jars else None)
+    return replace(config, storage=storage, spark=spark)
+
+
+def _absolute(location: str) -> str:
+    """An absolute local path, or the URI unchanged (`s3://...`, `dbfs:/...`)."""
+    if _URI.match(location):
+        return location
+    return str(Path(location).expanduser().absolute())

@@ -1,0 +1,27 @@
+"""The project's exception types. Each message names the file, table, column or key."""
+
+from __future__ import annotations
+
+
+class ScoringError(Exception):
+    """Base of every error this project raises on purpose; the CLI prints it on one line."""
+
+
+class ConfigError(ScoringError):
+    """A configuration file, override or value is wrong; the message names key and source."""
+
+
+class ContractError(ScoringError):
+    """A data contract file in `schemas/` is malformed; the message names file and key."""
+
+
+class DataError(ScoringError):
+    """Input data breaks its contract (missing file, column, or too much bad data)."""
+
+
+class ModelError(ScoringError):
+    """A model cannot be resolved, loaded, or bound to the feature table."""
+
+
+class EnvironmentProblem(ScoringError):
+    """The machine lacks something a session needs (Java, Delta jars, a writable folder)."""

@@ -1,0 +1,153 @@
+"""All reading and writing of Delta tables, by path or by catalog name.
+
+A step reads with `read_table`, transforms with pure functions, and writes with
+`write_delta` (or a MERGE built on `delta_table`) inside `commit_metadata`, so every commit
+carries the run's lineage as JSON `userMetadata`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+import scoring
+from scoring.config import TableRef
+
+# Tables stay readable by non-Spark readers (delta-rs, Trino): no deletion vectors.
+DEFAULT_PROPERTIES: Mapping[str, str] = {"delta.enableDeletionVectors": "false"}
+_USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+
+
+def read_table(spark: SparkSession, ref: TableRef, version: int | None = None) -> DataFrame:
+    """Read a Delta table, optionally as of `version` (time travel)."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    if ref.catalog_name:
+        if version is None:
+            return spark.read.table(ref.catalog_name)
+        return spark.sql(f"SELECT * FROM {ref.catalog_name} VERSION AS OF {int(version)}")
+    return reader.load(ref.path)
+
+
+def delta_table(spark: SparkSession, ref: TableRef) -> DeltaTable:
+    """The DeltaTable handle of an existing table (for MERGE, history, vacuum)."""
+    if ref.catalog_name:
+        return DeltaTable.forName(spark, ref.catalog_name)
+    return DeltaTable.forPath(spark, str(ref.path))
+
+
+def table_exists(spark: SparkSession, ref: TableRef) -> bool:
+    """Whether the Delta table exists (a path with a `_delta_log`, or a catalog table)."""
+    if ref.catalog_name:
+        return bool(spark.catalog.tableExists(ref.catalog_name))
+    return bool(DeltaTable.isDeltaTable(spark, str(ref.path)))
+
+
+def current_version(spark: SparkSession, ref: TableRef) -> int | None:
+    """The table's latest version, or None when it does not exist yet."""
+    if not table_exists(spark, ref):
+        return None
+    last = delta_table(spark, ref).history(1).select("version").first()
+    return int(last["version"]) if last is not None else None
+
+
+def last_commit(spark: SparkSession, ref: TableRef) -> dict[str, Any]:
+    """The newest commit: version, operation, operationMetrics and parsed userMetadata."""
+    row = delta_table(spark, ref).history(1).first()
+    if row is None:
+        raise ValueError(f"{ref}: table has no commits")
+    metadata = row["userMetadata"]
+    return {
+        "version": int(row["version"]),
+        "operation": row["operation"],
+        "operationMetrics": dict(row["operationMetrics"] or {}),
+        "userMetadata": json.loads(metadata) if metadata else None,
+    }
+
+
+def ensure_table(
+    spark: SparkSession,
+    ref: TableRef,
+    schema: T.StructType,
+    partition_by: tuple[str, ...] = (),
+    properties: Mapping[str, str] | None = None,
+) -> None:
+    """Create the table with its schema and properties unless it exists already."""
+    builder = DeltaTable.createIfNotExists(spark)
+    builder = (
+        builder.tableName(ref.catalog_name) if ref.catalog_name else builder.location(str(ref.path))
+    )
+    builder = builder.addColumns(schema)
+    if partition_by:
+        builder = builder.partitionedBy(*partition_by)
+    for key, value in {**DEFAULT_PROPERTIES, **(properties or {})}.items():
+        builder = builder.property(key, value)
+    builder.execute()
+
+
+def write_delta(
+    df: DataFrame,
+    ref: TableRef,
+    mode: Literal["append", "overwrite"],
+    metadata: Mapping[str, Any],
+    replace_where: str | None = None,
+    partition_by: tuple[str, ...] = (),
+) -> None:
+    """Append or overwrite (all, or the slice `replace_where`), stamping `metadata` on the commit."""
+    writer = df.write.format("delta").mode(mode).option("userMetadata", to_json(metadata))
+    if replace_where is not None:
+        writer = writer.option("replaceWhere", replace_where)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    if ref.catalog_name:
+        writer.saveAsTable(ref.catalog_name)
+    else:
+        writer.save(str(ref.path))
+
+
+@contextmanager
+def commit_metadata(spark: SparkSession, metadata: Mapping[str, Any]) -> Iterator[None]:
+    """Stamp every Delta commit made inside the block (MERGE, DELETE, ...) with `metadata`."""
+    previous = spark.conf.get(_USER_METADATA_CONF, None)
+    spark.conf.set(_USER_METADATA_CONF, to_json(metadata))
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(_USER_METADATA_CONF)
+        else:
+            spark.conf.set(_USER_METADATA_CONF, previous)
+
+
+def to_json(metadata: Mapping[str, Any]) -> str:
+    """Commit metadata as compact, key-sorted JSON, with the code version always included."""
+    return json.dumps({"code_version": code_version(), **metadata}, sort_keys=True, default=str)
+
+
+@cache
+def code_version() -> str:
+    """The package version, plus the git commit when running from a source checkout."""
+    source_root = Path(scoring.__file__).resolve().parent.parent
+    if not (source_root / ".git").exists():
+        return scoring.__version__
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(source_root), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return scoring.__version__
+    return f"{scoring.__version__}+g{sha}" if sha else scoring.__version__

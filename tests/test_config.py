@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from scoring.cli import main
+from scoring.config import load_config
+from scoring.errors import ConfigError
+
+BASE = """
+spark:
+  platform: local
+  master: "local[2]"
+  app_name: scoring
+  shuffle_partitions: 4
+  jars_dir: .jars
+  ui_enabled: false
+  log_level: WARN
+  conf: {spark.sql.adaptive.enabled: true}
+storage: {root: ./lake, raw_root: null}
+tables:
+  bronze_customers: null
+  bronze_transactions: null
+  quarantine: null
+  features: null
+  scores: null
+  scores_current: null
+  drift_metrics: null
+  runs: null
+mlflow: {tracking_uri: null, registry_uri: null, artifact_root: null, experiment: e, model_name: m}
+logging: {level: INFO, json: false}
+"""
+
+
+def write_conf(folder: Path, env_text: str, base_text: str = BASE, env: str = "test") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "base.yaml").write_text(base_text)
+    (folder / f"{env}.yaml").write_text(env_text)
+    return folder
+
+
+def test_env_file_overrides_one_key_and_keeps_its_siblings(tmp_path):
+    conf = write_conf(tmp_path, "spark:\n  shuffle_partitions: 8\n")
+    config = load_config("test", conf_dir=conf, environ={})
+    assert config.spark.shuffle_partitions == 8
+    assert config.spark.app_name == "scoring"
+    assert config.spark.master == "local[2]"
+
+
+def test_set_override_beats_env_file_and_is_parsed_as_yaml(tmp_path):
+    conf = write_conf(tmp_path, "spark:\n  shuffle_partitions: 8\n")
+    config = load_config("test", ["spark.shuffle_partitions=3"], conf_dir=conf, environ={})
+    assert config.spark.shuffle_partitions == 3
+
+
+def test_nested_mapping_merges_key_by_key(tmp_path):
+    conf = write_conf(tmp_path, "spark:\n  conf: {spark.x: 1}\n")
+    config = load_config("test", conf_dir=conf, environ={})
+    assert dict(config.spark.conf) == {"spark.sql.adaptive.enabled": "true", "spark.x": "1"}
+
+
+def test_env_placeholder_reads_the_variable(tmp_path):
+    conf = write_conf(tmp_path, "mlflow:\n  experiment: ${env:EXP}\n")
+    config = load_config("test", conf_dir=conf, environ={"EXP": "from-env"})
+    assert config.mlflow.experiment == "from-env"
+
+
+def test_env_placeholder_default_applies_when_variable_is_unset(tmp_path):
+    conf = write_conf(tmp_path, "mlflow:\n  experiment: pre-${env:EXP:-fallback}-post\n")
+    config = load_config("test", conf_dir=conf, environ={})
+    assert config.mlflow.experiment == "pre-fallback-post"
+
+
+def test_whole_value_placeholder_is_read_as_yaml_scalar(tmp_path):
+    conf = write_conf(tmp_path, "spark:\n  shuffle_partitions: ${env:PARTS:-6}\n")
+    assert load_config("test", conf_dir=conf, environ={}).spark.shuffle_partitions == 6
+    config = load_config("test", conf_dir=conf, environ={"PARTS": "12"})
+    assert config.spark.shuffle_partitions == 12
+
+
+def test_interpolation_runs_after_set_overrides(tmp_path):
+    conf = write_conf(tmp_path, "")
+    config = load_config(
+        "test", ["mlflow.experiment=${env:WHO}"], conf_dir=conf, environ={"WHO": "me"}
+    )
+    assert config.mlflow.experiment == "me"
+
+
+def test_missing_environment_variable_names_key_file_and_variable(tmp_path):
+    conf = write_conf(tmp_path, "mlflow:\n  experiment: ${env:NOPE}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config("test", conf_dir=conf, environ={})
+    message = str(err.value)
+    assert "test.yaml" in message and "mlflow.experiment" in message and "NOPE" in message
+
+
+def test_unknown_key_names_the_key_and_the_file_it_came_from(tmp_path):
+    conf = write_conf(tmp_path, "spark:\n  mastr: local[4]\n")
+    with pytest.raises(ConfigError) as err:
+        load_config("test", conf_dir=conf, environ={})
+    assert "spark.mastr" in str(err.value)
+    assert str(conf / "test.yaml") in str(err.value)
+
+
+def test_unknown_section_is_an_error(tmp_path):
+    conf = write_conf(tmp_path, "sparkk:\n  master: x\n")
+    with pytest.raises(ConfigError, match="unknown key 'sparkk'"):
+        load_config("test", conf_dir=conf, environ={})
+
+
+def test_missing_required_key_is_named(tmp_path):
+    conf = write_conf(tmp_path, "", base_text=BASE.replace("  app_name: scoring\n", ""))
+    with pytest.raises(ConfigError, match=r"missing key 'spark\.app_name'"):
+        load_config("test", conf_dir=conf, environ={})
+
+
+def test_wrong_type_from_set_names_key_and_origin(tmp_path):
+    conf = write_conf(tmp_path, "")
+    with pytest.raises(ConfigError) as err:
+        load_config("test", ["spark.shuffle_partitions=many"], conf_dir=conf, environ={})
+    assert str(err.value).startswith("--set: spark.shuffle_partitions: expected an integer")
+
+
+def test_value_below_its_bound_is_rejected(tmp_path):
+    conf = write_conf(tmp_path, "spark:\n  shuffle_partitions: 0\n")
+    with pytest.raises(ConfigError, match=r"spark\.shuffle_partitions: expected a value >= 1"):
+        load_config("test", conf_dir=conf, environ={})
+
+
+def test_value_outside_its_choices_lists_the_choices(tmp_path):
+    conf = write_conf(tmp_path, "spark:\n  platform: kubernetes\n")
+    with pytest.raises(ConfigError, match=r"spark\.platform: expected one of \['local'"):
+        load_config("test", conf_dir=conf, environ={})
+
+
+def test_boolean_key_rejects_text(tmp_path):
+    conf = write_conf(tmp_path, "logging:\n  json: 'yes please'\n")
+    with pytest.raises(ConfigError, match=r"logging\.json: expected true or false"):
+        load_config("test", conf_dir=conf, environ={})
+
+
+def test_unknown_environment_lists_the_known_ones(tmp_path):
+    conf = write_conf(tmp_path, "")
+    with pytest.raises(ConfigError, match=r"no such environment 'prod' \(known: \['test'\]\)"):
+        load_config("prod", conf_dir=conf, environ={})
+
+
+def test_set_without_equals_sign_is_rejected():
+    with pytest.raises(ConfigError, match=r"not of the form dotted.key=value"):
+        load_config("local", ["spark.master"])
+
+
+def test_invalid_yaml_names_the_file(tmp_path):
+    conf = write_conf(tmp_path, "spark: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"test.yaml: not valid YAML"):
+        load_config("test", conf_dir=conf, environ={})
+
+
+def test_config_objects_are_frozen():
+    config = load_config("local")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.spark.master = "yarn"  # type: ignore[misc]
+
+
+def test_local_tables_resolve_under_the_absolute_storage_root(tmp_path):
+    config = load_config("local", [f"storage.root={tmp_path}/lake"])
+    assert config.table("features").path == f"{tmp_path}/lake/features"
+    assert config.raw_root == f"{tmp_path}/lake/raw"
+    assert config.tracking_uri == f"sqlite:///{tmp_path}/lake/mlflow.db"
+    assert config.registry_uri == config.tracking_uri
+
+
+def test_relative_storage_root_becomes_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config("local", ["storage.root=rel/lake"])
+    assert config.storage.root == f"{tmp_path}/rel/lake"
+
+
+def test_table_given_as_catalog_name_or_uri():
+    config = load_config(
+        "local", ["tables.scores=main.ml.scores", "tables.features=s3://bucket/features"]
+    )
+    assert config.table("scores").catalog_name == "main.ml.scores"
+    assert config.table("scores").path is None
+    assert config.table("features").path == "s3://bucket/features"
+
+
+def test_unknown_logical_table_is_an_error():
+    with pytest.raises(ConfigError, match=r"tables.predictions: unknown logical table"):
+        load_config("local").table("predictions")
+
+
+def test_databricks_environment_uses_unity_catalog_names_and_no_jars():
+    config = load_config("databricks", environ={"SCORING_CATALOG": "prod", "SCORING_SCHEMA": "ml"})
+    assert config.spark.platform == "databricks"
+    assert config.spark.jars_dir is None
+    assert config.table("scores").catalog_name == "prod.ml.scores"
+    assert config.registry_uri == "databricks-uc"
+
+
+def test_emr_environment_requires_its_s3_root():
+    with pytest.raises(ConfigError, match="SCORING_S3_ROOT is not set"):
+        load_config("emr", environ={"MLFLOW_TRACKING_URI": "http://mlflow:5000"})
+
+
+def test_cli_prints_one_line_naming_the_bad_key(capsys):
+    code = main(["doctor", "--env", "local", "--set", "spark.shuffle_partitions=zero"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert "spark.shuffle_partitions" in err and "--set" in err
