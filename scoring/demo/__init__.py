@@ -20,13 +20,15 @@ File formats:
       `null`; amounts and integers are JSON numbers, everything else is a JSON string.
 
 Deliveries:
-    * customers: day 0 is a full extract (state at the end of start - 1); delivery d >= 1 holds
-      the customers who signed up on day d - 1 (new), changed records (`updated`: a later
+    * every drop is an end-of-day extract filed under its business date D (the folder
+      `<source>/<D>/`): it holds what happened on D, so features as of D see all of it.
+    * customers: the first drop is a full extract (state at the end of start); a later drop D
+      holds the customers who signed up on D (new), changed records (`updated`: a later
       `updated_at` and another segment, country or opt-in) and unchanged records sent again,
       byte for byte (`redelivered`).
-    * transactions: day 0 holds the history backfill (events of start - history_days to the
-      end of start - 1); delivery d >= 1 holds the events of day d - 1, events 2-7 days old
-      (`late`) and lines of the previous delivery sent again, byte for byte (`redelivered`).
+    * transactions: the first drop holds the history backfill (events of start - history_days
+      to the end of start); a later drop D holds the events of D, events 1-6 days older
+      (`late`) and lines of the previous drop sent again, byte for byte (`redelivered`).
 
 Dirt: a share of the freshly produced lines (DIRT_SHARES) gets exactly one defect each:
 `malformed` (truncated JSON, a CSV line with the wrong delimiter or field count, an error

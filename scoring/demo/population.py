@@ -43,22 +43,28 @@ class Plan:
 
     @property
     def last_event_day(self) -> int:
-        """The last day whose events are delivered on time (the day before the last delivery)."""
+        """The last day whose events are delivered on time (the day of the last delivery)."""
         return self.start_day + self.days - 2
 
     def delivery_date(self, index: int) -> datetime.date:
-        """The calendar date of delivery `index`."""
-        return EPOCH + datetime.timedelta(days=self.start_day + index)
+        """The business date a delivery is filed under: the day whose events it carries.
+
+        Delivery `index` is produced in the night after that day (internally: day
+        `start_day + index`, carrying the events of the day before), so the folder of
+        business date D holds D's events: features as of D see all of them.
+        """
+        return EPOCH + datetime.timedelta(days=self.start_day + index - 1)
 
 
 def make_plan(start: datetime.date, days: int, history_days: int, drift_day: int | None) -> Plan:
     """Turn the public arguments into day numbers."""
-    start_day = (start - EPOCH).days
-    first_event_day = start_day - history_days
+    # Internally a delivery is made the night after its business date (see delivery_date).
+    start_day = (start - EPOCH).days + 1
+    first_event_day = start_day - 1 - history_days
     if drift_day is None:
         drift_from = math.inf
     else:
-        # Delivery k carries the events of day k - 1; delivery 0 carries the whole history.
+        # Internal delivery k carries the events of day k - 1; delivery 0 the whole history.
         drift_from = float(first_event_day if drift_day == 0 else start_day + drift_day - 1)
     return Plan(start_day, days, first_event_day, drift_from)
 
