@@ -40,9 +40,13 @@ test: setup
 	$(PY) -m pytest
 
 lint: setup
-	$(VENV)/bin/ruff check scoring jobs tests
-	$(VENV)/bin/ruff format --check scoring jobs tests
-	$(VENV)/bin/mypy scoring jobs tests
+	$(VENV)/bin/ruff check scoring jobs tests deploy
+	$(VENV)/bin/ruff format --check scoring jobs tests deploy
+	$(VENV)/bin/mypy scoring jobs tests deploy
+
+# The wheel, the --py-files zip, the job entry points and the packed venv, in dist/.
+dist: setup
+	$(PY) deploy/build.py --dist dist --python $(PYTHON)
 
 clean:
 	rm -rf lakehouse spark-warehouse metastore_db derby.log dist build

@@ -18,9 +18,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+import scoring
 from scoring import io
 from scoring.config import LOGICAL_TABLES, Config, TableRef, join_path
 from scoring.session import session_for
@@ -70,7 +72,9 @@ def environment_report(config: Config) -> list[tuple[str, str]]:
         ("pyspark", _package_version("pyspark")),
         ("delta-spark", _package_version("delta-spark")),
         ("mlflow", _package_version("mlflow")),
+        ("scoring", f"{scoring.__version__} ({Path(scoring.__file__).parent})"),
         ("environment", f"{config.env} ({config.spark.platform})"),
+        ("config files", ", ".join(config.sources)),
         ("storage root", config.storage.root),
         ("raw drops", config.raw_root),
         ("mlflow tracking", config.tracking_uri),

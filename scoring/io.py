@@ -35,8 +35,13 @@ def read_table(spark: SparkSession, ref: TableRef, version: int | None = None) -
     if ref.catalog_name:
         if version is None:
             return spark.read.table(ref.catalog_name)
-        return spark.sql(f"SELECT * FROM {ref.catalog_name} VERSION AS OF {int(version)}")
+        return spark.sql(f"SELECT * FROM {quoted(ref.catalog_name)} VERSION AS OF {int(version)}")
     return reader.load(ref.path)
+
+
+def quoted(catalog_name: str) -> str:
+    """A catalog name safe to put in SQL: each part back-quoted (`a`.`b`.`c`)."""
+    return ".".join(f"`{part.replace('`', '``')}`" for part in catalog_name.split("."))
 
 
 def delta_table(spark: SparkSession, ref: TableRef) -> DeltaTable:

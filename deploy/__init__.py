@@ -1,0 +1,1 @@
+"""Build and deployment tooling (not shipped in the wheel): `make dist`, platform job files."""
