@@ -22,7 +22,7 @@ setup: $(STAMPS)/venv $(STAMPS)/jars
 
 $(STAMPS)/venv: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[spark,dev]'
 	mkdir -p $(STAMPS) && touch $@
 
 $(STAMPS)/jars: deps/delta-jars.pom.xml

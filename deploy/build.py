@@ -75,7 +75,7 @@ def pack_env(wheel: Path, target: Path, python: str) -> Path:
         _run(python, "-m", "venv", str(venv))
         pip = str(venv / "bin" / "pip")
         _run(pip, "install", "-q", "--disable-pip-version-check",
-             "-c", str(ROOT / "constraints.txt"), str(wheel))  # fmt: skip
+             "-c", str(ROOT / "constraints.txt"), f"{wheel}[spark]")  # fmt: skip
         _run(pip, "uninstall", "-q", "-y", *PLATFORM_PACKAGES)
         target.unlink(missing_ok=True)
         _run(sys.executable, "-m", "venv_pack", "-q", "-p", str(venv), "-o", str(target))
