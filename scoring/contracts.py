@@ -109,8 +109,8 @@ def parse_type(type_name: str) -> T.DataType:
         return T.DecimalType(int(decimal.group(1)), int(decimal.group(2)))
     array = _ARRAY.match(type_name)
     if array:
-        # Elements of a contract array are never null (e.g. a quarantine row's reasons).
-        return T.ArrayType(parse_type(array.group(1).strip()), containsNull=False)
+        # Spark types the results of array functions (filter, concat) with nullable elements.
+        return T.ArrayType(parse_type(array.group(1).strip()), containsNull=True)
     known = ", ".join([*_SIMPLE_TYPES, "decimal(p,s)", "array<type>"])
     raise ValueError(f"unknown type '{type_name}' (expected one of: {known})")
 

@@ -166,7 +166,7 @@ def list_files(spark: SparkSession, folder: str, glob: str) -> list[str] | None:
     """
     jvm = spark.sparkContext._jvm
     assert jvm is not None  # a classic (non-Connect) session always has the JVM gateway
-    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
     root = jvm.org.apache.hadoop.fs.Path(folder)
     fs = root.getFileSystem(hadoop_conf)
     if not fs.exists(root) or not fs.getFileStatus(root).isDirectory():
@@ -191,3 +191,31 @@ def first_line(spark: SparkSession, file: str) -> tuple[str, str] | None:
     """
     row = spark.read.text(file).select("value", F.col("_metadata.file_path")).first()
     return (str(row[0]), str(row[1])) if row is not None else None
+
+
+def merge_new_rows(
+    spark: SparkSession,
+    ref: TableRef,
+    source: DataFrame,
+    keys: tuple[str, ...],
+    version_column: str | None,
+    metadata: Mapping[str, Any],
+) -> dict[str, int]:
+    """MERGE `source` into the table on `keys`: insert new keys; update a key only when the
+    source's `version_column` is newer (without one, an existing key is left as it is).
+
+    `source` must hold each key once. Returns the commit's numSourceRows,
+    numTargetRowsInserted and numTargetRowsUpdated.
+    """
+    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    merge = delta_table(spark, ref).alias("t").merge(source.alias("s"), condition)
+    if version_column:
+        merge = merge.whenMatchedUpdateAll(f"s.`{version_column}` > t.`{version_column}`")
+    with commit_metadata(spark, metadata):
+        merge.whenNotMatchedInsertAll().execute()
+    commit = last_commit(spark, ref)
+    if commit["operation"] != "MERGE":
+        raise RuntimeError(f"{ref}: expected a MERGE commit, found {commit['operation']}")
+    metrics = commit["operationMetrics"]
+    names = ("numSourceRows", "numTargetRowsInserted", "numTargetRowsUpdated")
+    return {name: int(metrics.get(name, 0)) for name in names}

@@ -82,7 +82,9 @@ def column_reasons(raw: Column, spec: ColumnSpec) -> Column:
     if spec.pattern is not None:
         checks.append((typed.isNotNull() & ~raw.rlike(spec.pattern), "pattern"))
     if spec.allowed is not None:
-        checks.append((typed.isNotNull() & ~typed.cast("string").isin(*spec.allowed), "not_allowed"))
+        checks.append(
+            (typed.isNotNull() & ~typed.cast("string").isin(*spec.allowed), "not_allowed")
+        )
     if spec.range is not None:
         low, high = (F.lit(bound).try_cast(spec.spark_type) for bound in spec.range)
         checks.append(((typed < low) | (typed > high), "out_of_range"))
