@@ -32,6 +32,7 @@ from scoring.steps import StepResult
 log = logging.getLogger(__name__)
 SOURCES = ("customers", "transactions")
 LINEAGE = "bronze_lineage"
+_NOTHING_MERGED = {"numSourceRows": 0, "numTargetRowsInserted": 0, "numTargetRowsUpdated": 0}
 
 
 def run_ingest(
@@ -98,13 +99,21 @@ def _materialise(checked: DataFrame, contract: Contract) -> dict[str, Any]:
     return dict(observation.get)
 
 
+def _file_set(file: Column) -> Column:
+    """The distinct non-null file names as one newline-joined string (a few files per drop).
+
+    A string, because an Observation hands arrays back as Java objects.
+    """
+    return F.array_join(F.collect_set(file), "\n")
+
+
 def _check_counts(
     source: str, counts: Mapping[str, Any], contract: Contract, max_share: float
 ) -> None:
     """Raise DataError for a JSON key absent from a whole file, too much quarantine, or lost rows."""
-    for file in sorted(counts.get("parsed_files", [])):
+    for file in sorted(filter(None, str(counts.get("parsed_files", "")).split("\n"))):
         for spec in contract.columns:
-            if spec.name in counts and file not in counts[spec.name]:
+            if spec.name in counts and file not in str(counts[spec.name]).split("\n"):
                 raise DataError(
                     f"{file}: no record has required key '{spec.name}' of contract '{source}'"
                 )
@@ -142,8 +151,11 @@ def _commit(
         merged = {}
         for source in SOURCES:
             rows = _bronze_rows(checked[source], contracts[source], stamp)
-            merged[source] = _merge_bronze(spark, bronze[source], rows, contracts[source], metadata)
-            _check_merge(source, merged[source], int(counts[source][VALID]))
+            metrics = _merge_bronze(spark, bronze[source], rows, contracts[source], metadata)
+            valid = int(counts[source][VALID])
+            # No commit means nothing was new: every valid row was already in bronze.
+            merged[source] = metrics or dict(_NOTHING_MERGED, numSourceRows=valid)
+            _check_merge(source, merged[source], valid)
     except Exception:
         _rollback(spark, refs, before)
         raise
@@ -209,7 +221,7 @@ def _merge_bronze(
     rows: DataFrame,
     contract: Contract,
     metadata: Mapping[str, Any],
-) -> dict[str, int]:
+) -> dict[str, int] | None:
     """MERGE one source's rows into its bronze table (created from the contracts if absent)."""
     schema = spark_schema(bronze_contract(contract, load_contract(LINEAGE)))
     io.ensure_table(spark, ref, schema)

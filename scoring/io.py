@@ -200,13 +200,15 @@ def merge_new_rows(
     keys: tuple[str, ...],
     version_column: str | None,
     metadata: Mapping[str, Any],
-) -> dict[str, int]:
+) -> dict[str, int] | None:
     """MERGE `source` into the table on `keys`: insert new keys; update a key only when the
     source's `version_column` is newer (without one, an existing key is left as it is).
 
     `source` must hold each key once. Returns the commit's numSourceRows,
-    numTargetRowsInserted and numTargetRowsUpdated.
+    numTargetRowsInserted and numTargetRowsUpdated, or None when Delta made no commit
+    (an insert-only MERGE with nothing new to insert commits nothing).
     """
+    before = current_version(spark, ref)
     condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
     merge = delta_table(spark, ref).alias("t").merge(source.alias("s"), condition)
     if version_column:
@@ -214,6 +216,8 @@ def merge_new_rows(
     with commit_metadata(spark, metadata):
         merge.whenNotMatchedInsertAll().execute()
     commit = last_commit(spark, ref)
+    if commit["version"] == before:
+        return None
     if commit["operation"] != "MERGE":
         raise RuntimeError(f"{ref}: expected a MERGE commit, found {commit['operation']}")
     metrics = commit["operationMetrics"]
