@@ -66,9 +66,9 @@ def run_ingest(
     files = {s: delivery_files(spark, raw_root, c, run_date) for s, c in contracts.items()}
     checked = {s: checked_records(spark, files[s], c) for s, c in contracts.items()}
     try:
-        counts = {s: _materialise(checked[s], contracts[s]) for s in SOURCES}
-        for source in SOURCES:
-            _check_counts(source, counts[source], contracts[source], max_quarantine_share)
+        counts = {s: _materialise(checked[s], contracts[s], files[s]) for s in SOURCES}
+        for s in SOURCES:
+            _check_counts(s, counts[s], contracts[s], files[s], max_quarantine_share)
         stamp = {"run_id": run_id, "started_at": started_at, "run_date": run_date}
         merged, versions = _commit(spark, checked, counts, contracts, bronze, quarantine, stamp)
     finally:
@@ -77,45 +77,47 @@ def run_ingest(
     return _result(run_id, run_date, files, counts, merged, versions)
 
 
-def _materialise(checked: DataFrame, contract: Contract) -> dict[str, Any]:
+def _materialise(checked: DataFrame, contract: Contract, files: list[str]) -> dict[str, Any]:
     """Cache the checked records on disk and count them on that one pass (an Observation)."""
     observation = Observation(f"ingest_{contract.name}")
     metrics: list[Column] = [
         F.count(F.lit(1)).alias("lines"),
         *[F.count_if(F.col(STATUS) == s).alias(s) for s in (VALID, DUPLICATE, QUARANTINED)],
     ]
-    if "_keys" in checked.columns:  # JSON lines: which files carry each required key at all
-        parsed_file = F.when(F.col("_keys").isNotNull(), F.col("_source_file"))
-        metrics.append(F.collect_set(parsed_file).alias("parsed_files"))
-        for spec in contract.columns:
-            if not spec.nullable:
-                has_key = F.array_contains(F.col("_keys"), spec.name)
-                metrics.append(
-                    F.collect_set(F.when(has_key, F.col("_source_file"))).alias(spec.name)
-                )
+    if "_keys" in checked.columns:  # JSON lines: per file, how many records carry each key
+        for i, file in enumerate(files):
+            in_file = F.col("_source_file") == F.lit(file)
+            metrics.append(F.count_if(in_file & F.col("_keys").isNotNull()).alias(f"parsed_{i}"))
+            for name in _required_keys(contract):
+                has_key = in_file & F.array_contains(F.col("_keys"), name)
+                metrics.append(F.count_if(has_key).alias(f"has_{i}_{name}"))
     # Disk, not memory: a 10M-line delivery must not depend on executor memory.
     checked.persist(StorageLevel.DISK_ONLY)
     checked.observe(observation, *metrics).write.format("noop").mode("overwrite").save()
     return dict(observation.get)
 
 
-def _file_set(file: Column) -> Column:
-    """The distinct non-null file names as one newline-joined string (a few files per drop).
-
-    A string, because an Observation hands arrays back as Java objects.
-    """
-    return F.array_join(F.collect_set(file), "\n")
+def _required_keys(contract: Contract) -> list[str]:
+    """The JSON keys a file must carry in some record: the non-nullable columns (a JSON
+    writer may leave out a key whose value is null)."""
+    return [spec.name for spec in contract.columns if not spec.nullable]
 
 
 def _check_counts(
-    source: str, counts: Mapping[str, Any], contract: Contract, max_share: float
+    source: str,
+    counts: Mapping[str, Any],
+    contract: Contract,
+    files: list[str],
+    max_share: float,
 ) -> None:
     """Raise DataError for a JSON key absent from a whole file, too much quarantine, or lost rows."""
-    for file in sorted(filter(None, str(counts.get("parsed_files", "")).split("\n"))):
-        for spec in contract.columns:
-            if spec.name in counts and file not in str(counts[spec.name]).split("\n"):
+    for i, file in enumerate(files):
+        if not counts.get(f"parsed_{i}"):  # CSV, or no well-formed JSON record in the file
+            continue
+        for name in _required_keys(contract):
+            if counts[f"has_{i}_{name}"] == 0:
                 raise DataError(
-                    f"{file}: no record has required key '{spec.name}' of contract '{source}'"
+                    f"{file}: no record has required key '{name}' of contract '{source}'"
                 )
     lines, quarantined = int(counts["lines"]), int(counts[QUARANTINED])
     accounted = int(counts[VALID]) + int(counts[DUPLICATE]) + quarantined

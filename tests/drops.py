@@ -48,17 +48,19 @@ TRANSACTIONS_DAY1 = [
     ),
 ]
 
-# Day 2: C0000001 changed (newer), C0000002 stale (older than stored), C0000003 identical,
-# C0000009 new; T1 again, T9 new.
+# Day 2: C0000001 changed (newer; opt-in and birth year only, which are not features),
+# C0000002 stale (older than stored), C0000003 identical, C0000009 new (signed up after
+# 2026-03-01); T1 again, T9 new, T10 a purchase after 2026-03-01 by a known customer.
 CUSTOMERS_DAY2 = [
-    "C0000001,2024-01-10,DE,smb,1980,false,2026-03-01T08:00:00",  # updated
+    "C0000001,2024-01-10,DE,consumer,1981,false,2026-03-01T08:00:00",  # updated
     "C0000002,2024-02-01,NL,smb,,false,2026-02-27T08:00:00",  # already in bronze (stale)
     f"C0000003,2024-03-01,,enterprise,,,{T0}",  # already in bronze (identical)
-    "C0000009,2025-06-01,GB,consumer,1999,true,2026-03-01T08:00:00",  # inserted
+    "C0000009,2026-03-02,GB,consumer,1999,true,2026-03-02T08:00:00",  # inserted
 ]
 TRANSACTIONS_DAY2 = [
     txn(1, "C0000001", "2026-02-28T12:00:00Z", "12.50", "grocery", "web"),  # already in bronze
-    txn(9, "C0000009", "2026-03-01T09:00:00Z", "7.25", "beauty", "app"),  # inserted
+    txn(9, "C0000009", "2026-03-02T09:00:00Z", "7.25", "beauty", "app"),  # inserted
+    txn(10, "C0000001", "2026-03-02T00:00:00Z", "20", "toys", "app"),  # inserted, after D1
 ]
 
 
