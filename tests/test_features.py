@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from pyspark.sql import functions as F
 
@@ -82,9 +83,25 @@ def test_features_as_of_a_date_for_a_buyer_and_a_customer_without_events(spark):
     )
     actual = build_features(customers, events, D, "run-1")
     third = 1 / 3
-    buyer = ("A", D, "consumer", "DE", 647, 0, 464, 2, 3, 3, 4, 6.0, 36.0, 36.0, 136.0)
+    buyer: tuple[Any, ...] = (
+        "A",
+        D,
+        "consumer",
+        "DE",
+        647,
+        0,
+        464,
+        2,
+        3,
+        3,
+        4,
+        6.0,
+        36.0,
+        36.0,
+        136.0,
+    )
     buyer += (12.0, 34.0, 30.0, 3, 3, 3.0, 3.0, 2, 2 / 3, third, third, third, 1, "run-1")
-    newcomer = ("B", D, "smb", None, 0, None, None, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0)
+    newcomer: tuple[Any, ...] = ("B", D, "smb", None, 0, None, None, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0)
     newcomer += (None, None, None, 0, 0, None, None, 0, None, None, None, None, 0, "run-1")
     expected = spark.createDataFrame([buyer, newcomer], spark_schema(load_contract("features")))
     assert_frames_equal(actual, expected)

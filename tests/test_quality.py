@@ -88,8 +88,18 @@ def lines(spark, texts, file="f1"):
 
 
 def test_csv_columns_bind_by_header_name_and_a_short_line_is_corrupt(spark):
-    header = ("updated_at", "customer_id", "extra", "signup_date", "country", "segment")
-    header += ("birth_year", "marketing_opt_in")
+    header = tuple(
+        [
+            "updated_at",
+            "customer_id",
+            "extra",
+            "signup_date",
+            "country",
+            "segment",
+            "birth_year",
+            "marketing_opt_in",
+        ]
+    )
     actual = parse_csv_lines(
         lines(spark, ["t,C0000001,x,2024-01-01,DE,smb,,true", "t,C0000002"]), CUSTOMERS, header
     ).select("customer_id", "updated_at", "birth_year", "_corrupt_record")
