@@ -82,6 +82,48 @@ def _generate_demo_data(inv: Invocation) -> int:
     return 0
 
 
+def _ingest(inv: Invocation) -> int:
+    from scoring.ingest import SOURCES, run_ingest
+    from scoring.session import session_for
+
+    assert inv.run_date is not None  # the command declares needs_run_date
+    config = inv.config
+    result = run_ingest(
+        session_for(config),
+        raw_root=config.raw_root,
+        bronze={source: config.table(f"bronze_{source}") for source in SOURCES},
+        quarantine=config.table("quarantine"),
+        max_quarantine_share=config.ingest.max_quarantine_share,
+        run_date=inv.run_date,
+        run_id=inv.run_id,
+    )
+    log.info("ingest %s: %s", inv.run_date, result)
+    print(
+        f"ingest {inv.run_date}: {result.rows_in} records read, {result.rows_out} accepted, "
+        f"{result.rows_deduplicated} duplicates, {result.rows_quarantined} quarantined"
+    )
+    return 0
+
+
+def _features(inv: Invocation) -> int:
+    from scoring.features_step import run_features
+    from scoring.session import session_for
+
+    assert inv.run_date is not None  # the command declares needs_run_date
+    config = inv.config
+    result = run_features(
+        session_for(config),
+        customers=config.table("bronze_customers"),
+        transactions=config.table("bronze_transactions"),
+        features=config.table("features"),
+        run_date=inv.run_date,
+        run_id=inv.run_id,
+    )
+    log.info("features %s: %s", inv.run_date, result)
+    print(f"features {inv.run_date}: {result.rows_out} customers, versions {result.table_versions}")
+    return 0
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("doctor", "check versions, Spark + Delta round trip and MLflow", _doctor),
     Command(
@@ -89,6 +131,18 @@ COMMANDS: tuple[Command, ...] = (
         "write raw client drops (CSV / JSON lines) with realistic dirt",
         _generate_demo_data,
         _demo_arguments,
+    ),
+    Command(
+        "ingest",
+        "check the date's raw drops against their contracts; MERGE into bronze, quarantine the rest",
+        _ingest,
+        needs_run_date=True,
+    ),
+    Command(
+        "features",
+        "build point-in-time customer features as of --run-date from bronze",
+        _features,
+        needs_run_date=True,
     ),
 )
 

@@ -98,6 +98,14 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class IngestSettings:
+    """How `scoring ingest` treats a delivery (see docs/ingest-and-features.md)."""
+
+    # Fail the run when more than this share of one source's records is quarantined.
+    max_quarantine_share: float = field(metadata={"min": 0.0, "max": 1.0})
+
+
+@dataclass(frozen=True)
 class TableRef:
     """A table given either as a storage path or as a catalog name (exactly one is set)."""
 
@@ -119,6 +127,7 @@ class Config:
     tables: TablesSettings
     mlflow: MlflowSettings
     logging: LoggingSettings
+    ingest: IngestSettings
     sources: tuple[str, ...] = ()
 
     @property
@@ -209,6 +218,7 @@ _SECTIONS: dict[str, type] = {
     "tables": TablesSettings,
     "mlflow": MlflowSettings,
     "logging": LoggingSettings,
+    "ingest": IngestSettings,
 }
 
 

@@ -36,6 +36,7 @@ _SIMPLE_TYPES: dict[str, T.DataType] = {
     "timestamp": T.TimestampType(),
 }
 _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+_ARRAY = re.compile(r"^array<(.+)>$")
 _COLUMN_KEYS = {"name", "type", "nullable", "description", "allowed", "range", "pattern"}
 _CONTRACT_KEYS = {
     "name",
@@ -106,7 +107,11 @@ def parse_type(type_name: str) -> T.DataType:
     decimal = _DECIMAL.match(type_name)
     if decimal:
         return T.DecimalType(int(decimal.group(1)), int(decimal.group(2)))
-    known = ", ".join([*_SIMPLE_TYPES, "decimal(p,s)"])
+    array = _ARRAY.match(type_name)
+    if array:
+        # Spark types the results of array functions (filter, concat) with nullable elements.
+        return T.ArrayType(parse_type(array.group(1).strip()), containsNull=True)
+    known = ", ".join([*_SIMPLE_TYPES, "decimal(p,s)", "array<type>"])
     raise ValueError(f"unknown type '{type_name}' (expected one of: {known})")
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 import scoring
@@ -156,3 +157,74 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         return scoring.__version__
     return f"{scoring.__version__}+g{sha}" if sha else scoring.__version__
+
+
+def restore(spark: SparkSession, ref: TableRef, version: int) -> None:
+    """Put the table back to `version` (a new commit); used to undo a step that failed late."""
+    delta_table(spark, ref).restoreToVersion(version)
+
+
+def list_files(spark: SparkSession, folder: str, glob: str) -> list[str] | None:
+    """The files in `folder` matching `glob`, sorted by path; None when the folder is missing.
+
+    Goes through Hadoop's FileSystem, so local paths, s3:// and dbfs:/ all work.
+    """
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None  # a classic (non-Connect) session always has the JVM gateway
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    root = jvm.org.apache.hadoop.fs.Path(folder)
+    fs = root.getFileSystem(hadoop_conf)
+    if not fs.exists(root) or not fs.getFileStatus(root).isDirectory():
+        return None
+    statuses = fs.globStatus(jvm.org.apache.hadoop.fs.Path(folder.rstrip("/") + "/" + glob))
+    return sorted(str(s.getPath().toString()) for s in statuses or [] if s.isFile())
+
+
+def read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
+    """The non-blank lines of text files: `value` (the line as delivered) and `_source_file`."""
+    return (
+        spark.read.text(files)
+        .select("value", F.col("_metadata.file_path").alias("_source_file"))
+        .filter(F.trim("value") != "")
+    )
+
+
+def first_line(spark: SparkSession, file: str) -> tuple[str, str] | None:
+    """(first line, the path as `_metadata.file_path` names it) of a file; None when empty.
+
+    Reads one line only (a tiny driver action), e.g. a CSV header.
+    """
+    row = spark.read.text(file).select("value", F.col("_metadata.file_path")).first()
+    return (str(row[0]), str(row[1])) if row is not None else None
+
+
+def merge_new_rows(
+    spark: SparkSession,
+    ref: TableRef,
+    source: DataFrame,
+    keys: tuple[str, ...],
+    version_column: str | None,
+    metadata: Mapping[str, Any],
+) -> dict[str, int] | None:
+    """MERGE `source` into the table on `keys`: insert new keys; update a key only when the
+    source's `version_column` is newer (without one, an existing key is left as it is).
+
+    `source` must hold each key once. Returns the commit's numSourceRows,
+    numTargetRowsInserted and numTargetRowsUpdated, or None when Delta made no commit
+    (an insert-only MERGE with nothing new to insert commits nothing).
+    """
+    before = current_version(spark, ref)
+    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    merge = delta_table(spark, ref).alias("t").merge(source.alias("s"), condition)
+    if version_column:
+        merge = merge.whenMatchedUpdateAll(f"s.`{version_column}` > t.`{version_column}`")
+    with commit_metadata(spark, metadata):
+        merge.whenNotMatchedInsertAll().execute()
+    commit = last_commit(spark, ref)
+    if commit["version"] == before:
+        return None
+    if commit["operation"] != "MERGE":
+        raise RuntimeError(f"{ref}: expected a MERGE commit, found {commit['operation']}")
+    metrics = commit["operationMetrics"]
+    names = ("numSourceRows", "numTargetRowsInserted", "numTargetRowsUpdated")
+    return {name: int(metrics.get(name, 0)) for name in names}

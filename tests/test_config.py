@@ -31,6 +31,7 @@ tables:
   runs: null
 mlflow: {tracking_uri: null, registry_uri: null, artifact_root: null, experiment: e, model_name: m}
 logging: {level: INFO, json: false}
+ingest: {max_quarantine_share: 0.2}
 """
 
 
@@ -211,3 +212,9 @@ def test_cli_prints_one_line_naming_the_bad_key(capsys):
     assert code == 2
     assert len(err.splitlines()) == 1
     assert "spark.shuffle_partitions" in err and "--set" in err
+
+
+def test_quarantine_share_above_one_is_rejected_naming_the_key(tmp_path):
+    conf = write_conf(tmp_path, "ingest:\n  max_quarantine_share: 1.5\n")
+    with pytest.raises(ConfigError, match=r"ingest\.max_quarantine_share: expected a value <= 1"):
+        load_config("test", conf_dir=conf, environ={})

@@ -66,3 +66,13 @@ def test_contract_with_bad_type_names_the_column(tmp_path):
     )
     with pytest.raises(ContractError, match=r"\(amount\): unknown type 'money'"):
         load_contract("broken", folder)
+
+
+def test_array_of_strings_type_is_supported():
+    assert parse_type("array<string>") == T.ArrayType(T.StringType(), containsNull=True)
+
+
+def test_quarantine_contract_has_reasons_as_array_of_strings():
+    schema = spark_schema(load_contract("quarantine"))
+    assert schema["reasons"].dataType == T.ArrayType(T.StringType(), containsNull=True)
+    assert load_contract("quarantine").partition_by == ("delivery_date",)
