@@ -1,32 +1,28 @@
-"""Drift math in Spark: bucket every feature once, then compare bucket counts.
+"""Drift math: bucket every feature in Spark in one pass, then compare the tiny bucket counts.
 
 Numeric features are cut at the reference's quantiles (right-closed bins, the first and
 last open-ended, nulls and NaN in their own bucket); categorical features keep the
 reference's categories, with `__unseen__` for values the reference never had and
 `__null__` for nulls. `bucket_counts` turns any frame into (feature, bucket, n) in ONE
-grouped pass over its rows (explode to long format, then groupBy), so its cost is linear
-in rows and its output is tiny: at most `n_bins + 2` rows per feature.
-`compare_counts` then turns two such count frames into metrics:
-
-- `psi`: sum over buckets of (q - p) * ln(q / p), p and q floored at `epsilon`;
-- `ks`: max over bin boundaries of |CDF_ref - CDF_cur| of the non-null values (numeric);
-- `js_distance`: Jensen-Shannon distance, base 2, in [0, 1] (categorical);
-- `null_rate` of the current rows and `null_rate_change` = current - reference.
+grouped pass over its rows (explode to long format, then groupBy): its cost is linear in
+rows and its output is at most `n_bins + 2` rows per feature. Those counts are the only
+thing collected; `compare` (in `scoring.drift_math`) turns two of them into metrics.
 
 Example:
     >>> spec = BinSpec(numeric={"age": (30.0, 50.0)}, categorical={"country": ("DE",)})
-    >>> ref, cur = bucket_counts(baseline_df, spec), bucket_counts(today_df, spec)  # doctest: +SKIP
-    >>> compare_counts(ref, cur, spec, epsilon=1e-4)  # doctest: +SKIP
+    >>> counts = collect_counts(bucket_counts(today_df, spec))  # doctest: +SKIP
+    >>> counts["age"]  # doctest: +SKIP
+    {'000': 12, '001': 40, '002': 3, '__null__': 1}
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import add
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -40,6 +36,8 @@ COUNTS_SCHEMA = T.StructType(
     ]
 )
 _NUMERIC_TYPES = (T.NumericType,)
+# feature -> bucket -> rows
+Counts = Mapping[str, Mapping[str, int]]
 
 
 @dataclass(frozen=True)
@@ -142,88 +140,10 @@ def bucket_counts(df: DataFrame, spec: BinSpec) -> DataFrame:
     return counts.select("feature", "bucket", F.col("n").cast("long").alias("n"))
 
 
-def compare_counts(
-    reference: DataFrame, current: DataFrame, spec: BinSpec, epsilon: float
-) -> DataFrame:
-    """(feature, metric, value) comparing the current bucket counts with the reference's.
-
-    A metric that is undefined (no rows on one side, no non-null values for KS) is left out.
-    """
-    shares = _bucket_shares(reference, current)
-    p_floor, q_floor = F.greatest("p", F.lit(epsilon)), F.greatest("q", F.lit(epsilon))
-    m = (F.col("p") + F.col("q")) / 2
-    js_term = _xlog2(F.col("p"), m) + _xlog2(F.col("q"), m)
-    is_null = F.col("bucket") == NULL_BUCKET
-    per_feature = shares.groupBy("feature").agg(
-        F.sum((q_floor - p_floor) * F.ln(q_floor / p_floor)).alias("psi"),
-        F.sqrt(F.greatest(F.sum(js_term) / 2, F.lit(0.0))).alias("js_distance"),
-        F.sum(F.when(is_null, F.col("q")).otherwise(0.0)).alias("null_rate"),
-        F.sum(F.when(is_null, F.col("q") - F.col("p")).otherwise(0.0)).alias("null_rate_change"),
-    )
-    numeric, categorical = list(spec.numeric), list(spec.categorical)
-    metrics = per_feature.select(
-        "feature",
-        F.explode(
-            F.array(
-                *(
-                    F.struct(F.lit(name).alias("metric"), F.col(name).alias("value"))
-                    for name in ("psi", "js_distance", "null_rate", "null_rate_change")
-                )
-            )
-        ).alias("mv"),
-    ).select("feature", "mv.metric", "mv.value")
-    metrics = metrics.where(
-        (F.col("metric") != "js_distance") | F.col("feature").isin(categorical or [""])
-    )
-    ks = _ks(reference, current).where(F.col("feature").isin(numeric or [""]))
-    return metrics.unionByName(ks).where(F.col("value").isNotNull())
-
-
-def row_counts(counts: DataFrame) -> DataFrame:
-    """(rows) of the frame the counts came from: every feature sees every row once."""
-    per_feature = counts.groupBy("feature").agg(F.sum("n").alias("rows"))
-    return per_feature.agg(F.max("rows").cast("long").alias("rows"))
-
-
-def _bucket_shares(reference: DataFrame, current: DataFrame) -> DataFrame:
-    """Both sides' counts joined per bucket (missing buckets count 0) with their shares p, q."""
-    joined = (
-        reference.select("feature", "bucket", F.col("n").alias("ref_n"))
-        .join(
-            current.select("feature", "bucket", F.col("n").alias("cur_n")),
-            on=["feature", "bucket"],
-            how="full",
-        )
-        .fillna(0, subset=["ref_n", "cur_n"])
-    )
-    whole = Window.partitionBy("feature").rowsBetween(
-        Window.unboundedPreceding, Window.unboundedFollowing
-    )
-    shares = joined.select(
-        "feature",
-        "bucket",
-        F.try_divide(F.col("ref_n"), F.sum("ref_n").over(whole)).cast("double").alias("p"),
-        F.try_divide(F.col("cur_n"), F.sum("cur_n").over(whole)).cast("double").alias("q"),
-    )
-    # A side without rows has no distribution: its feature gets no metrics at all.
-    return shares.where(F.col("p").isNotNull() & F.col("q").isNotNull())
-
-
-def _ks(reference: DataFrame, current: DataFrame) -> DataFrame:
-    """(feature, 'ks', value): the largest gap between the two CDFs at the bin boundaries."""
-    non_null = [side.where(F.col("bucket") != NULL_BUCKET) for side in (reference, current)]
-    shares = _bucket_shares(*non_null)
-    running = (
-        Window.partitionBy("feature")
-        .orderBy("bucket")
-        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    )
-    gaps = shares.select(
-        "feature", F.abs(F.sum("p").over(running) - F.sum("q").over(running)).alias("gap")
-    )
-    return gaps.groupBy("feature").agg(F.lit("ks").alias("metric"), F.max("gap").alias("value"))
-
-
-def _xlog2(x: Column, m: Column) -> Column:
-    """x * log2(x / m), with 0 * log(0) = 0."""
-    return F.when(x > 0, x * F.log2(x / m)).otherwise(F.lit(0.0))
+def collect_counts(counts: DataFrame | Iterable[T.Row]) -> dict[str, dict[str, int]]:
+    """The bucket counts as nested dicts (collects the tiny (feature, bucket, n) frame)."""
+    rows = counts.collect() if isinstance(counts, DataFrame) else counts
+    result: dict[str, dict[str, int]] = {}
+    for row in rows:
+        result.setdefault(row["feature"], {})[row["bucket"]] = int(row["n"])
+    return result
