@@ -65,6 +65,7 @@ def record_step(
 ) -> Iterator[StepRecorder]:
     """Append this step run's row to `runs` when the block ends, succeeded or failed."""
     recorder = StepRecorder()
+    # Aware datetimes: PySpark converts them to UTC instants whatever the local time zone.
     started = datetime.now(UTC)
     try:
         yield recorder
@@ -101,8 +102,8 @@ def run_row(
         step=step,
         run_date=run_date,
         status="failed" if error is not None else "succeeded",
-        started_at=_naive_utc(started),
-        ended_at=_naive_utc(ended),
+        started_at=started,
+        ended_at=ended,
         duration_seconds=(ended - started).total_seconds(),
         rows_in=result.rows_in if result else None,
         rows_out=result.rows_out if result else None,
@@ -119,8 +120,3 @@ def append_run(spark: SparkSession, ref: TableRef, row: Row) -> None:
     frame = spark.createDataFrame([row], RUNS_SCHEMA)
     metadata = {"run_id": row["run_id"], "step": "record_run", "recorded_step": row["step"]}
     io.write_delta(frame, ref, "append", metadata)
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    """A UTC wall-clock time without tzinfo: the session time zone is UTC."""
-    return moment.astimezone(UTC).replace(tzinfo=None)
