@@ -82,6 +82,62 @@ def _generate_demo_data(inv: Invocation) -> int:
     return 0
 
 
+def _monitor_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fail-on-alert",
+        action="store_true",
+        help="exit 3 when any drift metric is at alert (after writing the metrics)",
+    )
+    parser.add_argument(
+        "--model-version", default=None, help="default: the version that scored the date last"
+    )
+
+
+def _monitor(inv: Invocation) -> int:
+    from functools import partial
+
+    from scoring.baseline import download_baseline
+    from scoring.monitor import run_monitor
+    from scoring.prometheus import write_prometheus
+    from scoring.runs import record_step
+    from scoring.session import session_for
+
+    config, run_date = inv.config, _required_date(inv)
+    spark = session_for(config)
+    tables = {name: config.table(name) for name in ("features", "scores", "drift_metrics")}
+    baseline = partial(
+        download_baseline, config.tracking_uri, config.registry_uri, config.mlflow.model_name
+    )
+    try:
+        with record_step(spark, config.table("runs"), "monitor", run_date, inv.run_id) as rec:
+            rec.result = run_monitor(
+                spark,
+                tables,
+                config.monitor,
+                config.mlflow.model_name,
+                baseline,
+                run_date,
+                inv.run_id,
+                inv.args.model_version,
+            )
+    finally:
+        write_prometheus(
+            spark, config.table("runs"), tables["drift_metrics"], config.prometheus_file
+        )
+    alerts = int(rec.result.details["alerts"]) if rec.result else 0
+    print(f"monitor {run_date}: {alerts} drift alert(s); details in {tables['drift_metrics']}")
+    if inv.args.fail_on_alert and alerts:
+        log.error("monitor: %d drift alert(s) and --fail-on-alert is set", alerts)
+        return 3
+    return 0
+
+
+def _required_date(inv: Invocation) -> date:
+    if inv.run_date is None:  # argparse enforces it for needs_run_date commands
+        raise ConfigError(f"{inv.command}: --run-date is required")
+    return inv.run_date
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("doctor", "check versions, Spark + Delta round trip and MLflow", _doctor),
     Command(
@@ -89,6 +145,13 @@ COMMANDS: tuple[Command, ...] = (
         "write raw client drops (CSV / JSON lines) with realistic dirt",
         _generate_demo_data,
         _demo_arguments,
+    ),
+    Command(
+        "monitor",
+        "drift of the model inputs and the score vs the baseline and the previous date",
+        _monitor,
+        _monitor_arguments,
+        needs_run_date=True,
     ),
 )
 

@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from scoring import io
+from scoring.cli import main
 from scoring.errors import DataError
 from scoring.monitor import run_monitor
 
@@ -111,3 +112,44 @@ def test_rerunning_a_date_replaces_its_rows(spark, config, tables, tmp_path):
 def test_a_date_without_scores_is_an_error_naming_the_table(spark, config, tables, tmp_path):
     with pytest.raises(DataError, match="no scores of model m for as_of_date 2026-03-09"):
         monitor(spark, config, tables, write_baseline(tmp_path), day=date(2026, 3, 9))
+
+
+def register_baseline(config, tmp_path):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.registry_uri)
+    experiment = client.create_experiment("e", artifact_location=config.artifact_root)
+    run = client.create_run(experiment)
+    client.log_artifact(run.info.run_id, write_baseline(tmp_path), "baseline")
+    artifact = f"{run.info.artifact_uri}/baseline/baseline.parquet"
+    client.create_registered_model("m")
+    client.create_model_version(
+        "m", f"{run.info.artifact_uri}/baseline", run.info.run_id, tags={"baseline_uri": artifact}
+    )
+
+
+@pytest.mark.slow
+def test_monitor_command_writes_metrics_runs_and_prom_then_fails_on_alert(
+    spark, config, tables, tmp_path
+):
+    register_baseline(config, tmp_path)
+    argv = [
+        "monitor",
+        "--run-date",
+        "2026-03-02",
+        "--fail-on-alert",
+        "--set",
+        f"storage.root={config.storage.root}",
+        "--set",
+        "mlflow.model_name=m",
+        "--set",
+        "spark.shuffle_partitions=2",
+    ]
+    assert main(argv) == 3
+    runs = io.read_table(spark, config.table("runs")).collect()
+    assert [(r["step"], r["status"]) for r in runs] == [("monitor", "succeeded")]
+    alerts = io.read_table(spark, config.table("drift_metrics")).where(F.col("status") == "alert")
+    assert alerts.where(F.col("feature") == "x").limit(1).collect()
+    prom = (tmp_path / "lakehouse" / "metrics" / "scoring.prom").read_text()
+    assert 'scoring_step_last_run_success{step="monitor"} 1' in prom
+    assert 'scoring_dataset_drift{step="monitor",model="m",comparison="baseline"} 1' in prom
