@@ -132,6 +132,37 @@ def _monitor(inv: Invocation) -> int:
     return 0
 
 
+def _report(inv: Invocation) -> int:
+    from scoring.baseline import download_baseline
+    from scoring.errors import ModelError
+    from scoring.report import run_report
+    from scoring.session import session_for
+
+    config, run_date = inv.config, _required_date(inv)
+    spark = session_for(config)
+    names = ("drift_metrics", "scores", "runs", "quarantine")
+
+    def baseline(version: str) -> str | None:
+        try:
+            return download_baseline(
+                config.tracking_uri, config.registry_uri, config.mlflow.model_name, version
+            )
+        except ModelError as exc:  # the page says so instead of failing
+            log.warning("report: no baseline: %s", exc)
+            return None
+
+    path = run_report(
+        spark,
+        {n: config.table(n) for n in names},
+        config.mlflow.model_name,
+        baseline,
+        config.reports_dir,
+        run_date,
+    )
+    print(f"report written to {path}")
+    return 0
+
+
 def _required_date(inv: Invocation) -> date:
     if inv.run_date is None:  # argparse enforces it for needs_run_date commands
         raise ConfigError(f"{inv.command}: --run-date is required")
@@ -151,6 +182,12 @@ COMMANDS: tuple[Command, ...] = (
         "drift of the model inputs and the score vs the baseline and the previous date",
         _monitor,
         _monitor_arguments,
+        needs_run_date=True,
+    ),
+    Command(
+        "report",
+        "write the HTML monitoring report of a date (score distribution, PSI, runs)",
+        _report,
         needs_run_date=True,
     ),
 )
