@@ -124,6 +124,93 @@ def _features(inv: Invocation) -> int:
     return 0
 
 
+def _monitor_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fail-on-alert",
+        action="store_true",
+        help="exit 3 when any drift metric is at alert (after writing the metrics)",
+    )
+    parser.add_argument(
+        "--model-version", default=None, help="default: the version that scored the date last"
+    )
+
+
+def _monitor(inv: Invocation) -> int:
+    from functools import partial
+
+    from scoring.baseline import download_baseline
+    from scoring.monitor import run_monitor
+    from scoring.prometheus import write_prometheus
+    from scoring.runs import record_step
+    from scoring.session import session_for
+
+    config, run_date = inv.config, _required_date(inv)
+    spark = session_for(config)
+    tables = {name: config.table(name) for name in ("features", "scores", "drift_metrics")}
+    baseline = partial(
+        download_baseline, config.tracking_uri, config.registry_uri, config.mlflow.model_name
+    )
+    try:
+        with record_step(spark, config.table("runs"), "monitor", run_date, inv.run_id) as rec:
+            rec.result = run_monitor(
+                spark,
+                tables,
+                config.monitor,
+                config.mlflow.model_name,
+                baseline,
+                run_date,
+                inv.run_id,
+                inv.args.model_version,
+            )
+    finally:
+        write_prometheus(
+            spark, config.table("runs"), tables["drift_metrics"], config.prometheus_file
+        )
+    alerts = int(rec.result.details["alerts"]) if rec.result else 0
+    print(f"monitor {run_date}: {alerts} drift alert(s); details in {tables['drift_metrics']}")
+    if inv.args.fail_on_alert and alerts:
+        log.error("monitor: %d drift alert(s) and --fail-on-alert is set", alerts)
+        return 3
+    return 0
+
+
+def _report(inv: Invocation) -> int:
+    from scoring.baseline import download_baseline
+    from scoring.errors import ModelError
+    from scoring.report import run_report
+    from scoring.session import session_for
+
+    config, run_date = inv.config, _required_date(inv)
+    spark = session_for(config)
+    names = ("drift_metrics", "scores", "runs", "quarantine")
+
+    def baseline(version: str) -> str | None:
+        try:
+            return download_baseline(
+                config.tracking_uri, config.registry_uri, config.mlflow.model_name, version
+            )
+        except ModelError as exc:  # the page says so instead of failing
+            log.warning("report: no baseline: %s", exc)
+            return None
+
+    path = run_report(
+        spark,
+        {n: config.table(n) for n in names},
+        config.mlflow.model_name,
+        baseline,
+        config.reports_dir,
+        run_date,
+    )
+    print(f"report written to {path}")
+    return 0
+
+
+def _required_date(inv: Invocation) -> date:
+    if inv.run_date is None:  # argparse enforces it for needs_run_date commands
+        raise ConfigError(f"{inv.command}: --run-date is required")
+    return inv.run_date
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("doctor", "check versions, Spark + Delta round trip and MLflow", _doctor),
     Command(
@@ -142,6 +229,19 @@ COMMANDS: tuple[Command, ...] = (
         "features",
         "build point-in-time customer features as of --run-date from bronze",
         _features,
+        needs_run_date=True,
+    ),
+    Command(
+        "monitor",
+        "drift of the model inputs and the score vs the baseline and the previous date",
+        _monitor,
+        _monitor_arguments,
+        needs_run_date=True,
+    ),
+    Command(
+        "report",
+        "write the HTML monitoring report of a date (score distribution, PSI, runs)",
+        _report,
         needs_run_date=True,
     ),
 )

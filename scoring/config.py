@@ -106,6 +106,37 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class PsiOverride:
+    """PSI thresholds for one feature, replacing monitor.psi_warn / psi_alert for it."""
+
+    psi_warn: float = field(metadata={"min": 0})
+    psi_alert: float = field(metadata={"min": 0})
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """Drift monitoring: binning, thresholds (warn, alert) per metric, outputs."""
+
+    n_bins: int = field(metadata={"min": 2, "max": 100})
+    epsilon: float = field(metadata={"min": 0})
+    quantile_relative_error: float = field(metadata={"min": 0, "max": 1})
+    psi_warn: float = field(metadata={"min": 0})
+    psi_alert: float = field(metadata={"min": 0})
+    ks_warn: float = field(metadata={"min": 0, "max": 1})
+    ks_alert: float = field(metadata={"min": 0, "max": 1})
+    js_warn: float = field(metadata={"min": 0, "max": 1})
+    js_alert: float = field(metadata={"min": 0, "max": 1})
+    null_rate_warn: float = field(metadata={"min": 0, "max": 1})
+    null_rate_alert: float = field(metadata={"min": 0, "max": 1})
+    volume_change_warn: float = field(metadata={"min": 0})
+    volume_change_alert: float = field(metadata={"min": 0})
+    dataset_drift_share: float = field(metadata={"min": 0, "max": 1})
+    feature_overrides: Mapping[str, PsiOverride]
+    prometheus_file: str | None
+    reports_dir: str | None
+
+
+@dataclass(frozen=True)
 class TableRef:
     """A table given either as a storage path or as a catalog name (exactly one is set)."""
 
@@ -128,6 +159,7 @@ class Config:
     mlflow: MlflowSettings
     logging: LoggingSettings
     ingest: IngestSettings
+    monitor: MonitorSettings
     sources: tuple[str, ...] = ()
 
     @property
@@ -151,6 +183,18 @@ class Config:
     def artifact_root(self) -> str:
         """Where MLflow stores run artifacts for experiments this project creates."""
         return self.mlflow.artifact_root or join_path(self.storage.root, "mlartifacts")
+
+    @property
+    def prometheus_file(self) -> str:
+        """The Prometheus textfile; `<storage.root>/metrics/scoring.prom` by default."""
+        return self.monitor.prometheus_file or join_path(
+            self.storage.root, "metrics", "scoring.prom"
+        )
+
+    @property
+    def reports_dir(self) -> str:
+        """The folder of HTML reports; `<storage.root>/reports` by default."""
+        return self.monitor.reports_dir or join_path(self.storage.root, "reports")
 
     def table(self, logical: str) -> TableRef:
         """Resolve a logical table name (`features`, `scores`, ...) to a path or catalog name."""
@@ -219,6 +263,7 @@ _SECTIONS: dict[str, type] = {
     "mlflow": MlflowSettings,
     "logging": LoggingSettings,
     "ingest": IngestSettings,
+    "monitor": MonitorSettings,
 }
 
 
@@ -248,7 +293,17 @@ def _absolutise(config: Config) -> Config:
     )
     jars = config.spark.jars_dir
     spark = replace(config.spark, jars_dir=_absolute(jars) if jars else None)
-    return replace(config, storage=storage, spark=spark)
+    monitor = replace(
+        config.monitor,
+        prometheus_file=_absolute_or_none(config.monitor.prometheus_file),
+        reports_dir=_absolute_or_none(config.monitor.reports_dir),
+    )
+    return replace(config, storage=storage, spark=spark, monitor=monitor)
+
+
+def _absolute_or_none(location: str | None) -> str | None:
+    """`_absolute` of a location that may be unset."""
+    return _absolute(location) if location else None
 
 
 def _absolute(location: str) -> str:

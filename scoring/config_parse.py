@@ -143,6 +143,12 @@ def _convert(hint: Any, value: Any, key: str, provenance: Mapping[str, str]) -> 
     if origin in (Mapping, dict):
         if not isinstance(value, Mapping):
             _fail(key, provenance, "a mapping", value)
+        inner = args[1] if len(args) == 2 else str
+        if dataclasses.is_dataclass(inner) and isinstance(inner, type):
+            # A mapping of sections, e.g. per-feature thresholds: each value is checked too.
+            return MappingProxyType(
+                {str(k): build_typed(inner, v, f"{key}.{k}", provenance) for k, v in value.items()}
+            )
         return MappingProxyType({str(k): _as_text(v) for k, v in value.items()})
     if origin is tuple:
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):

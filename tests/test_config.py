@@ -32,6 +32,11 @@ tables:
 mlflow: {tracking_uri: null, registry_uri: null, artifact_root: null, experiment: e, model_name: m}
 logging: {level: INFO, json: false}
 ingest: {max_quarantine_share: 0.2}
+monitor:
+  {n_bins: 10, epsilon: 0.0001, quantile_relative_error: 0.001, psi_warn: 0.1, psi_alert: 0.25,
+   ks_warn: 0.1, ks_alert: 0.2, js_warn: 0.1, js_alert: 0.2, null_rate_warn: 0.05,
+   null_rate_alert: 0.1, volume_change_warn: 0.2, volume_change_alert: 0.5,
+   dataset_drift_share: 0.3, feature_overrides: {}, prometheus_file: null, reports_dir: null}
 """
 
 
@@ -218,3 +223,20 @@ def test_quarantine_share_above_one_is_rejected_naming_the_key(tmp_path):
     conf = write_conf(tmp_path, "ingest:\n  max_quarantine_share: 1.5\n")
     with pytest.raises(ConfigError, match=r"ingest\.max_quarantine_share: expected a value <= 1"):
         load_config("test", conf_dir=conf, environ={})
+
+
+def test_monitor_feature_overrides_are_typed_and_checked(tmp_path):
+    conf = write_conf(
+        tmp_path, "monitor:\n  feature_overrides: {age: {psi_warn: 0.2, psi_alert: 0.4}}\n"
+    )
+    config = load_config("test", conf_dir=conf, environ={})
+    assert config.monitor.feature_overrides["age"].psi_alert == 0.4
+    bad = write_conf(tmp_path / "bad", "monitor:\n  feature_overrides: {age: {psi_warn: x}}\n")
+    with pytest.raises(ConfigError, match=r"monitor\.feature_overrides\.age\.psi_warn"):
+        load_config("test", conf_dir=bad, environ={})
+
+
+def test_prometheus_file_and_reports_default_under_the_storage_root(tmp_path):
+    config = load_config("test", [f"storage.root={tmp_path}"], conf_dir=write_conf(tmp_path, ""))
+    assert config.prometheus_file == f"{tmp_path}/metrics/scoring.prom"
+    assert config.reports_dir == f"{tmp_path}/reports"
