@@ -82,6 +82,71 @@ def _generate_demo_data(inv: Invocation) -> int:
     return 0
 
 
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--alias", choices=("champion", "challenger"), default="champion", help="alias to set"
+    )
+
+
+def _train(inv: Invocation) -> int:
+    from scoring.registry import mlflow_target
+    from scoring.session import session_for
+    from scoring.train import TrainSettings, run_train
+
+    config, run_date = inv.config, _required_date(inv)
+    settings = TrainSettings(
+        inv.args.alias, config.training.baseline_max_rows, config.training.seed
+    )
+    result = run_train(
+        session_for(config),
+        config.table("features"),
+        mlflow_target(config),
+        run_date,
+        inv.run_id,
+        settings,
+    )
+    print(f"trained {result.details['model_uri']} as @{inv.args.alias} on {result.rows_in} rows")
+    return 0
+
+
+def _score_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="URI",
+        help="models:/NAME@ALIAS or models:/NAME/VERSION (default: the configured model at "
+        "scoring.default_alias)",
+    )
+
+
+def _score(inv: Invocation) -> int:
+    from scoring.registry import default_model_uri, mlflow_target
+    from scoring.score import ScoreTables, run_score
+    from scoring.session import session_for
+
+    config, run_date = inv.config, _required_date(inv)
+    model_uri = inv.args.model or default_model_uri(
+        config.mlflow.model_name, config.scoring.default_alias
+    )
+    tables = ScoreTables(
+        config.table("features"), config.table("scores"), config.table("scores_current")
+    )
+    result = run_score(
+        session_for(config),
+        tables,
+        mlflow_target(config),
+        model_uri,
+        run_date,
+        inv.run_id,
+        config.scoring.batch_size,
+    )
+    print(
+        f"scored {result.rows_out} rows of {run_date} with {result.details['model_uri']} into "
+        f"{tables.scores} (version {result.table_versions['scores']})"
+    )
+    return 0
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("doctor", "check versions, Spark + Delta round trip and MLflow", _doctor),
     Command(
@@ -89,6 +154,20 @@ COMMANDS: tuple[Command, ...] = (
         "write raw client drops (CSV / JSON lines) with realistic dirt",
         _generate_demo_data,
         _demo_arguments,
+    ),
+    Command(
+        "train",
+        "train the demo churn model on a features date and register it in MLflow",
+        _train,
+        _train_arguments,
+        needs_run_date=True,
+    ),
+    Command(
+        "score",
+        "score a features date with a registered model into scores and scores_current",
+        _score,
+        _score_arguments,
+        needs_run_date=True,
     ),
 )
 
@@ -139,6 +218,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("%s failed: %s", args.command, exc)
         print(f"scoring {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+def _required_date(inv: Invocation) -> date:
+    """The run date of a command declared with needs_run_date (argparse enforced it)."""
+    if inv.run_date is None:
+        raise ConfigError(f"{inv.command}: --run-date is required")
+    return inv.run_date
 
 
 def _iso_date(text: str) -> date:
