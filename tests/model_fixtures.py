@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import mlflow.pyfunc
+import pandas as pd
+from mlflow.models import infer_signature
 from pyspark.sql import DataFrame, SparkSession
 
 from scoring import io
 from scoring.config import Config
 from scoring.contracts import load_contract, spark_schema
+from scoring.registry import MlflowTarget, ensure_experiment
 
 RUN_DATE = date(2026, 3, 1)
 LABEL_DATE = date(2026, 3, 31)
@@ -75,3 +79,27 @@ def training_features(customers: int = 40) -> list[dict[str, Any]]:
         churned = c % 3 == 0 or c % 4 == 0
         rows.append(feature_row(c, LABEL_DATE, txn_count_30d=0 if churned else 2))
     return rows
+
+
+class InverseActivityModel(mlflow.pyfunc.PythonModel):
+    """A custom pyfunc: churn probability 1 / (1 + purchases in 30 days), named outputs."""
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        probability = 1.0 / (1.0 + model_input["txn_count_30d"])
+        # Columns deliberately not in score/label order: they are chosen by name.
+        return pd.DataFrame({"label": (probability >= 0.5).astype(int), "probability": probability})
+
+
+def register_custom_model(target: MlflowTarget, name: str) -> str:
+    """Log and register InverseActivityModel under `name`; return its version."""
+    example = pd.DataFrame({"segment": ["smb"], "txn_count_30d": [1.0]})
+    signature = infer_signature(example, InverseActivityModel().predict(None, example))
+    with mlflow.start_run(experiment_id=ensure_experiment(target)):
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=InverseActivityModel(),
+            signature=signature,
+            registered_model_name=name,
+            pip_requirements=["pandas"],
+        )
+    return str(info.registered_model_version)
