@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import mlflow.pyfunc
+import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
+from mlflow.pyfunc import PythonModel
+from mlflow.pyfunc import log_model as log_pyfunc
 from pyspark.sql import DataFrame, SparkSession
 
 from scoring import io
@@ -81,7 +83,7 @@ def training_features(customers: int = 40) -> list[dict[str, Any]]:
     return rows
 
 
-class InverseActivityModel(mlflow.pyfunc.PythonModel):
+class InverseActivityModel(PythonModel):
     """A custom pyfunc: churn probability 1 / (1 + purchases in 30 days), named outputs."""
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
@@ -95,7 +97,7 @@ def register_custom_model(target: MlflowTarget, name: str) -> str:
     example = pd.DataFrame({"segment": ["smb"], "txn_count_30d": [1.0]})
     signature = infer_signature(example, InverseActivityModel().predict(None, example))
     with mlflow.start_run(experiment_id=ensure_experiment(target)):
-        info = mlflow.pyfunc.log_model(
+        info = log_pyfunc(
             name="model",
             python_model=InverseActivityModel(),
             signature=signature,

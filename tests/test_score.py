@@ -97,6 +97,7 @@ def test_scores_equal_the_models_own_predict_proba(spark, trained, scored):
 def test_rows_carry_lineage_and_commits_carry_run_model_and_feature_versions(spark, scored):
     config, _, _, _ = scored
     row = io.read_table(spark, config.table("scores"), 1).where("customer_id = 'C001'").first()
+    assert row is not None
     assert (row.model_name, row.model_version, row.feature_table_version, row.run_id) == (
         "scoring_churn",
         "1",
@@ -116,7 +117,9 @@ def test_rows_carry_lineage_and_commits_carry_run_model_and_feature_versions(spa
 
 def test_scores_table_has_change_data_feed_and_no_deletion_vectors(spark, scored):
     config, _, _, _ = scored
-    props = io.delta_table(spark, config.table("scores")).detail().first().properties
+    detail = io.delta_table(spark, config.table("scores")).detail().first()
+    assert detail is not None
+    props = detail.properties
     assert props["delta.enableChangeDataFeed"] == "true"
     assert props["delta.enableDeletionVectors"] == "false"
 
