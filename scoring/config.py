@@ -90,6 +90,22 @@ class MlflowSettings:
 
 
 @dataclass(frozen=True)
+class ScoringSettings:
+    """How `scoring score` applies a model (see `scoring.score`)."""
+
+    batch_size: int = field(metadata={"min": 1})
+    default_alias: str
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How `scoring train` fits the demo model and samples its monitoring baseline."""
+
+    baseline_max_rows: int = field(metadata={"min": 1})
+    seed: int
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     """Log level and format."""
 
@@ -157,6 +173,8 @@ class Config:
     storage: StorageSettings
     tables: TablesSettings
     mlflow: MlflowSettings
+    scoring: ScoringSettings
+    training: TrainingSettings
     logging: LoggingSettings
     ingest: IngestSettings
     monitor: MonitorSettings
@@ -261,6 +279,8 @@ _SECTIONS: dict[str, type] = {
     "storage": StorageSettings,
     "tables": TablesSettings,
     "mlflow": MlflowSettings,
+    "scoring": ScoringSettings,
+    "training": TrainingSettings,
     "logging": LoggingSettings,
     "ingest": IngestSettings,
     "monitor": MonitorSettings,

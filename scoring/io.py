@@ -11,6 +11,7 @@ import json
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,7 @@ from pyspark.sql import types as T
 
 import scoring
 from scoring.config import TableRef
+from scoring.errors import DataError
 
 # Tables stay readable by non-Spark readers (delta-rs, Trino): no deletion vectors.
 DEFAULT_PROPERTIES: Mapping[str, str] = {"delta.enableDeletionVectors": "false"}
@@ -228,3 +230,45 @@ def merge_new_rows(
     metrics = commit["operationMetrics"]
     names = ("numSourceRows", "numTargetRowsInserted", "numTargetRowsUpdated")
     return {name: int(metrics.get(name, 0)) for name in names}
+
+
+def merge_newer(
+    spark: SparkSession,
+    source: DataFrame,
+    ref: TableRef,
+    keys: tuple[str, ...],
+    newer: str,
+    metadata: Mapping[str, Any],
+) -> None:
+    """MERGE `source` into `ref` on `keys`: insert new keys, update rows where `newer` holds.
+
+    `newer` is a SQL condition over the aliases `t` (target) and `s` (source); `source` must
+    hold one row per key. The commit is stamped with `metadata`.
+    """
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    with commit_metadata(spark, metadata):
+        (
+            delta_table(spark, ref)
+            .alias("t")
+            .merge(source.alias("s"), on)
+            .whenMatchedUpdateAll(condition=newer)
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+
+def read_partition(
+    spark: SparkSession, ref: TableRef, column: str, value: date, version: int
+) -> DataFrame:
+    """The rows of one date partition at a pinned table version.
+
+    Raises:
+        DataError: the partition has no rows at that version (checked with a one-row probe,
+            so a step fails before it writes anything).
+    """
+    frame = read_table(spark, ref, version).where(F.col(column) == F.lit(value))
+    if not frame.select(F.lit(1)).head(1):
+        raise DataError(
+            f"{ref}: no partition {column}={value.isoformat()} (table version {version})"
+        )
+    return frame

@@ -47,26 +47,23 @@ def run_params(
 
 def log_pipeline_run(
     tracking_uri: str,
-    experiment: str,
-    artifact_root: str,
+    experiment_id: str,
     pipeline_run_id: str,
     run_date: date | None,
     results: Sequence[StepResult],
     model_name: str | None = None,
     model_version: str | None = None,
     tags: Mapping[str, str] | None = None,
+    failed: bool = False,
 ) -> str:
-    """Log the pipeline run to MLflow (creating the experiment if needed); returns its run id."""
+    """Log the pipeline run to MLflow in `experiment_id`; returns the MLflow run id.
+
+    The experiment comes from `scoring.registry.ensure_experiment`, the same one training uses.
+    """
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
 
     client = MlflowClient(tracking_uri=tracking_uri)
-    found = client.get_experiment_by_name(experiment)
-    experiment_id = (
-        found.experiment_id
-        if found is not None
-        else client.create_experiment(experiment, artifact_location=artifact_root)
-    )
     all_tags = {
         "pipeline_run_id": pipeline_run_id,
         "run_date": run_date.isoformat() if run_date else "",
@@ -83,5 +80,5 @@ def log_pipeline_run(
         ],
         tags=[RunTag(k, v) for k, v in sorted(all_tags.items())],
     )
-    client.set_terminated(run.info.run_id, "FINISHED")
+    client.set_terminated(run.info.run_id, "FAILED" if failed else "FINISHED")
     return str(run.info.run_id)

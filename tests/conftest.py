@@ -29,3 +29,20 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
 def config(tmp_path: Path) -> Config:
     """A local configuration whose tables and registry live in this test's folder."""
     return make_config(tmp_path / "lakehouse")
+
+
+@pytest.fixture(scope="session")
+def trained(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """A features table (2026-03-01 and its label date) and the demo model trained on it.
+
+    Shared by the train and score tests: MLflow runs live in a sqlite file of this folder.
+    """
+    from scoring.registry import mlflow_target
+    from scoring.train import TrainSettings, run_train
+    from tests.model_fixtures import RUN_DATE, training_features, write_features
+
+    config = make_config(tmp_path_factory.mktemp("trained"))
+    write_features(spark, config, training_features())
+    settings = TrainSettings("champion", baseline_max_rows=30, seed=7)
+    run_train(spark, config.table("features"), mlflow_target(config), RUN_DATE, "train-1", settings)
+    return config

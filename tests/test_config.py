@@ -30,6 +30,8 @@ tables:
   drift_metrics: null
   runs: null
 mlflow: {tracking_uri: null, registry_uri: null, artifact_root: null, experiment: e, model_name: m}
+scoring: {batch_size: 100, default_alias: champion}
+training: {baseline_max_rows: 1000, seed: 7}
 logging: {level: INFO, json: false}
 ingest: {max_quarantine_share: 0.2}
 monitor:

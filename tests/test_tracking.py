@@ -56,9 +56,8 @@ def test_one_mlflow_run_holds_the_pipeline_run(tmp_path):
     from mlflow import MlflowClient
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    run_id = log_pipeline_run(
-        uri, "scoring", str(tmp_path / "art"), "pipeline-1", DAY, RESULTS, "churn", "3"
-    )
+    experiment_id = MlflowClient(tracking_uri=uri).create_experiment("scoring", str(tmp_path))
+    run_id = log_pipeline_run(uri, experiment_id, "pipeline-1", DAY, RESULTS, "churn", "3")
     run = MlflowClient(tracking_uri=uri).get_run(run_id)
     assert run.info.run_name == "pipeline-1"
     assert run.data.params["table_version.drift_metrics"] == "4"

@@ -1,0 +1,59 @@
+"""Pure pieces of the scored tables: lineage columns, the rerun slice, the newest-row rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from scoring.contracts import load_contract, spark_schema
+
+# scores_current keeps a customer's row from the newest as_of_date; on a tie, the newest run.
+NEWER_SCORE = (
+    "s.as_of_date > t.as_of_date OR (s.as_of_date = t.as_of_date AND s.scored_at >= t.scored_at)"
+)
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What every score row of a run carries besides the score itself."""
+
+    model_name: str
+    model_version: str
+    model_run_id: str | None
+    feature_table_version: int
+    run_id: str
+    scored_at: datetime
+
+
+def with_lineage(scored: DataFrame, lineage: Lineage) -> DataFrame:
+    """Add the lineage columns and select the `scores` contract's columns, in order."""
+    schema = spark_schema(load_contract("scores"))
+    stamped = scored.select(
+        "customer_id",
+        "as_of_date",
+        "score",
+        "label",
+        F.lit(lineage.model_name).alias("model_name"),
+        F.lit(lineage.model_version).alias("model_version"),
+        F.lit(lineage.model_run_id).cast("string").alias("model_run_id"),
+        F.lit(lineage.feature_table_version).cast("bigint").alias("feature_table_version"),
+        F.lit(lineage.run_id).alias("run_id"),
+        F.lit(lineage.scored_at).cast("timestamp").alias("scored_at"),
+    )
+    return stamped.select(*(F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields))
+
+
+def slice_predicate(as_of_date: date, model_name: str, model_version: str) -> str:
+    """The SQL predicate of one run's slice of `scores`: a date scored by one model version."""
+    return (
+        f"as_of_date = DATE'{as_of_date.isoformat()}' AND model_name = {_sql_string(model_name)}"
+        f" AND model_version = {_sql_string(model_version)}"
+    )
+
+
+def _sql_string(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

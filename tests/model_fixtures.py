@@ -1,0 +1,107 @@
+"""Hand-built feature tables and registered models for the train / score tests."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.pyfunc import PythonModel
+from mlflow.pyfunc import log_model as log_pyfunc
+from pyspark.sql import DataFrame, SparkSession
+
+from scoring import io
+from scoring.config import Config
+from scoring.contracts import load_contract, spark_schema
+from scoring.registry import MlflowTarget, ensure_experiment
+
+RUN_DATE = date(2026, 3, 1)
+LABEL_DATE = date(2026, 3, 31)
+
+
+def feature_row(customer: int, as_of: date, **values: Any) -> dict[str, Any]:
+    """One features row: customer `C<n>`, with readable defaults that depend on `customer`."""
+    active = customer % 3 != 0
+    row: dict[str, Any] = {
+        "customer_id": f"C{customer:03d}",
+        "as_of_date": as_of,
+        "segment": ("consumer", "smb", "enterprise")[customer % 3],
+        "country": None if customer % 7 == 0 else ("FR", "DE")[customer % 2],
+        "tenure_days": 100 + customer,
+        "days_since_last_txn": (customer % 11) if active else None,
+        "days_since_first_txn": 90 if active else None,
+        "txn_count_7d": customer % 2 if active else 0,
+        "txn_count_30d": (customer % 5) + 1 if active else 0,
+        "txn_count_90d": (customer % 5) + 3 if active else 0,
+        "txn_count_365d": 20 if active else 0,
+        "amount_sum_7d": 10.0 if active else 0.0,
+        "amount_sum_30d": 35.5 + customer if active else 0.0,
+        "amount_sum_90d": 99.0 + customer if active else 0.0,
+        "amount_sum_365d": 400.0,
+        "amount_avg_30d": 12.5 if active else None,
+        "amount_avg_365d": 20.0,
+        "amount_max_90d": 50.0 if active else None,
+        "active_days_30d": (customer % 5) + 1 if active else 0,
+        "active_days_90d": 6 if active else 0,
+        "count_trend_30_90": 1.2 if active else None,
+        "amount_trend_30_90": 0.8 if active else None,
+        "category_count_90d": 2 if active else 0,
+        "top_category_share_90d": 0.5 if active else None,
+        "web_share_90d": 0.4 if active else None,
+        "app_share_90d": 0.3 if active else None,
+        "store_share_90d": 0.3 if active else None,
+        "refund_count_90d": 0,
+        "feature_run_id": "features-test",
+    }
+    row.update(values)
+    return row
+
+
+def features_frame(spark: SparkSession, rows: list[dict[str, Any]]) -> DataFrame:
+    """A DataFrame with the features contract's schema."""
+    schema = spark_schema(load_contract("features"))
+    return spark.createDataFrame([tuple(r[f.name] for f in schema.fields) for r in rows], schema)
+
+
+def write_features(spark: SparkSession, config: Config, rows: list[dict[str, Any]]) -> int:
+    """Append rows to the test's features table; return the new table version."""
+    ref = config.table("features")
+    schema = spark_schema(load_contract("features"))
+    io.ensure_table(spark, ref, schema, ("as_of_date",))
+    io.write_delta(features_frame(spark, rows), ref, "append", {"run_id": "features-test"})
+    return int(io.last_commit(spark, ref)["version"])
+
+
+def training_features(customers: int = 40) -> list[dict[str, Any]]:
+    """Features of RUN_DATE and LABEL_DATE; inactive customers at RUN_DATE churn later."""
+    rows = [feature_row(c, RUN_DATE) for c in range(customers)]
+    for c in range(customers):
+        churned = c % 3 == 0 or c % 4 == 0
+        rows.append(feature_row(c, LABEL_DATE, txn_count_30d=0 if churned else 2))
+    return rows
+
+
+class InverseActivityModel(PythonModel):
+    """A custom pyfunc: churn probability 1 / (1 + purchases in 30 days), named outputs."""
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        probability = 1.0 / (1.0 + model_input["txn_count_30d"])
+        # Columns deliberately not in score/label order: they are chosen by name.
+        return pd.DataFrame({"label": (probability >= 0.5).astype(int), "probability": probability})
+
+
+def register_custom_model(target: MlflowTarget, name: str) -> str:
+    """Log and register InverseActivityModel under `name`; return its version."""
+    example = pd.DataFrame({"segment": ["smb"], "txn_count_30d": [1.0]})
+    signature = infer_signature(example, InverseActivityModel().predict(None, example))
+    with mlflow.start_run(experiment_id=ensure_experiment(target)):
+        info = log_pyfunc(
+            name="model",
+            python_model=InverseActivityModel(),
+            signature=signature,
+            registered_model_name=name,
+            pip_requirements=["pandas"],
+        )
+    return str(info.registered_model_version)

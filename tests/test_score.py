@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from scoring import io
+from scoring.config import Config
+from scoring.errors import ModelError
+from scoring.model_udf import LOAD_LOG_ENV
+from scoring.registry import configure_mlflow, mlflow_target
+from scoring.score import ScoreTables, run_score
+from tests.conftest import make_config
+from tests.helpers import assert_frames_equal
+from tests.model_fixtures import RUN_DATE, feature_row, features_frame, register_custom_model
+
+pytestmark = pytest.mark.slow
+CHAMPION = "models:/scoring_churn@champion"
+
+
+def scoring_config(trained: Config, root, features: str | None = None) -> Config:
+    """Tables under `root`, features and MLflow registry of the trained fixture."""
+    return make_config(
+        root,
+        f"tables.features={features or trained.table('features').path}",
+        f"mlflow.tracking_uri={trained.tracking_uri}",
+        f"mlflow.artifact_root={trained.artifact_root}",
+    )
+
+
+def tables_of(config: Config) -> ScoreTables:
+    return ScoreTables(
+        config.table("features"), config.table("scores"), config.table("scores_current")
+    )
+
+
+@pytest.fixture(scope="module")
+def scored(spark, trained, tmp_path_factory):
+    """The champion scores RUN_DATE once, in batches of 4 rows, logging model loads."""
+    root = tmp_path_factory.mktemp("scored")
+    config = scoring_config(trained, root / "lake")
+    calls = []
+    original = MlflowClient.get_model_version_by_alias
+
+    def counting(self, name, alias):
+        calls.append((name, alias))
+        return original(self, name, alias)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(LOAD_LOG_ENV, str(root))
+        patch.setattr(MlflowClient, "get_model_version_by_alias", counting)
+        result = run_score(
+            spark, tables_of(config), mlflow_target(config), CHAMPION, RUN_DATE, "score-1", 4
+        )
+    log = (root / "model-loads.log").read_text().splitlines()
+    return config, result, calls, log
+
+
+def test_alias_is_resolved_once_and_the_version_recorded(spark, scored):
+    config, result, calls, _ = scored
+    assert calls == [("scoring_churn", "champion")]
+    versions = io.read_table(spark, config.table("scores"), 1).select("model_version").distinct()
+    assert [r.model_version for r in versions.collect()] == ["1"]
+    assert result.details["model_uri"] == "models:/scoring_churn/1"
+
+
+def test_model_is_loaded_once_per_python_worker_not_per_batch(spark, scored):
+    _, _, _, log = scored
+    loads = Counter(line.split()[1] for line in log if line.startswith("load "))
+    batches = [line for line in log if line.startswith("batch ")]
+    assert set(loads.values()) == {1}
+    assert len(loads) <= spark.sparkContext.defaultParallelism
+    assert len(batches) >= 10  # 40 rows in batches of at most 4
+
+
+def test_scores_equal_the_models_own_predict_proba(spark, trained, scored):
+    config, _, _, _ = scored
+    configure_mlflow(mlflow_target(config))
+    model = mlflow.sklearn.load_model("models:/scoring_churn/1")
+    rows = pd.DataFrame([feature_row(c, RUN_DATE) for c in range(40)])
+    inputs = rows.drop(columns=["customer_id", "as_of_date", "feature_run_id"])
+    strings = ["segment", "country"]
+    inputs[strings] = inputs[strings].astype(object).where(inputs[strings].notna(), np.nan)
+    numbers = [c for c in inputs.columns if c not in strings]
+    inputs[numbers] = inputs[numbers].astype("float64")
+    assert list(model.classes_) == [0, 1]
+    expected = dict(zip(rows["customer_id"], model.predict_proba(inputs)[:, 1], strict=True))
+    actual = io.read_table(spark, config.table("scores"), 1).select("customer_id", "score")
+    assert {r.customer_id: r.score for r in actual.collect()} == expected
+
+
+def test_rows_carry_lineage_and_commits_carry_run_model_and_feature_versions(spark, scored):
+    config, _, _, _ = scored
+    row = io.read_table(spark, config.table("scores"), 1).where("customer_id = 'C001'").first()
+    assert row is not None
+    assert (row.model_name, row.model_version, row.feature_table_version, row.run_id) == (
+        "scoring_churn",
+        "1",
+        1,
+        "score-1",
+    )
+    assert row.model_run_id and row.scored_at
+    for table in ("scores", "scores_current"):
+        meta = io.last_commit(spark, config.table(table))["userMetadata"]
+        assert (meta["run_id"], meta["model_uri"], meta["model_version"]) == (
+            "score-1",
+            CHAMPION,
+            "1",
+        )
+        assert meta["feature_table_version"] == 1 and meta["code_version"]
+
+
+def test_scores_table_has_change_data_feed_and_no_deletion_vectors(spark, scored):
+    config, _, _, _ = scored
+    detail = io.delta_table(spark, config.table("scores")).detail().first()
+    assert detail is not None
+    props = detail.properties
+    assert props["delta.enableChangeDataFeed"] == "true"
+    assert props["delta.enableDeletionVectors"] == "false"
+
+
+def test_scores_current_holds_one_row_per_customer(spark, scored):
+    config, _, _, _ = scored
+    current = io.read_table(spark, config.table("scores_current"))
+    assert current.count() == current.select("customer_id").distinct().count() == 40
+
+
+def test_rerun_of_the_same_date_and_version_replaces_its_slice_with_identical_scores(spark, scored):
+    config, _, _, _ = scored
+    pinned = "models:/scoring_churn/1"
+    run_score(spark, tables_of(config), mlflow_target(config), pinned, RUN_DATE, "score-2", 4)
+    scores = config.table("scores")
+    assert io.read_table(spark, scores).count() == 40
+    before = io.read_table(spark, scores, 1).select("customer_id", "score", "label")
+    after = io.read_table(spark, scores).select("customer_id", "score", "label")
+    assert_frames_equal(after, before)
+    assert io.last_commit(spark, scores)["operationMetrics"]["numDeletedRows"] == "40"
+
+
+def test_missing_signature_column_fails_before_scoring_and_writes_nothing(spark, trained, tmp_path):
+    config = scoring_config(trained, tmp_path / "lake", str(tmp_path / "features"))
+    frame = features_frame(spark, [feature_row(c, RUN_DATE) for c in range(3)])
+    io.write_delta(frame.drop("tenure_days"), config.table("features"), "append", {"run_id": "f"})
+    with pytest.raises(ModelError, match="column 'tenure_days' required by the model signature"):
+        run_score(spark, tables_of(config), mlflow_target(config), CHAMPION, RUN_DATE, "score-x", 4)
+    assert not io.table_exists(spark, config.table("scores"))
+    assert not io.table_exists(spark, config.table("scores_current"))
+
+
+def test_a_custom_pyfunc_model_scores_with_outputs_chosen_by_name(spark, trained, tmp_path):
+    config = scoring_config(trained, tmp_path / "lake")
+    target = mlflow_target(config)
+    version = register_custom_model(target, "custom_churn")
+    uri = f"models:/custom_churn/{version}"
+    run_score(spark, tables_of(config), target, uri, RUN_DATE, "score-c", 4)
+    actual = (
+        io.read_table(spark, config.table("scores"))
+        .where("customer_id IN ('C000', 'C001', 'C002')")
+        .select("customer_id", "score", "label", "model_name")
+    )
+    expected = spark.createDataFrame(
+        [
+            ("C000", 1.0, 1, "custom_churn"),  # no purchases in 30 days
+            ("C001", 1 / 3, 0, "custom_churn"),  # 2 purchases
+            ("C002", 0.25, 0, "custom_churn"),  # 3 purchases
+        ],
+        "customer_id string, score double, label int, model_name string",
+    )
+    assert_frames_equal(actual, expected)
+    assert os.environ.get(LOAD_LOG_ENV) is None
