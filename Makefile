@@ -7,18 +7,22 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMPS := .stamps
 ENV    ?= local
-# The demo: a small data set so `make run` finishes in minutes on 2 cores.
+# The demo: a small data set so `make run` finishes in minutes on 2 cores. Its history is
+# long enough (420 days) for the 365-day features of the training date (first date - 30);
+# from delivery DEMO_DRIFT_DAY on the data drifts, and the report flags it.
 DEMO_CUSTOMERS ?= 2000
 DEMO_DAYS      ?= 5
 DEMO_SEED      ?= 7
 DEMO_START     ?= 2026-03-01
+DEMO_HISTORY   ?= 420
+DEMO_DRIFT_DAY ?= 4
 
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
 .PHONY: setup run test lint bench dist clean
 
-setup: $(STAMPS)/venv $(STAMPS)/jars
+setup: $(STAMPS)/venv $(STAMPS)/jars $(STAMPS)/spark-defaults
 
 $(STAMPS)/venv: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,10 +35,17 @@ $(STAMPS)/jars: deps/delta-jars.pom.xml
 	  -DincludeArtifactIds=delta-spark_2.13,delta-storage
 	mkdir -p $(STAMPS) && touch $@
 
+# The local Spark's spark-defaults.conf gets the Delta jars and our Python, so that
+# `.venv/bin/spark-submit jobs/<step>.py --env local ...` works without --jars.
+$(STAMPS)/spark-defaults: $(STAMPS)/venv $(STAMPS)/jars scoring/session.py
+	$(PY) -m scoring.session local
+	touch $@
+
 run: setup
 	$(PY) -m scoring generate-demo-data --env $(ENV) --customers $(DEMO_CUSTOMERS) \
-	  --days $(DEMO_DAYS) --seed $(DEMO_SEED) --start $(DEMO_START)
-	$(PY) -m scoring doctor --env $(ENV)
+	  --days $(DEMO_DAYS) --seed $(DEMO_SEED) --start $(DEMO_START) \
+	  --history-days $(DEMO_HISTORY) --drift-day $(DEMO_DRIFT_DAY)
+	$(PY) -m scoring pipeline --env $(ENV) --run-date $(DEMO_START) --days $(DEMO_DAYS) --report
 
 test: setup
 	$(PY) -m pytest

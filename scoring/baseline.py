@@ -1,7 +1,8 @@
 """The training baseline of a registered model version: found by tag, read into Spark.
 
-`scoring train` logs `baseline/baseline.parquet` (the training rows' model inputs, `score`
-and `label`) in the model's MLflow run and tags the registered version with `baseline_uri`.
+`scoring train` logs `baseline/baseline.parquet` (the training rows' model inputs, `score`,
+`label` and the observed `target`) in the model's MLflow run and tags the registered version
+with `baseline_uri`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from pyspark.sql import DataFrame, SparkSession
 from scoring.errors import DataError, ModelError
 
 BASELINE_TAG = "baseline_uri"
-# Columns of the baseline that are not model inputs.
-NON_INPUTS = ("score", "label", "customer_id", "as_of_date", "feature_run_id")
+# Columns of the baseline that are not model inputs (`target` is the observed outcome).
+NON_INPUTS = ("score", "label", "target", "customer_id", "as_of_date", "feature_run_id")
 
 
 def baseline_uri(tracking_uri: str, registry_uri: str, model_name: str, version: str) -> str:

@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scoring.config import Config
+from scoring.logs import new_run_id
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
     from scoring.runner import StepRun
 
 log = logging.getLogger("scoring")
@@ -217,6 +220,12 @@ def _report(inv: Invocation) -> int:
 def _pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     _score_arguments(parser)
     parser.add_argument(
+        "--days",
+        type=positive_int,
+        default=1,
+        help="run this many consecutive dates from --run-date, in one session (default 1)",
+    )
+    parser.add_argument(
         "--fail-on-alert",
         action="store_true",
         help=f"exit {EXIT_DRIFT_ALERT} when monitoring finds a drift alert",
@@ -234,13 +243,34 @@ def _pipeline(inv: Invocation) -> int:
     assert inv.run_date is not None
     spark = session_for(inv.config)
     options = PipelineOptions(model_uri=inv.args.model)
-    results = run_pipeline(spark, inv.config, inv.run_date, inv.run_id, options)
-    for result in results:
-        print(f"{result.step:<9} {result.run_date}  rows in {result.rows_in}, out "
-              f"{result.rows_out}  versions {dict(result.table_versions)}")  # fmt: skip
+    alerts = 0
+    for offset in range(inv.args.days):
+        run_date = date.fromordinal(inv.run_date.toordinal() + offset)
+        run_id = inv.run_id if offset == 0 else new_run_id("pipeline")
+        results = run_pipeline(spark, inv.config, run_date, run_id, options)
+        for result in results:
+            print(f"{result.run_date} {result.step:<9} rows in {result.rows_in}, out "
+                  f"{result.rows_out}; versions {dict(result.table_versions)}")  # fmt: skip
+        alerts = int(results[-1].details["alerts"])
     if inv.args.report:
-        print(f"report written to {runner.report(spark, inv.config, inv.run_date)}")
-    return _drift_exit(inv, int(results[-1].details["alerts"]))
+        print(f"report written to {runner.report(spark, inv.config, run_date)}")
+    _print_tables(spark, inv.config)
+    return _drift_exit(inv, alerts)
+
+
+def _print_tables(spark: SparkSession, config: Config) -> None:
+    """Where each table is, its version and row count: the end of a run, for people."""
+    from scoring import io
+    from scoring.config import LOGICAL_TABLES
+
+    print("\ntables:")
+    for name in LOGICAL_TABLES:
+        ref = config.table(name)
+        if io.table_exists(spark, ref):
+            version, rows = io.current_version(spark, ref), io.read_table(spark, ref).count()
+            print(f"  {name:<20} v{version:<4} {rows:>10} rows  {ref}")
+    print(f"  mlflow registry       {config.registry_uri}")
+    print(f"  prometheus textfile   {config.prometheus_file}")
 
 
 COMMANDS: tuple[Command, ...] = (

@@ -64,16 +64,45 @@ def runtime_conf(settings: SparkSettings) -> dict[str, str]:
     }
 
 
-def local_conf(settings: SparkSettings, warehouse_dir: str | None) -> dict[str, str]:
-    """Settings of the embedded local session: master, Delta, jars, the driver's Python."""
+def launch_conf(settings: SparkSettings) -> dict[str, str]:
+    """Settings the local JVM needs when it starts: the Delta jars, extension, catalog, Python.
+
+    A session started from Python passes them at launch. A `spark-submit` has started its
+    JVM before our code runs, so `make setup` also writes them to the local Spark's
+    spark-defaults.conf (see `write_spark_defaults`).
+    """
     python = ensure_worker_python()
-    conf = {
-        "spark.master": settings.master or "local[2]",
+    return {
         "spark.jars": ",".join(str(p) for p in delta_jars(settings.jars_dir)),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.pyspark.python": python,
         "spark.pyspark.driver.python": python,
+    }
+
+
+def write_spark_defaults(settings: SparkSettings, spark_home: Path | None = None) -> Path:
+    """Write `launch_conf` to `<SPARK_HOME>/conf/spark-defaults.conf` of the local pyspark.
+
+    Then `spark-submit jobs/<step>.py --env local ...` works from a clone after set-up
+    without `--jars`. Only for the local platform; clusters keep their own defaults.
+    """
+    import pyspark
+
+    home = spark_home or Path(pyspark.__file__).parent
+    target = home / "conf" / "spark-defaults.conf"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"{key} {value}" for key, value in launch_conf(settings).items()]
+    header = "# Written by `make setup` (scoring.session.write_spark_defaults); safe to delete.\n"
+    target.write_text(header + "\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+def local_conf(settings: SparkSettings, warehouse_dir: str | None) -> dict[str, str]:
+    """Settings of the embedded local session: master, Delta, jars, the driver's Python."""
+    conf = {
+        "spark.master": settings.master or "local[2]",
+        **launch_conf(settings),
         "spark.ui.enabled": str(settings.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",
         # Delta's log replay uses this many partitions; the default 50 is slow for small tables.
@@ -135,3 +164,10 @@ def temporary_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, old)
+
+
+if __name__ == "__main__":  # `make setup`: python -m scoring.session [ENV]
+    from scoring.config import load_config
+
+    env = sys.argv[1] if len(sys.argv) > 1 else "local"
+    print(f"wrote {write_spark_defaults(load_config(env).spark)}")

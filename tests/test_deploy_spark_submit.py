@@ -165,3 +165,17 @@ def test_score_job_from_the_zip_rescores_the_date_in_place(spark, dist, pipeline
     spark_submit(dist, "score", args, pipeline_lakehouse.parent)
     assert scores_of_run_date(spark, pipeline_lakehouse).count() == before
     assert last_code_version(spark, pipeline_lakehouse) == "0.1.0"
+
+
+@pytest.mark.slow
+def test_spark_submit_from_the_clone_needs_no_jars_flag(tmp_path):
+    """After `make setup`, the local Spark's spark-defaults.conf brings Delta and our Python."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_", "SCORING_"))}
+    command = [
+        str(Path(pyspark.__file__).parent / "bin" / "spark-submit"),
+        str(ROOT / "jobs" / "doctor.py"),
+        *("--env", "local", "--set", f"storage.root={tmp_path}/lake"),
+    ]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "[ok] delta write/read/time travel" in result.stdout

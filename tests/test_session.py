@@ -62,3 +62,19 @@ def test_extra_spark_conf_from_config_reaches_the_local_settings(tmp_path):
     conf = local_conf(config.spark, warehouse_dir="/w")
     assert conf["spark.sql.warehouse.dir"] == "/w"
     assert conf["spark.ui.enabled"] == "false"
+
+
+def test_spark_defaults_carry_the_delta_jars_and_the_drivers_python(tmp_path):
+    from scoring.session import write_spark_defaults
+
+    path = write_spark_defaults(load_config("local").spark, spark_home=tmp_path)
+    lines = dict(
+        line.split(" ", 1) for line in path.read_text().splitlines() if not line.startswith("#")
+    )
+    assert path == tmp_path / "conf" / "spark-defaults.conf"
+    assert [Path(j).name for j in lines["spark.jars"].split(",")] == [
+        f"delta-spark_2.13-{version('delta-spark')}.jar",
+        f"delta-storage-{version('delta-spark')}.jar",
+    ]
+    assert lines["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert lines["spark.pyspark.python"] == sys.executable
