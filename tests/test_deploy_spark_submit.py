@@ -116,16 +116,16 @@ def test_doctor_passes_under_spark_submit_from_the_built_zip(dist, tmp_path):
 
 @pytest.fixture(scope="module")
 def pipeline_lakehouse(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Demo drops for two days, then `jobs/pipeline.py` for the second day, from the zip."""
+    """Demo drops for two days, then `jobs/pipeline.py` over both days, from the zip."""
     require_command("pipeline")
     from scoring.cli import main
 
     work = tmp_path_factory.mktemp("pipeline")
     root = work / "lake"
     common = ["--env", "local", "--set", f"storage.root={root}"]
-    assert main(["generate-demo-data", *common, "--customers", "60", "--days", "2",
-                 "--start", "2026-03-01", "--seed", "3"]) == 0  # fmt: skip
-    spark_submit(dist, "pipeline", [*common, "--run-date", RUN_DATE], work)
+    assert main(["generate-demo-data", *common, "--customers", "200", "--days", "2",
+                 "--start", "2026-03-01", "--seed", "3", "--history-days", "60"]) == 0  # fmt: skip
+    spark_submit(dist, "pipeline", [*common, "--run-date", "2026-03-01", "--days", "2"], work)
     return root
 
 
