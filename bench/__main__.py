@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help=f"rows (default {DEFAULT_SIZES})")
     parser.add_argument("--shapes", default=",".join(SHAPES), help="few-large,many-small")
     parser.add_argument("--models", default=",".join(MODELS), help="tree,linear")
+    parser.add_argument("--variants", default="a,b,c,d", help="subset of a,b,c,d")
     parser.add_argument("--reps", type=int, default=2, help="repetitions (order alternates)")
     parser.add_argument("--batch-size", type=int, default=10_000, help="Arrow batch rows")
     parser.add_argument("--work", type=Path, default=Path("bench/.work"), help="scratch folder")
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         shapes=tuple(s for s in args.shapes.split(",") if s),
         models=tuple(m for m in args.models.split(",") if m),
         reps=args.reps,
+        variants=tuple(v for v in args.variants.split(",") if v),
         work=args.work.resolve(),
         batch_size=args.batch_size,
     )

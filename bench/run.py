@@ -48,6 +48,7 @@ class Settings:
     reps: int
     work: Path
     batch_size: int
+    variants: tuple[str, ...] = VARIANTS
     train_rows: int = 20_000
     seed: int = 7
 
@@ -128,7 +129,8 @@ def _measure(
     inputs = model_inputs(model_dir)
     out: list[Measurement] = []
     for rep in range(settings.reps):
-        order = VARIANTS if rep % 2 == 0 else tuple(reversed(VARIANTS))
+        chosen = tuple(v for v in VARIANTS if v in settings.variants)
+        order = chosen if rep % 2 == 0 else tuple(reversed(chosen))
         for variant in order:
             scores = TableRef("scores", path=str(settings.work / f"scores_{variant}"))
             current = TableRef("scores_current", path=str(settings.work / f"current_{variant}"))
