@@ -61,31 +61,35 @@ def summary_rows(measurements: Sequence[Measurement]) -> list[dict[str, str]]:
         groups.setdefault((m.rows, m.shape, m.model), []).append(m)
     table = []
     for (rows, shape, model), items in groups.items():
-        a, b, c, d = (_best(items, v) for v in "abcd")
-        if a is None or b is None or c is None or d is None:
-            continue
-        predict = c.predict_seconds or 0.0
-        table.append(
-            {
-                "rows": f"{rows:,}",
-                "shape": shape,
-                "model": model,
-                "a s": f"{a.seconds:.1f}",
-                "a rows/s": f"{rows / a.seconds:,.0f}",
-                "b rows/s": f"{rows / b.seconds:,.0f}",
-                "c rows/s": f"{rows / c.seconds:,.0f}",
-                "d rows/s": f"{rows / d.seconds:,.0f}",
-                "predict s": f"{predict:.1f}",
-                "a/b thr": f"{b.seconds / a.seconds:.2f}",
-                "a/c thr": f"{c.seconds / a.seconds:.2f}",
-                "a/(d+p) time": f"{a.seconds / (d.seconds + predict):.2f}",
-                "a MiB": f"{a.worker_peak_mib:.0f}",
-                "b MiB": f"{b.worker_peak_mib:.0f}",
-                "d MiB": f"{d.worker_peak_mib:.0f}",
-                "load1": f"{median(m.load1 for m in items):.1f}",
-            }
-        )
+        best = {v: _best(items, v) for v in "abcd"}
+        secs = {v: m.seconds for v, m in best.items() if m is not None}
+        c = best["c"]
+        predict = c.predict_seconds if c is not None else None
+        row = {"rows": f"{rows:,}", "shape": shape, "model": model}
+        row["a s"] = _fmt(secs.get("a"), "{:.1f}")
+        for v in "abcd":
+            row[f"{v} rows/s"] = _fmt(rows / secs[v] if v in secs else None, "{:,.0f}")
+        row["predict s"] = _fmt(predict, "{:.1f}")
+        row["a/b thr"] = _ratio(secs.get("b"), secs.get("a"))
+        row["a/c thr"] = _ratio(secs.get("c"), secs.get("a"))
+        floor = secs["d"] + predict if "d" in secs and predict is not None else None
+        row["a/(d+p) time"] = _ratio(secs.get("a"), floor)
+        for v in "abd":
+            peak = best[v]
+            row[f"{v} MiB"] = _fmt(peak.worker_peak_mib if peak else None, "{:.0f}")
+        row["load1"] = f"{median(m.load1 for m in items):.1f}"
+        table.append(row)
     return table
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    """`value` formatted, or `-` when it was not measured."""
+    return "-" if value is None else pattern.format(value)
+
+
+def _ratio(top: float | None, bottom: float | None) -> str:
+    """top / bottom with two decimals, or `-`."""
+    return "-" if top is None or not bottom else f"{top / bottom:.2f}"
 
 
 def growth_rows(measurements: Sequence[Measurement]) -> list[dict[str, str]]:
