@@ -16,6 +16,9 @@ DEMO_SEED      ?= 7
 DEMO_START     ?= 2026-03-01
 DEMO_HISTORY   ?= 420
 DEMO_DRIFT_DAY ?= 4
+# The benchmark (see bench/RESULTS.md): row counts of the three table sizes, repetitions.
+BENCH_ROWS ?= 0.5M,2M,8M
+BENCH_REPS ?= 2
 
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
@@ -51,9 +54,14 @@ test: setup
 	$(PY) -m pytest
 
 lint: setup
-	$(VENV)/bin/ruff check scoring jobs tests deploy
-	$(VENV)/bin/ruff format --check scoring jobs tests deploy
-	$(VENV)/bin/mypy scoring jobs tests deploy
+	$(VENV)/bin/ruff check scoring jobs tests deploy bench
+	$(VENV)/bin/ruff format --check scoring jobs tests deploy bench
+	$(VENV)/bin/mypy scoring jobs tests deploy bench
+
+# Our score step vs mlflow.pyfunc.spark_udf, in-process pandas and the Spark floor; writes the
+# measured tables into bench/RESULTS.md. Takes tens of minutes: never part of `make test`.
+bench: setup
+	$(PY) -m bench --sizes $(BENCH_ROWS) --reps $(BENCH_REPS)
 
 # The wheel, the --py-files zip, the job entry points and the packed venv, in dist/.
 dist: setup

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyspark.sql import types as T
 
 from scoring.errors import ModelError
@@ -124,6 +125,28 @@ def bind_inputs(frame: pd.DataFrame, inputs: Sequence[ModelInput]) -> pd.DataFra
     return pd.DataFrame(bound, index=frame.index)
 
 
+def bind_arrow(batch: pa.RecordBatch, inputs: Sequence[ModelInput]) -> pd.DataFrame:
+    """`bind_inputs` for an Arrow batch: the same frame, without a pandas copy of the batch.
+
+    Only the signature's columns are converted, each once, straight to its final dtype:
+    numbers are cast in Arrow (nulls become NaN), strings become objects with NaN for null.
+    """
+    bound: dict[str, Any] = {}
+    for item in inputs:
+        column = batch.column(item.name)
+        if item.type in _PANDAS_DTYPE:
+            numbers = column.cast(pa.from_numpy_dtype(np.dtype(_PANDAS_DTYPE[item.type])))
+            bound[item.name] = numbers.to_numpy(zero_copy_only=False)
+        elif item.type == "string":
+            values = column.to_numpy(zero_copy_only=False)
+            if column.null_count:
+                values[column.is_null().to_numpy(zero_copy_only=False)] = np.nan
+            bound[item.name] = values
+        else:
+            bound[item.name] = column.to_pandas()
+    return pd.DataFrame(bound, copy=False)
+
+
 def positive_index(classes: Sequence[Any]) -> int:
     """The position of the positive class (1) in a classifier's `classes_`.
 
@@ -146,11 +169,14 @@ class SklearnPredictor:
         """`score` = P(class 1); `label` = the most probable class, as an integer."""
         proba = np.asarray(self.model.predict_proba(frame))
         classes = list(self.model.classes_)
-        labels = np.asarray([int(float(str(c))) for c in classes])[np.argmax(proba, axis=1)]
+        labels = np.asarray([int(float(str(c))) for c in classes], dtype="int32")
         return pd.DataFrame(
-            {"score": proba[:, positive_index(classes)].astype("float64"), "label": labels},
+            {
+                "score": proba[:, positive_index(classes)].astype("float64"),
+                "label": labels[np.argmax(proba, axis=1)],
+            },
             index=frame.index,
-        ).astype({"label": "int32"})
+        )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,10 @@ The driver downloads the pinned model version and hands the folder to Spark with
 version in the same application reuses it). In a worker, the first batch loads it into the
 module-level `_LOADED` cache, keyed by the shipped folder's unique name; later batches and
 tasks in the same reused Python worker find it there. The scoring function is an iterator
-pandas UDF (`mapInPandas`): inputs bound by name from the signature, outputs by name.
+Arrow UDF (`mapInArrow`): only the signature's inputs are converted (Arrow -> pandas, each
+column once, straight to its final dtype); the key columns pass through as Arrow arrays and
+the outputs are built as Arrow arrays, so no pandas frame of the whole batch is ever made
+(see bench/RESULTS.md for what that saves).
 
 Set `SCORING_MODEL_LOAD_LOG=<folder>` on the driver to make each worker append
 `load <pid>` / `batch <pid> <rows>` lines to `<folder>/model-loads.log` (used by the tests
@@ -20,12 +23,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-import pandas as pd
+import pyarrow as pa
 from pyspark import SparkFiles
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from scoring.model_adapter import ModelInput, Predictor, bind_inputs, load_predictor
+from scoring.model_adapter import ModelInput, Predictor, bind_arrow, load_predictor
 
 LOAD_LOG_ENV = "SCORING_MODEL_LOAD_LOG"
 # Loaded predictors of this Python worker process, by ShippedModel.key.
@@ -96,14 +99,21 @@ def score_frame(df: DataFrame, shipped: ShippedModel, keys: tuple[str, ...]) -> 
     )
     columns = [*keys, *(i.name for i in shipped.inputs if i.name not in keys)]
 
-    def apply(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         predictor = _cached_predictor(shipped)
         for batch in batches:
-            _log(shipped, f"batch {os.getpid()} {len(batch)}")
-            outputs = predictor.predict(bind_inputs(batch, shipped.inputs))
-            yield pd.concat([batch[list(keys)], outputs], axis=1)
+            _log(shipped, f"batch {os.getpid()} {batch.num_rows}")
+            outputs = predictor.predict(bind_arrow(batch, shipped.inputs))
+            yield pa.RecordBatch.from_arrays(
+                [
+                    *(batch.column(k) for k in keys),  # passed through, never converted
+                    pa.array(outputs["score"].to_numpy(dtype="float64")),
+                    pa.array(outputs["label"].to_numpy(dtype="int32")),
+                ],
+                names=[*keys, "score", "label"],
+            )
 
-    return df.select(*columns).mapInPandas(apply, schema)  # type: ignore[arg-type]
+    return df.select(*columns).mapInArrow(apply, schema)  # type: ignore[arg-type]
 
 
 def _cached_predictor(shipped: ShippedModel) -> Predictor:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from pyspark.sql import types as T
 
@@ -9,6 +10,7 @@ from scoring.errors import ModelError
 from scoring.model_adapter import (
     ModelInput,
     SklearnPredictor,
+    bind_arrow,
     bind_inputs,
     check_inputs,
     choose_outputs,
@@ -42,6 +44,28 @@ def test_bind_inputs_orders_by_signature_turns_missing_strings_into_nan_and_ints
     assert list(bound.columns) == ["segment", "tenure_days"]
     assert bound["segment"].iloc[0] == "smb" and np.isnan(bound["segment"].iloc[1])
     assert bound["tenure_days"].dtype == np.float64
+
+
+def test_bind_arrow_orders_by_signature_and_turns_null_strings_and_null_ints_into_nan():
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "tenure_days": pa.array([3, None], pa.int32()),
+            "extra": pa.array([1, 2], pa.int64()),
+            "segment": pa.array(["smb", None], pa.string()),
+        }
+    )
+    bound = bind_arrow(batch, INPUTS)
+    assert list(bound.columns) == ["segment", "tenure_days"]
+    assert bound["segment"].iloc[0] == "smb" and np.isnan(bound["segment"].iloc[1])
+    assert bound["tenure_days"].dtype == np.float64
+    assert bound["tenure_days"].iloc[0] == 3.0 and np.isnan(bound["tenure_days"].iloc[1])
+
+
+def test_bind_arrow_gives_the_same_frame_as_bind_inputs_on_the_pandas_batch():
+    batch = pa.RecordBatch.from_pydict(
+        {"segment": pa.array([None, "smb"]), "tenure_days": pa.array([7, None], pa.int32())}
+    )
+    pd.testing.assert_frame_equal(bind_arrow(batch, INPUTS), bind_inputs(batch.to_pandas(), INPUTS))
 
 
 class ReversedClassesModel:

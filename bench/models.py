@@ -1,0 +1,95 @@
+"""The benchmark's two registered models: the project's tree pipeline and a linear one.
+
+Both are trained on a sample of the synthetic table with a synthetic churn target, logged the
+way `scoring train` logs (skops, explicit trusted types, signature, input example) and
+registered in the bench's own sqlite registry. `pyfunc_predict_fn="predict_proba"` makes the
+pyfunc flavour (used by mlflow.pyfunc.spark_udf in variant b) return probabilities like ours.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version as package_version
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from scoring.churn_model import build_pipeline, model_inputs_of
+from scoring.contracts import load_contract
+from scoring.model_adapter import SKOPS_TRUSTED_TYPES, ModelInput, bind_inputs
+from scoring.registry import MlflowTarget, ensure_experiment
+
+MODELS = ("tree", "linear")
+_REQUIREMENTS = ("scikit-learn", "skops", "pandas", "numpy")
+
+
+def linear_pipeline(inputs: tuple[ModelInput, ...], seed: int) -> Pipeline:
+    """The churn pipeline's preprocessing with a logistic regression (numbers imputed, scaled)."""
+    categorical = [i.name for i in inputs if i.type == "string"]
+    numeric = [i.name for i in inputs if i.type != "string"]
+    encode = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="constant", fill_value="unknown")),
+            ("onehot", OneHotEncoder(handle_unknown="ignore")),
+        ]
+    )
+    scale = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    prepare = ColumnTransformer([("categorical", encode, categorical), ("numeric", scale, numeric)])
+    classifier = LogisticRegression(max_iter=500, random_state=seed)
+    return Pipeline([("prepare", prepare), ("classify", classifier)])
+
+
+def synthetic_target(frame: pd.DataFrame, seed: int) -> np.ndarray:
+    """A churn label that depends on recency, activity and segment, with noise."""
+    rng = np.random.default_rng(seed)
+    recency = frame["days_since_last_txn"].fillna(120.0).to_numpy()
+    logit = -1.5 + 0.03 * recency - 0.15 * frame["txn_count_30d"].to_numpy()
+    logit = logit + np.where(frame["segment"].to_numpy() == "enterprise", -0.8, 0.0)
+    return (rng.random(len(frame)) < 1 / (1 + np.exp(-logit))).astype("int64")
+
+
+def register_models(
+    features: DataFrame, target: MlflowTarget, train_rows: int, seed: int
+) -> dict[str, str]:
+    """Fit and register both models; return {kind: models:/NAME/VERSION}."""
+    inputs = model_inputs_of(load_contract("features"))
+    # Bench set-up only: a bounded sample to fit on, collected to the driver.
+    rows = features.limit(train_rows).toPandas()
+    frame = bind_inputs(rows, inputs)
+    labels = synthetic_target(frame, seed)
+    uris = {}
+    for kind, pipeline in (
+        ("tree", build_pipeline(inputs, seed)),
+        ("linear", linear_pipeline(inputs, seed)),
+    ):
+        uris[kind] = _log(target, f"bench_{kind}", pipeline.fit(frame, labels), frame)
+    return uris
+
+
+def _log(target: MlflowTarget, name: str, pipeline: Any, frame: pd.DataFrame) -> str:
+    """Log and register `pipeline` as `name`; return its pinned model URI."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    experiment_id = ensure_experiment(target)
+    signature = infer_signature(frame, pipeline.predict_proba(frame))
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name):
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            signature=signature,
+            input_example=frame.head(5),
+            serialization_format="skops",
+            skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
+            registered_model_name=name,
+            pip_requirements=[f"{n}=={package_version(n)}" for n in _REQUIREMENTS],
+            pyfunc_predict_fn="predict_proba",
+        )
+    return f"models:/{name}/{info.registered_model_version}"
