@@ -102,7 +102,7 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _generate_demo_data(inv: Invocation) -> int:
-    from scoring.demo import generate_demo_data
+    from scoring.demo import INVALID_KINDS, generate_demo_data
 
     args = inv.args
     summary = generate_demo_data(
@@ -114,7 +114,11 @@ def _generate_demo_data(inv: Invocation) -> int:
         history_days=args.history_days,
         drift_day=args.drift_day,
     )
-    log.info("demo data written under %s: %s", inv.config.raw_root, summary)
+    for source in ("customers", "transactions"):
+        print(
+            f"{source}: {summary.total(source)} lines in {args.days} daily drops, "
+            f"{sum(summary.total(source, k) for k in INVALID_KINDS)} of them invalid"
+        )
     print(f"demo data written under {inv.config.raw_root}")
     return 0
 
