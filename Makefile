@@ -13,7 +13,7 @@ DEMO_DAYS      ?= 5
 DEMO_SEED      ?= 7
 DEMO_START     ?= 2026-03-01
 # The benchmark (see bench/RESULTS.md): row counts of the three table sizes, repetitions.
-BENCH_ROWS ?= 0.5M,2M,8M
+BENCH_ROWS ?= 0.1M,0.4M,1.6M
 BENCH_REPS ?= 2
 
 export PYSPARK_PYTHON := $(abspath $(PY))
