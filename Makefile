@@ -17,7 +17,7 @@ DEMO_START     ?= 2026-03-01
 DEMO_HISTORY   ?= 420
 DEMO_DRIFT_DAY ?= 4
 # The benchmark (see bench/RESULTS.md): row counts of the three table sizes, repetitions.
-BENCH_ROWS ?= 0.5M,2M,8M
+BENCH_ROWS ?= 0.1M,0.4M,1.6M
 BENCH_REPS ?= 2
 
 export PYSPARK_PYTHON := $(abspath $(PY))

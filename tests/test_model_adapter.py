@@ -14,6 +14,7 @@ from scoring.model_adapter import (
     bind_inputs,
     check_inputs,
     choose_outputs,
+    model_flavors,
 )
 
 INPUTS = (ModelInput("segment", "string"), ModelInput("tenure_days", "double"))
@@ -99,3 +100,13 @@ def test_custom_outputs_without_label_use_a_half_threshold_and_none_score_is_kep
 def test_custom_outputs_that_are_not_a_named_frame_are_refused():
     with pytest.raises(ModelError, match="must return a DataFrame"):
         choose_outputs(np.array([0.1, 0.2]), pd.RangeIndex(2))
+
+
+def test_model_flavors_reads_the_mlmodel_file_without_mlflow(tmp_path):
+    (tmp_path / "MLmodel").write_text("flavors:\n  sklearn: {serialization_format: skops}\n")
+    assert model_flavors(tmp_path) == {"sklearn": {"serialization_format": "skops"}}
+
+
+def test_model_flavors_names_a_folder_without_an_mlmodel_file(tmp_path):
+    with pytest.raises(ModelError, match="MLmodel: not a readable MLflow MLmodel file"):
+        model_flavors(tmp_path)
