@@ -8,7 +8,6 @@ pyfunc flavour (used by mlflow.pyfunc.spark_udf in variant b) return probabiliti
 
 from __future__ import annotations
 
-from importlib.metadata import version as package_version
 from typing import Any
 
 import numpy as np
@@ -22,11 +21,11 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from scoring.churn_model import build_pipeline, model_inputs_of
 from scoring.contracts import load_contract
-from scoring.model_adapter import SKOPS_TRUSTED_TYPES, ModelInput, bind_inputs
+from scoring.model_adapter import ModelInput, bind_inputs
 from scoring.registry import MlflowTarget, ensure_experiment
+from scoring.train import log_sklearn_model
 
 MODELS = ("tree", "linear")
-_REQUIREMENTS = ("scikit-learn", "skops", "pandas", "numpy")
 
 
 def linear_pipeline(inputs: tuple[ModelInput, ...], seed: int) -> Pipeline:
@@ -73,23 +72,13 @@ def register_models(
 
 
 def _log(target: MlflowTarget, name: str, pipeline: Any, frame: pd.DataFrame) -> str:
-    """Log and register `pipeline` as `name`; return its pinned model URI."""
-    import mlflow
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
+    """Log and register `pipeline` as `name` the way `scoring train` does; return its URI.
 
-    experiment_id = ensure_experiment(target)
-    signature = infer_signature(frame, pipeline.predict_proba(frame))
-    with mlflow.start_run(experiment_id=experiment_id, run_name=name):
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=signature,
-            input_example=frame.head(5),
-            serialization_format="skops",
-            skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
-            registered_model_name=name,
-            pip_requirements=[f"{n}=={package_version(n)}" for n in _REQUIREMENTS],
-            pyfunc_predict_fn="predict_proba",
-        )
+    `pyfunc_predict_fn="predict_proba"` lets variant (b), `mlflow.pyfunc.spark_udf`, return
+    probabilities instead of labels.
+    """
+    import mlflow
+
+    with mlflow.start_run(experiment_id=ensure_experiment(target), run_name=name):
+        info = log_sklearn_model(pipeline, frame, name, pyfunc_predict_fn="predict_proba")
     return f"models:/{name}/{info.registered_model_version}"

@@ -135,26 +135,40 @@ def _log_and_register(
 ) -> tuple[str, str, str]:
     """Log model and baseline in one MLflow run; return (version, baseline URI, run id)."""
     import mlflow
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
 
     experiment_id = ensure_experiment(target)
-    signature = infer_signature(frame, pipeline.predict_proba(frame))
     with mlflow.start_run(experiment_id=experiment_id, run_name=tags["run_id"], tags=tags) as run:
         mlflow.log_params({"training_rows": len(frame), "baseline_rows": len(baseline)})
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=signature,
-            input_example=frame.head(5),
-            serialization_format="skops",
-            skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
-            registered_model_name=target.model_name,
-            pip_requirements=[f"{name}=={package_version(name)}" for name in _REQUIREMENTS],
-        )
+        info = log_sklearn_model(pipeline, frame, target.model_name)
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, os.path.basename(BASELINE_ARTIFACT))
             baseline.to_parquet(path, index=False)
             mlflow.log_artifact(path, artifact_path=os.path.dirname(BASELINE_ARTIFACT))
         baseline_uri = f"{run.info.artifact_uri}/{BASELINE_ARTIFACT}"
     return str(info.registered_model_version), baseline_uri, run.info.run_id
+
+
+def log_sklearn_model(
+    pipeline: Any, frame: pd.DataFrame, registered_name: str, **extra: Any
+) -> Any:
+    """Log a fitted scikit-learn `pipeline` in the active MLflow run and register it.
+
+    The project's one way to log a model: skops with the explicit SKOPS_TRUSTED_TYPES, a
+    signature from `frame` and `predict_proba`, an input example and pinned requirements
+    (no slow inference). `extra` goes to `mlflow.sklearn.log_model` (e.g. the benchmark's
+    `pyfunc_predict_fn`). Returns MLflow's ModelInfo.
+    """
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    return mlflow.sklearn.log_model(
+        pipeline,
+        name="model",
+        signature=infer_signature(frame, pipeline.predict_proba(frame)),
+        input_example=frame.head(5),
+        serialization_format="skops",
+        skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
+        registered_model_name=registered_name,
+        pip_requirements=[f"{name}=={package_version(name)}" for name in _REQUIREMENTS],
+        **extra,
+    )
