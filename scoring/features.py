@@ -20,6 +20,11 @@ from scoring.contracts import load_contract
 from scoring.quality import conform
 
 WINDOWS = (7, 30, 90, 365)
+#: No feature looks further back than the widest window: `days_since_first_txn` is capped
+#: here, so a feature never depends on how much history the client delivered (a training
+#: date 30 days earlier than the scored date would otherwise see every long-standing
+#: customer's value 30 days lower, and the monitor would rightly call that drift).
+MAX_LOOKBACK_DAYS = max(WINDOWS)
 CHANNELS = ("web", "app", "store")
 
 
@@ -59,7 +64,7 @@ def transaction_aggregates(events: DataFrame) -> DataFrame:
     in90 = in_window(ago, 90)
     columns = [
         F.min(ago).alias("days_since_last_txn"),
-        F.max(ago).alias("days_since_first_txn"),
+        F.least(F.max(ago), F.lit(MAX_LOOKBACK_DAYS)).alias("days_since_first_txn"),
         *[F.count_if(in_window(ago, n)).alias(f"txn_count_{n}d") for n in WINDOWS],
         *[F.sum(F.when(in_window(ago, n), amount)).alias(f"amount_sum_{n}d") for n in WINDOWS],
         F.avg(F.when(in_window(ago, 30), amount)).alias("amount_avg_30d"),

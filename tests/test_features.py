@@ -90,7 +90,7 @@ def test_features_as_of_a_date_for_a_buyer_and_a_customer_without_events(spark):
         "DE",
         647,
         0,
-        464,
+        365,  # days_since_first_txn: 464 days, capped at the 365-day look-back
         2,
         3,
         3,

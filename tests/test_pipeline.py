@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from scoring import io
+from scoring import io, runner
 from scoring.demo import generate_demo_data
 from scoring.errors import DataError
 from scoring.pipeline import run_pipeline
@@ -17,18 +17,27 @@ from tests.conftest import make_config
 pytestmark = pytest.mark.slow
 
 DAY = date(2026, 3, 1)
+DRIFTED_DAY = date(2026, 3, 2)  # the demo's second and last delivery drifts
 MISSING_DAY = date(2026, 3, 3)  # the demo below delivers two days only
 
 
 @pytest.fixture(scope="module")
 def lakehouse(spark, tmp_path_factory):
-    """A demo lakehouse after one successful pipeline run (P1) and one failed run (P2)."""
+    """A demo lakehouse after successful pipeline runs of DAY (P1) and of the drifted day
+    (P3), then a failed run (P2)."""
     root = tmp_path_factory.mktemp("pipeline") / "lakehouse"
     config = make_config(root)
     generate_demo_data(
-        Path(config.raw_root), customers=250, days=2, seed=5, start=DAY, history_days=60
+        Path(config.raw_root),
+        customers=250,
+        days=2,
+        seed=5,
+        start=DAY,
+        history_days=60,
+        drift_day=1,
     )
     results = run_pipeline(spark, config, DAY, "P1")
+    run_pipeline(spark, config, DRIFTED_DAY, "P3")
     with pytest.raises(DataError) as failure:
         run_pipeline(spark, config, MISSING_DAY, "P2")
     return config, results, failure.value
@@ -81,6 +90,28 @@ def test_drift_metrics_cover_the_score_and_every_model_input(spark, lakehouse):
     drift = io.read_table(spark, config.table("drift_metrics")).where(F.col("date") == DAY)
     features = {r["feature"] for r in drift.select("feature").distinct().collect()}
     assert {"score", "amount_sum_30d", "segment", "country", "__dataset__"} <= features
+
+
+def psi_status(spark, config, day, comparison, feature):
+    drift = io.read_table(spark, config.table("drift_metrics"))
+    (row,) = drift.where(
+        (F.col("date") == day)
+        & (F.col("comparison") == comparison)
+        & (F.col("feature") == feature)
+        & (F.col("metric") == "psi")
+    ).collect()
+    return row["status"]
+
+
+def test_the_demo_drifted_day_alerts_and_the_report_flags_it(spark, lakehouse):
+    config, _, _ = lakehouse
+    # The drift re-files 40 % of the private customers as smb on the drifted day only.
+    assert psi_status(spark, config, DAY, "baseline", "segment") == "ok"
+    assert psi_status(spark, config, DRIFTED_DAY, "previous", "segment") == "alert"
+    assert psi_status(spark, config, DRIFTED_DAY, "baseline", "segment") == "alert"
+    page = Path(runner.report(spark, config, DRIFTED_DAY)).read_text()
+    verdict = page.split("Verdict: ", 1)[1].split("</p>", 1)[0]
+    assert verdict.startswith(("drift alerts", "DATASET DRIFT")) and "segment" in verdict
 
 
 def test_prometheus_textfile_and_mlflow_run_are_written(spark, lakehouse):

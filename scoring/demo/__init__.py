@@ -42,8 +42,10 @@ Behaviour: each customer has a lognormal purchase rate, preferred categories and
 and segment effects (the contract's segments in order: fewer, larger purchases). A share of
 customers churns: their rate decays linearly to zero over a few weeks and stays there;
 others pause for a few weeks and come back, so a quiet spell alone does not give churn away.
-From delivery `drift_day` on, events are drifted: amounts times DRIFT_AMOUNT_FACTOR and a
-share of purchases moved to DRIFT_CHANNEL.
+From delivery `drift_day` on, events are drifted: amounts times DRIFT_AMOUNT_FACTOR (a
+currency mix-up in the client's export) and a share of purchases moved to DRIFT_CHANNEL; that
+delivery also re-files DRIFT_SEGMENT_SHARE of the private customers under the second segment
+(a CRM migration), which moves the features and the score on that very date.
 
 Modules: `knobs` (the shares and rates named above, the kinds), `population` (the calendar,
 CRM records, purchase behaviour), `events` (purchases and their deliveries), `values` (the

@@ -14,6 +14,7 @@ from scoring.demo.formats import CSV, render
 from scoring.demo.knobs import (
     CODE,
     DAY,
+    DRIFT_SEGMENT_SHARE,
     REDELIVERED_CUSTOMER_SHARE,
     UPDATED_CUSTOMER_SHARE,
     CodeArray,
@@ -67,6 +68,8 @@ class CustomerDeliveries:
     def _extract(self) -> tuple[IntArray, CodeArray]:
         """Delivery 0: every customer who signed up before the first delivery day."""
         rows = np.flatnonzero(self.crm.signup_day < self.plan.start_day).astype(np.int64)
+        if self.plan.drift_from_day < self.plan.start_day:  # drifted from the first delivery
+            self._migrate(rows, None)
         return rows, self._fresh_codes(rows.size)
 
     def _changes(self, index: int) -> tuple[IntArray, CodeArray]:
@@ -76,9 +79,11 @@ class CustomerDeliveries:
         new = np.flatnonzero(crm.signup_day == today).astype(np.int64)
         known = np.flatnonzero(crm.delivered_clean).astype(np.int64)
         updated = pick(rng, known, share_count(rng, known.size, UPDATED_CUSTOMER_SHARE) or 1)
+        self._update(updated, today)
+        if today == self.plan.drift_from_day:
+            updated = np.union1d(updated, self._migrate(np.setdiff1d(known, updated), today))
         rest = np.setdiff1d(known, updated)
         resent = pick(rng, rest, share_count(rng, rest.size, REDELIVERED_CUSTOMER_SHARE) or 1)
-        self._update(updated, today)
         new_codes = self._fresh_codes(new.size)
         rows = np.concatenate([new, updated, resent])
         codes = np.concatenate(
@@ -103,6 +108,18 @@ class CustomerDeliveries:
         opt_in = rows[what == 2]
         crm.opt_in[opt_in] = np.where(crm.opt_in[opt_in] == 1, 0, 1)
         crm.updated_at[rows] = today * DAY + rng.integers(0, DAY, size=rows.size)
+
+    def _migrate(self, pool: IntArray, today: int | None) -> IntArray:
+        """The drift's CRM migration: DRIFT_SEGMENT_SHARE of the private customers in `pool`
+        re-filed under the second segment (stamped during `today`, if given); returns them."""
+        crm = self.crm
+        private = pool[crm.segment[pool] == 0]
+        moved = pick(self.rng, private, round(private.size * DRIFT_SEGMENT_SHARE))
+        crm.segment[moved] = 1
+        crm.birth_year[moved] = -1  # only private persons have a birth year
+        if today is not None:
+            crm.updated_at[moved] = today * DAY + self.rng.integers(0, DAY, size=moved.size)
+        return moved
 
     def _texts(self, rows: IntArray) -> dict[str, pa.Array]:
         """The clean text of every column of the CRM rows `rows`."""

@@ -52,9 +52,17 @@ RATE_SEGMENT_STEP: Final = 0.6
 SPEND_SEGMENT_STEP: Final = 2.5
 CHURN_SEGMENT_STEP: Final = 0.6
 REFUND_SHARE: Final = 0.02
-DRIFT_AMOUNT_FACTOR: Final = 1.6
+#: The drift scenario: on delivery `drift_day` the client moves to new systems. From then
+#: on its till system exports amounts in Swedish kronor instead of euros (about 11 SEK per
+#: EUR; the values still pass the contract) and sends a share of purchases through its app;
+#: the CRM migration re-sends a share of the private customers (the contract's first
+#: segment) filed under the second segment. A change in one day's purchases alone hides in
+#: the features' 7- to 365-day windows (only that day's buyers move); the re-filed
+#: customers move the segment and the score on the drifted date itself (docs/monitoring.md).
+DRIFT_AMOUNT_FACTOR: Final = 11.0
 DRIFT_CHANNEL: Final = "app"
 DRIFT_CHANNEL_SHARE: Final = 0.35
+DRIFT_SEGMENT_SHARE: Final = 0.4
 #: Labels used as unknown categories; any the contract allows are skipped.
 UNKNOWN_LABELS: Final = ("other", "legacy", "XX")
 #: What a proxy writes into a file when the export behind it times out.
