@@ -23,5 +23,9 @@ class ModelError(ScoringError):
     """A model cannot be resolved, loaded, or bound to the feature table."""
 
 
+class ModelNotFoundError(ModelError):
+    """The registry answered, and it has no such model, alias or version."""
+
+
 class EnvironmentProblem(ScoringError):
     """The machine lacks something a session needs (Java, Delta jars, a writable folder)."""

@@ -21,11 +21,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from scoring.config import Config
-from scoring.errors import ModelError
+from scoring.errors import ModelError, ModelNotFoundError
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
+# The registry's answers to "no such model, alias or version" (the file/SQL store says
+# INVALID_PARAMETER_VALUE for an unknown alias; REST and Unity Catalog registries say
+# RESOURCE_DOES_NOT_EXIST or NOT_FOUND). Anything else means the registry could not be asked.
+NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"})
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
 
 
@@ -117,7 +121,8 @@ def resolve_model(target: MlflowTarget, uri: str) -> ResolvedModel:
     """Resolve `uri` to one registered version (one registry call; call it once per run).
 
     Raises:
-        ModelError: naming the model, alias or version the registry does not know.
+        ModelNotFoundError: naming the model, alias or version the registry does not know.
+        ModelError: the registry could not be asked (unreachable, refused, failed).
     """
     from mlflow.exceptions import MlflowException
 
@@ -129,8 +134,13 @@ def resolve_model(target: MlflowTarget, uri: str) -> ResolvedModel:
         else:
             found = client.get_model_version(name, str(version))
     except MlflowException as exc:
+        if exc.error_code not in NOT_FOUND_CODES:
+            raise ModelError(
+                f"model URI '{uri}': registry {target.registry_uri} could not be read "
+                f"({exc.error_code}): {exc.message}"
+            ) from exc
         what = f"alias '{alias}'" if alias is not None else f"version {version}"
-        raise ModelError(
+        raise ModelNotFoundError(
             f"model URI '{uri}': registry {target.registry_uri} has no {what} of model "
             f"'{name}' ({exc.error_code})"
         ) from exc

@@ -17,7 +17,7 @@ from functools import partial
 from pyspark.sql import SparkSession
 
 from scoring.config import Config
-from scoring.errors import ModelError
+from scoring.errors import ModelError, ModelNotFoundError
 from scoring.logs import new_run_id
 from scoring.steps import StepResult
 
@@ -177,11 +177,16 @@ def default_model(config: Config) -> str:
 
 
 def has_model(config: Config, uri: str) -> bool:
-    """Whether the registry resolves `uri` (e.g. whether a champion exists yet)."""
+    """Whether the registry resolves `uri` (e.g. whether a champion exists yet).
+
+    Raises:
+        ModelError: the registry could not be asked; never taken for "no model", which
+            would make the pipeline train and register a new champion.
+    """
     from scoring.registry import mlflow_target, resolve_model
 
     try:
         resolve_model(mlflow_target(config), uri)
-    except ModelError:
+    except ModelNotFoundError:
         return False
     return True
