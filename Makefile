@@ -17,7 +17,7 @@ DEMO_START     ?= 2026-03-01
 DEMO_HISTORY   ?= 420
 DEMO_DRIFT_DAY ?= 4
 # The benchmark (see bench/RESULTS.md): row counts of the three table sizes, repetitions.
-BENCH_ROWS ?= 0.1M,0.4M,1.6M
+BENCH_ROWS ?= 1M,4M,16M
 BENCH_REPS ?= 2
 
 export PYSPARK_PYTHON := $(abspath $(PY))
@@ -59,7 +59,7 @@ lint: setup
 	$(VENV)/bin/mypy scoring jobs tests deploy bench
 
 # Our score step vs mlflow.pyfunc.spark_udf, in-process pandas and the Spark floor; writes the
-# measured tables into bench/RESULTS.md. Takes tens of minutes: never part of `make test`.
+# measured tables into bench/RESULTS.md. Takes about 2 hours on 2 cores: never part of `make test`.
 bench: setup
 	$(PY) -m bench --sizes $(BENCH_ROWS) --reps $(BENCH_REPS)
 

@@ -19,7 +19,7 @@ from bench.report import measured_section
 from bench.run import SHAPES, Settings, as_rows, parse_sizes, run_bench
 
 START, END = "<!-- measured:start -->", "<!-- measured:end -->"
-DEFAULT_SIZES = "0.1M,0.4M,1.6M"
+DEFAULT_SIZES = "1M,4M,16M"
 
 
 def replace_measured(report: Path, section: str) -> None:
