@@ -17,6 +17,7 @@ from pathlib import Path
 from bench.models import MODELS
 from bench.report import measured_section
 from bench.run import SHAPES, Settings, as_rows, parse_sizes, run_bench
+from scoring.config import load_config
 
 START, END = "<!-- measured:start -->", "<!-- measured:end -->"
 DEFAULT_SIZES = "1M,4M,16M"
@@ -42,11 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(MODELS), help="tree,linear")
     parser.add_argument("--variants", default="a,b,c,d", help="subset of a,b,c,d")
     parser.add_argument("--reps", type=int, default=2, help="repetitions (order alternates)")
-    parser.add_argument("--batch-size", type=int, default=10_000, help="Arrow batch rows")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="Arrow batch rows (default scoring.batch_size)"
+    )
     parser.add_argument("--work", type=Path, default=Path("bench/.work"), help="scratch folder")
     parser.add_argument("--report", type=Path, default=Path("bench/RESULTS.md"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    batch_size = args.batch_size or load_config("local").scoring.batch_size
     settings = Settings(
         sizes=parse_sizes(args.sizes),
         shapes=tuple(s for s in args.shapes.split(",") if s),
@@ -54,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         reps=args.reps,
         variants=tuple(v for v in args.variants.split(",") if v),
         work=args.work.resolve(),
-        batch_size=args.batch_size,
+        batch_size=batch_size,
     )
     started = time.time()
     measurements = run_bench(settings, lambda line: print(line, file=sys.stderr, flush=True))
     (settings.work / "results.json").write_text(json.dumps(as_rows(measurements), indent=1))
     command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
-    replace_measured(args.report, measured_section(measurements, command, args.batch_size))
+    replace_measured(args.report, measured_section(measurements, command, batch_size))
     print(f"{len(measurements)} measurements in {time.time() - started:.0f} s -> {args.report}")
     return 0
 
