@@ -16,8 +16,8 @@ from pathlib import Path
 
 from bench.models import MODELS
 from bench.report import measured_section
-from bench.run import SHAPES, Settings, as_rows, parse_sizes, run_bench
-from scoring.config import load_config
+from bench.run import SHAPES, Settings, as_rows, bench_config, parse_sizes, run_bench
+from scoring.errors import ConfigError
 
 START, END = "<!-- measured:start -->", "<!-- measured:end -->"
 DEFAULT_SIZES = "1M,4M,16M"
@@ -50,14 +50,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=Path("bench/RESULTS.md"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    batch_size = args.batch_size or load_config("local").scoring.batch_size
+    work = args.work.resolve()
+    try:
+        batch_size = bench_config(work, args.batch_size).scoring.batch_size
+    except ConfigError as exc:
+        print(f"bench: config error: {exc}", file=sys.stderr)
+        return 2
     settings = Settings(
         sizes=parse_sizes(args.sizes),
         shapes=tuple(s for s in args.shapes.split(",") if s),
         models=tuple(m for m in args.models.split(",") if m),
         reps=args.reps,
         variants=tuple(v for v in args.variants.split(",") if v),
-        work=args.work.resolve(),
+        work=work,
         batch_size=batch_size,
     )
     started = time.time()

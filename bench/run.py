@@ -70,9 +70,15 @@ class Measurement:
     load1: float
 
 
-def bench_config(work: Path) -> Config:
-    """The local configuration with every table and the registry under `work`."""
-    return load_config("local", [f"storage.root={work}", "logging.level=WARNING"])
+def bench_config(work: Path, batch_size: int | None = None) -> Config:
+    """The local configuration with every table and the registry under `work`.
+
+    `batch_size` overrides `scoring.batch_size` (validated like any `--set`); None keeps it.
+    """
+    overrides = [f"storage.root={work}", "logging.level=WARNING"]
+    if batch_size is not None:
+        overrides.append(f"scoring.batch_size={batch_size}")
+    return load_config("local", overrides)
 
 
 def bench_session(config: Config) -> SparkSession:

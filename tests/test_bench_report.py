@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.__main__ import END, START, replace_measured
 from bench.report import SUMMARY_COLUMNS, growth_rows, summary_rows
-from bench.run import Measurement, parse_sizes
+from bench.run import Measurement, bench_config, parse_sizes
+from scoring.errors import ConfigError
 
 
 def measured(rows: int, variant: str, seconds: float, predict: float | None = None) -> Measurement:
@@ -53,3 +56,13 @@ def test_report_keeps_the_written_text_around_the_measured_block(tmp_path: Path)
     report.write_text(f"intro\n{START}\nold\n{END}\nfindings\n", encoding="utf-8")
     replace_measured(report, "new\n")
     assert report.read_text(encoding="utf-8") == f"intro\n{START}\nnew\n{END}\nfindings\n"
+
+
+def test_bench_batch_size_defaults_to_the_score_steps_setting(tmp_path: Path) -> None:
+    assert bench_config(tmp_path).scoring.batch_size == 50_000  # conf/base.yaml
+    assert bench_config(tmp_path, 20_000).scoring.batch_size == 20_000
+
+
+def test_a_bench_batch_size_below_one_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"scoring\.batch_size"):
+        bench_config(tmp_path, 0)
