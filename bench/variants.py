@@ -19,13 +19,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from scoring import io
-from scoring.contracts import load_contract, spark_schema
 from scoring.errors import DataError
 from scoring.model_adapter import ModelInput
 from scoring.registry import MlflowTarget, ResolvedModel, resolve_model
-from scoring.score import BATCH_SIZE_CONF, KEYS, ScoreTables, commit_metadata, run_score
-from scoring.scores import NEWER_SCORE, Lineage, slice_predicate, with_lineage
-from scoring.session import temporary_conf
+from scoring.score import KEYS, ScoreTables, commit_metadata, run_score, write_scores
+from scoring.scores import Lineage, slice_predicate, with_lineage
 
 # The string the churn pipelines' imputer puts in place of a missing category.
 MISSING_CATEGORY = "unknown"
@@ -127,18 +125,8 @@ def _pinned(spark: SparkSession, job: Job, run_id: str) -> tuple[DataFrame, Reso
 def _write(
     spark: SparkSession, scored: DataFrame, job: Job, model: ResolvedModel, lineage: Lineage
 ) -> None:
-    """The writes of `run_score`: replace the slice of `scores`, MERGE it into scores_current."""
+    """The writes of `run_score` (`scoring.score.write_scores`), for (b) and (d)."""
     metadata = commit_metadata(model, lineage, job.tables.features, job.run_date)
     predicate = slice_predicate(job.run_date, lineage.model_name, lineage.model_version)
-    schema = spark_schema(load_contract("scores"))
-    tables = job.tables
-    io.ensure_table(
-        spark, tables.scores, schema, ("as_of_date",), {"delta.enableChangeDataFeed": "true"}
-    )
     stamped = with_lineage(scored, lineage)
-    with temporary_conf(spark, {BATCH_SIZE_CONF: str(job.batch_size)}):
-        io.write_delta(stamped, tables.scores, "overwrite", metadata, replace_where=predicate)
-    commit = io.last_commit(spark, tables.scores)
-    written = io.read_table(spark, tables.scores, commit["version"]).where(predicate)
-    io.ensure_table(spark, tables.scores_current, schema)
-    io.merge_newer(spark, written, tables.scores_current, ("customer_id",), NEWER_SCORE, metadata)
+    write_scores(spark, stamped, job.tables, predicate, metadata, job.batch_size)

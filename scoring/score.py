@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from scoring import io
 from scoring.config import TableRef
@@ -22,7 +22,14 @@ from scoring.errors import DataError
 from scoring.model_adapter import check_inputs, model_inputs
 from scoring.model_udf import ShippedModel, already_shipped, score_frame, ship_model
 from scoring.registry import MlflowTarget, ResolvedModel, download_model, resolve_model
-from scoring.scores import NEWER_SCORE, Lineage, slice_predicate, with_lineage
+from scoring.scores import (
+    CURRENT_PROPERTIES,
+    NEWER_SCORE,
+    SCORES_PROPERTIES,
+    Lineage,
+    slice_predicate,
+    with_lineage,
+)
 from scoring.session import temporary_conf
 from scoring.steps import StepResult
 
@@ -66,16 +73,7 @@ def run_score(
     metadata = commit_metadata(model, lineage, tables.features, run_date)
     scored = score_frame(features, shipped, KEYS).transform(with_lineage, lineage)
     predicate = slice_predicate(run_date, model.name, model.version)
-    schema = spark_schema(load_contract("scores"))
-    io.ensure_table(
-        spark, tables.scores, schema, ("as_of_date",), {"delta.enableChangeDataFeed": "true"}
-    )
-    with temporary_conf(spark, {BATCH_SIZE_CONF: str(batch_size)}):
-        io.write_delta(scored, tables.scores, "overwrite", metadata, replace_where=predicate)
-    commit = io.last_commit(spark, tables.scores)
-    written = io.read_table(spark, tables.scores, commit["version"]).where(predicate)
-    io.ensure_table(spark, tables.scores_current, schema)
-    io.merge_newer(spark, written, tables.scores_current, ("customer_id",), NEWER_SCORE, metadata)
+    commit = write_scores(spark, scored, tables, predicate, metadata, batch_size)
     rows = int(commit["operationMetrics"].get("numOutputRows", 0))
     log.info("scored %d rows of %s with %s (%s)", rows, run_date, model.pinned_uri, model_uri)
     return StepResult(
@@ -94,6 +92,32 @@ def run_score(
             "feature_table_version": feature_version,
         },
     )
+
+
+def write_scores(
+    spark: SparkSession,
+    scored: DataFrame,
+    tables: ScoreTables,
+    predicate: str,
+    metadata: dict[str, Any],
+    batch_size: int,
+) -> dict[str, Any]:
+    """Replace the `predicate` slice of `scores` with `scored`, MERGE it into scores_current.
+
+    `scored` has the `scores` contract's columns (`with_lineage`); it is computed once, by the
+    overwrite, in Arrow batches of `batch_size` rows. `scores_current` is fed from the
+    committed slice read back at its version, not from `scored` again. Returns the `scores`
+    commit (`io.last_commit`).
+    """
+    schema = spark_schema(load_contract("scores"))
+    io.ensure_table(spark, tables.scores, schema, ("as_of_date",), SCORES_PROPERTIES)
+    with temporary_conf(spark, {BATCH_SIZE_CONF: str(batch_size)}):
+        io.write_delta(scored, tables.scores, "overwrite", metadata, replace_where=predicate)
+    commit = io.last_commit(spark, tables.scores)
+    written = io.read_table(spark, tables.scores, commit["version"]).where(predicate)
+    io.ensure_table(spark, tables.scores_current, schema, properties=CURRENT_PROPERTIES)
+    io.merge_newer(spark, written, tables.scores_current, ("customer_id",), NEWER_SCORE, metadata)
+    return commit
 
 
 def commit_metadata(

@@ -10,6 +10,20 @@ from pyspark.sql import functions as F
 
 from scoring.contracts import load_contract, spark_schema
 
+# Delta collects min/max/null-count statistics only for the columns that skip files (the
+# default is the first 32 columns, and string statistics are most of what a write costs beyond
+# Parquet: bench/RESULTS.md, finding 11). `scores`: customer_id (history lookups, Z-order),
+# model_name / model_version (a run's files hold one version, so a challenger's rows skip
+# the champion's files). `scores_current`: customer_id (the decision systems' lookups; after a
+# MERGE every file holds a mix of dates and versions, so nothing else would skip a file).
+# numRecords is always kept. Add columns with ALTER TABLE ... SET TBLPROPERTIES if queries
+# filter on others (e.g. run_id).
+SCORES_PROPERTIES = {
+    "delta.enableChangeDataFeed": "true",
+    "delta.dataSkippingStatsColumns": "customer_id,model_name,model_version",
+}
+CURRENT_PROPERTIES = {"delta.dataSkippingStatsColumns": "customer_id"}
+
 # scores_current keeps a customer's row from the newest as_of_date; on a tie, the newest run.
 NEWER_SCORE = (
     "s.as_of_date > t.as_of_date OR (s.as_of_date = t.as_of_date AND s.scored_at >= t.scored_at)"

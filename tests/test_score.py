@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
+from pathlib import Path
 
 import mlflow.sklearn
 import numpy as np
@@ -122,6 +124,36 @@ def test_scores_table_has_change_data_feed_and_no_deletion_vectors(spark, scored
     props = detail.properties
     assert props["delta.enableChangeDataFeed"] == "true"
     assert props["delta.enableDeletionVectors"] == "false"
+
+
+def _file_statistics(table_path: str) -> list[dict]:
+    """The `stats` of every file the table's Delta log ever added."""
+    stats = []
+    for log_file in sorted(Path(table_path, "_delta_log").glob("*.json")):
+        for line in log_file.read_text().splitlines():
+            action = json.loads(line)
+            if "add" in action:
+                stats.append(json.loads(action["add"]["stats"]))
+    return stats
+
+
+@pytest.mark.parametrize(
+    ("table", "columns"),
+    [("scores", {"customer_id", "model_name", "model_version"}), ("scores_current", {"customer_id"})],
+)
+def test_scored_tables_keep_file_statistics_only_for_their_lookup_columns(
+    spark, scored, table, columns
+):
+    config, _, _, _ = scored
+    stats = _file_statistics(str(config.table(table).path))
+    assert stats
+    for file_stats in stats:
+        assert set(file_stats["minValues"]) == set(file_stats["maxValues"]) == columns
+        assert set(file_stats["nullCount"]) == columns
+    assert all(file_stats["numRecords"] > 0 for file_stats in stats)
+    detail = io.delta_table(spark, config.table(table)).detail().first()
+    assert detail is not None
+    assert detail.properties["delta.dataSkippingStatsColumns"] == ",".join(sorted(columns))
 
 
 def test_scores_current_holds_one_row_per_customer(spark, scored):

@@ -1,0 +1,96 @@
+"""`python -m bench.stats --rows 4M`: what Delta's file statistics cost when writing scores.
+
+Writes the same `rows` score rows (the `scores` contract, read from a Parquet copy so that
+generating them is not timed) into a new Delta table per setting and repetition, with the
+file statistics of: every column (Delta's default, the first 32), the columns
+`scoring.scores.SCORES_PROPERTIES` keeps, and none (`dataSkippingNumIndexedCols=0`, which
+still records numRecords). Prints one Markdown table (best and median seconds); the
+settings rotate between repetitions. bench/RESULTS.md, finding 11, came from this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from bench.data import AS_OF
+from bench.run import bench_config, bench_session, parse_sizes
+from scoring import io
+from scoring.config import TableRef
+from scoring.contracts import load_contract, spark_schema
+from scoring.scores import SCORES_PROPERTIES
+
+STATS = "delta.dataSkippingStatsColumns"
+SETTINGS: dict[str, dict[str, str]] = {
+    "every column (Delta default)": {},
+    f"{SCORES_PROPERTIES[STATS]} (ours)": {STATS: SCORES_PROPERTIES[STATS]},
+    "none (numRecords only)": {"delta.dataSkippingNumIndexedCols": "0"},
+}
+
+
+def score_rows(spark: SparkSession, rows: int, files: int) -> DataFrame:
+    """`rows` rows in the `scores` contract: distinct customers, one run's lineage."""
+    columns = {
+        "customer_id": F.format_string("C%010d", F.col("id")),
+        "as_of_date": F.lit(AS_OF),
+        "score": F.rand(7),
+        "label": (F.rand(8) > 0.8).cast("int"),
+        "model_name": F.lit("bench_tree"),
+        "model_version": F.lit("1"),
+        "model_run_id": F.lit("0123456789abcdef0123456789abcdef"),
+        "feature_table_version": F.lit(1),
+        "run_id": F.lit("bench-stats-0123456789"),
+        "scored_at": F.current_timestamp(),
+    }
+    schema = spark_schema(load_contract("scores"))
+    base = spark.range(0, rows, 1, files)
+    return base.select(*(columns[f.name].cast(f.dataType).alias(f.name) for f in schema.fields))
+
+
+def timed_write(
+    spark: SparkSession, source: DataFrame, ref: TableRef, props: dict[str, str]
+) -> float:
+    """Seconds to append `source` to a new table `ref` created with `props`."""
+    assert ref.path is not None
+    shutil.rmtree(ref.path, ignore_errors=True)
+    io.ensure_table(spark, ref, source.schema, ("as_of_date",), props)
+    started = time.perf_counter()
+    io.write_delta(source, ref, "append", {"run_id": "bench-stats"})
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, time every setting `--reps` times, print the table."""
+    parser = argparse.ArgumentParser(prog="python -m bench.stats", description=__doc__)
+    parser.add_argument("--rows", default="4M", help="score rows (default 4M)")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
+    parser.add_argument("--work", type=Path, default=Path("bench/.work/stats"))
+    args = parser.parse_args(argv)
+    (rows,) = parse_sizes(args.rows)
+    work = args.work.resolve()
+    spark = bench_session(bench_config(work))
+    source_path = str(work / "source.parquet")
+    score_rows(spark, rows, 4).write.mode("overwrite").parquet(source_path)
+    source = spark.read.parquet(source_path)
+    names = list(SETTINGS)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    timed_write(spark, source, TableRef("warmup", path=str(work / "warmup")), {})  # untimed
+    for rep in range(args.reps):
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+            ref = TableRef("scores", path=str(work / "scores"))
+            seconds[name].append(timed_write(spark, source, ref, SETTINGS[name]))
+    print(f"{rows:,} score rows, {args.reps} repetitions, settings rotated")
+    print("| statistics on | best s | median s |\n|---|---|---|")
+    for name in names:
+        print(f"| {name} | {min(seconds[name]):.1f} | {statistics.median(seconds[name]):.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
