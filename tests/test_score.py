@@ -139,7 +139,10 @@ def _file_statistics(table_path: str) -> list[dict]:
 
 @pytest.mark.parametrize(
     ("table", "columns"),
-    [("scores", {"customer_id", "model_name", "model_version"}), ("scores_current", {"customer_id"})],
+    [
+        ("scores", {"customer_id", "model_name", "model_version"}),
+        ("scores_current", {"customer_id"}),
+    ],
 )
 def test_scored_tables_keep_file_statistics_only_for_their_lookup_columns(
     spark, scored, table, columns
