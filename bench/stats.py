@@ -14,6 +14,7 @@ import argparse
 import shutil
 import statistics
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -24,7 +25,7 @@ from bench.run import bench_config, bench_session, parse_sizes
 from scoring import io
 from scoring.config import TableRef
 from scoring.contracts import load_contract, spark_schema
-from scoring.scores import SCORES_PROPERTIES
+from scoring.scores import SCORES_PROPERTIES, Lineage, with_lineage
 
 STATS = "delta.dataSkippingStatsColumns"
 SETTINGS: dict[str, dict[str, str]] = {
@@ -36,21 +37,16 @@ SETTINGS: dict[str, dict[str, str]] = {
 
 def score_rows(spark: SparkSession, rows: int, files: int) -> DataFrame:
     """`rows` rows in the `scores` contract: distinct customers, one run's lineage."""
-    columns = {
-        "customer_id": F.format_string("C%010d", F.col("id")),
-        "as_of_date": F.lit(AS_OF),
-        "score": F.rand(7),
-        "label": (F.rand(8) > 0.8).cast("int"),
-        "model_name": F.lit("bench_tree"),
-        "model_version": F.lit("1"),
-        "model_run_id": F.lit("0123456789abcdef0123456789abcdef"),
-        "feature_table_version": F.lit(1),
-        "run_id": F.lit("bench-stats-0123456789"),
-        "scored_at": F.current_timestamp(),
-    }
-    schema = spark_schema(load_contract("scores"))
-    base = spark.range(0, rows, 1, files)
-    return base.select(*(columns[f.name].cast(f.dataType).alias(f.name) for f in schema.fields))
+    scored = spark.range(0, rows, 1, files).select(
+        F.format_string("C%010d", F.col("id")).alias("customer_id"),
+        F.lit(AS_OF).alias("as_of_date"),
+        F.rand(7).alias("score"),
+        (F.rand(8) > 0.8).cast("int").alias("label"),
+    )
+    lineage = Lineage(
+        "bench_tree", "1", "0123456789abcdef0123456789abcdef", 1, "bench-stats", datetime.now(UTC)
+    )
+    return with_lineage(scored, lineage)
 
 
 def timed_write(
@@ -59,7 +55,8 @@ def timed_write(
     """Seconds to append `source` to a new table `ref` created with `props`."""
     assert ref.path is not None
     shutil.rmtree(ref.path, ignore_errors=True)
-    io.ensure_table(spark, ref, source.schema, ("as_of_date",), props)
+    schema = spark_schema(load_contract("scores"))
+    io.ensure_table(spark, ref, schema, ("as_of_date",), props)
     started = time.perf_counter()
     io.write_delta(source, ref, "append", {"run_id": "bench-stats"})
     return time.perf_counter() - started

@@ -22,8 +22,8 @@ from scoring import io
 from scoring.errors import DataError
 from scoring.model_adapter import ModelInput
 from scoring.registry import MlflowTarget, ResolvedModel, resolve_model
-from scoring.score import KEYS, ScoreTables, commit_metadata, run_score, write_scores
-from scoring.scores import Lineage, slice_predicate, with_lineage
+from scoring.score import KEYS, ScoreTables, run_score, write_scores
+from scoring.scores import Lineage
 
 # The string the churn pipelines' imputer puts in place of a missing category.
 MISSING_CATEGORY = "unknown"
@@ -70,7 +70,7 @@ def spark_udf(spark: SparkSession, job: Job, run_id: str) -> None:
             F.when(F.col("_proba")[1] > F.col("_proba")[0], 1).otherwise(0).alias("label"),
         )
     )
-    _write(spark, scored, job, model, lineage)
+    write_scores(spark, scored, job.tables, model, lineage, job.run_date, job.batch_size)
 
 
 def floor(spark: SparkSession, job: Job, run_id: str) -> None:
@@ -98,7 +98,7 @@ def floor(spark: SparkSession, job: Job, run_id: str) -> None:
             )
 
     scored = features.select(*columns).mapInArrow(identity, schema)  # type: ignore[arg-type]
-    _write(spark, scored, job, model, lineage)
+    write_scores(spark, scored, job.tables, model, lineage, job.run_date, job.batch_size)
 
 
 def _as_signature(column: Column, item: ModelInput) -> Column:
@@ -120,13 +120,3 @@ def _pinned(spark: SparkSession, job: Job, run_id: str) -> tuple[DataFrame, Reso
     features = io.read_partition(spark, job.tables.features, "as_of_date", job.run_date, version)
     lineage = Lineage(model.name, model.version, model.run_id, version, run_id, datetime.now(UTC))
     return features, model, lineage
-
-
-def _write(
-    spark: SparkSession, scored: DataFrame, job: Job, model: ResolvedModel, lineage: Lineage
-) -> None:
-    """The writes of `run_score` (`scoring.score.write_scores`), for (b) and (d)."""
-    metadata = commit_metadata(model, lineage, job.tables.features, job.run_date)
-    predicate = slice_predicate(job.run_date, lineage.model_name, lineage.model_version)
-    stamped = with_lineage(scored, lineage)
-    write_scores(spark, stamped, job.tables, predicate, metadata, job.batch_size)

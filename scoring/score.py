@@ -70,10 +70,8 @@ def run_score(
     lineage = Lineage(
         model.name, model.version, model.run_id, feature_version, run_id, datetime.now(UTC)
     )
-    metadata = commit_metadata(model, lineage, tables.features, run_date)
-    scored = score_frame(features, shipped, KEYS).transform(with_lineage, lineage)
-    predicate = slice_predicate(run_date, model.name, model.version)
-    commit = write_scores(spark, scored, tables, predicate, metadata, batch_size)
+    scored = score_frame(features, shipped, KEYS)
+    commit = write_scores(spark, scored, tables, model, lineage, run_date, batch_size)
     rows = int(commit["operationMetrics"].get("numOutputRows", 0))
     log.info("scored %d rows of %s with %s (%s)", rows, run_date, model.pinned_uri, model_uri)
     return StepResult(
@@ -98,21 +96,25 @@ def write_scores(
     spark: SparkSession,
     scored: DataFrame,
     tables: ScoreTables,
-    predicate: str,
-    metadata: dict[str, Any],
+    model: ResolvedModel,
+    lineage: Lineage,
+    run_date: date,
     batch_size: int,
 ) -> dict[str, Any]:
-    """Replace the `predicate` slice of `scores` with `scored`, MERGE it into scores_current.
+    """Stamp `scored` with `lineage`, replace its slice of `scores`, MERGE it into scores_current.
 
-    `scored` has the `scores` contract's columns (`with_lineage`); it is computed once, by the
-    overwrite, in Arrow batches of `batch_size` rows. `scores_current` is fed from the
-    committed slice read back at its version, not from `scored` again. Returns the `scores`
-    commit (`io.last_commit`).
+    `scored` holds the keys, `score` and `label`; it is computed once, by the overwrite of the
+    (run_date, model version) slice, in Arrow batches of `batch_size` rows. `scores_current` is
+    fed from the committed slice read back at its version, not from `scored` again. Every
+    commit carries `commit_metadata`. Returns the `scores` commit (`io.last_commit`).
     """
+    metadata = commit_metadata(model, lineage, tables.features, run_date)
+    predicate = slice_predicate(run_date, model.name, model.version)
     schema = spark_schema(load_contract("scores"))
     io.ensure_table(spark, tables.scores, schema, ("as_of_date",), SCORES_PROPERTIES)
+    stamped = with_lineage(scored, lineage)
     with temporary_conf(spark, {BATCH_SIZE_CONF: str(batch_size)}):
-        io.write_delta(scored, tables.scores, "overwrite", metadata, replace_where=predicate)
+        io.write_delta(stamped, tables.scores, "overwrite", metadata, replace_where=predicate)
     commit = io.last_commit(spark, tables.scores)
     written = io.read_table(spark, tables.scores, commit["version"]).where(predicate)
     io.ensure_table(spark, tables.scores_current, schema, properties=CURRENT_PROPERTIES)
