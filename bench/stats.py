@@ -1,11 +1,14 @@
-"""`python -m bench.stats --rows 4M`: what Delta's file statistics cost when writing scores.
+"""`python -m bench.stats --rows 4M`: what file statistics cost when writing scores.
 
 Writes the same `rows` score rows (the `scores` contract, read from a Parquet copy so that
-generating them is not timed) into a new Delta table per setting and repetition, with the
-file statistics of: every column (Delta's default, the first 32), the columns
+generating them is not timed) into a new Delta table per setting and repetition, with
+Delta's file statistics on: every column (Delta's default, the first 32), the columns
 `scoring.scores.SCORES_PROPERTIES` keeps, and none (`dataSkippingNumIndexedCols=0`, which
-still records numRecords). Prints one Markdown table (best and median seconds); the
-settings rotate between repetitions. bench/RESULTS.md, finding 11, came from this.
+still records numRecords); then ours with Parquet's own row-group statistics also left out
+for the string columns (what `scoring.score.write_scores` does: `SCORES_WRITE_CONF`), and
+that plus no dictionary for `customer_id`. Prints one Markdown table (best and median
+seconds); the settings rotate between repetitions. bench/RESULTS.md, findings 11 and 12,
+came from this.
 """
 
 from __future__ import annotations
@@ -25,13 +28,22 @@ from bench.run import bench_config, bench_session, parse_sizes
 from scoring import io
 from scoring.config import TableRef
 from scoring.contracts import load_contract, spark_schema
-from scoring.scores import SCORES_PROPERTIES, Lineage, with_lineage
+from scoring.scores import PARQUET_STRING_STATS_OFF, SCORES_PROPERTIES, Lineage, with_lineage
+from scoring.session import temporary_conf
 
 STATS = "delta.dataSkippingStatsColumns"
-SETTINGS: dict[str, dict[str, str]] = {
-    "every column (Delta default)": {},
-    f"{SCORES_PROPERTIES[STATS]} (ours)": {STATS: SCORES_PROPERTIES[STATS]},
-    "none (numRecords only)": {"delta.dataSkippingNumIndexedCols": "0"},
+OURS = {STATS: SCORES_PROPERTIES[STATS]}
+NO_DICTIONARY = {"parquet.enable.dictionary#customer_id": "false"}
+# name -> (table properties, session settings during the write)
+SETTINGS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
+    "Delta: every column (Delta default)": ({}, {}),
+    f"Delta: {SCORES_PROPERTIES[STATS]}": (OURS, {}),
+    "Delta: none (numRecords only)": ({"delta.dataSkippingNumIndexedCols": "0"}, {}),
+    "Delta: ours; Parquet: no string statistics (ours)": (OURS, PARQUET_STRING_STATS_OFF),
+    "Delta: ours; Parquet: no string statistics, no customer_id dictionary": (
+        OURS,
+        {**PARQUET_STRING_STATS_OFF, **NO_DICTIONARY},
+    ),
 }
 
 
@@ -50,16 +62,21 @@ def score_rows(spark: SparkSession, rows: int, files: int) -> DataFrame:
 
 
 def timed_write(
-    spark: SparkSession, source: DataFrame, ref: TableRef, props: dict[str, str]
+    spark: SparkSession,
+    source: DataFrame,
+    ref: TableRef,
+    props: dict[str, str],
+    conf: dict[str, str] | None = None,
 ) -> float:
-    """Seconds to append `source` to a new table `ref` created with `props`."""
+    """Seconds to append `source` to a new table `ref` created with `props`, under `conf`."""
     assert ref.path is not None
     shutil.rmtree(ref.path, ignore_errors=True)
     schema = spark_schema(load_contract("scores"))
     io.ensure_table(spark, ref, schema, ("as_of_date",), props)
-    started = time.perf_counter()
-    io.write_delta(source, ref, "append", {"run_id": "bench-stats"})
-    return time.perf_counter() - started
+    with temporary_conf(spark, conf or {}):
+        started = time.perf_counter()
+        io.write_delta(source, ref, "append", {"run_id": "bench-stats"})
+        return time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     for rep in range(args.reps):
         for name in names[rep % len(names) :] + names[: rep % len(names)]:
             ref = TableRef("scores", path=str(work / "scores"))
-            seconds[name].append(timed_write(spark, source, ref, SETTINGS[name]))
+            seconds[name].append(timed_write(spark, source, ref, *SETTINGS[name]))
     print(f"{rows:,} score rows, {args.reps} repetitions, settings rotated")
     print("| statistics on | best s | median s |\n|---|---|---|")
     for name in names:

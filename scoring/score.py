@@ -25,6 +25,7 @@ from scoring.registry import MlflowTarget, ResolvedModel, download_model, resolv
 from scoring.scores import (
     CURRENT_PROPERTIES,
     NEWER_SCORE,
+    PARQUET_STRING_STATS_OFF,
     SCORES_PROPERTIES,
     Lineage,
     slice_predicate,
@@ -36,6 +37,12 @@ from scoring.steps import StepResult
 log = logging.getLogger(__name__)
 KEYS = ("customer_id", "as_of_date")
 BATCH_SIZE_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
+# Spark 4.0 also caps Arrow batches at 256 MB (SPARK-51316) and, to do so, measures the batch
+# after every row it adds: for mapInArrow's struct of all input columns that was 13 % of the
+# JVM's time in a scoring write (bench/RESULTS.md, finding 12). Int.MaxValue turns the
+# check off; batches are then bounded by scoring.batch_size rows alone.
+MAX_BYTES_CONF = "spark.sql.execution.arrow.maxBytesPerBatch"
+NO_BYTE_LIMIT = str(2**31 - 1)
 
 
 @dataclass(frozen=True)
@@ -104,8 +111,10 @@ def write_scores(
     """Stamp `scored` with `lineage`, replace its slice of `scores`, MERGE it into scores_current.
 
     `scored` holds the keys, `score` and `label`; it is computed once, by the overwrite of the
-    (run_date, model version) slice, in Arrow batches of `batch_size` rows. `scores_current` is
-    fed from the committed slice read back at its version, not from `scored` again. Every
+    (run_date, model version) slice, in Arrow batches of exactly `batch_size` rows (no byte
+    cap). `scores_current` is fed from the committed slice read back at its version, not from
+    `scored` again. Both writes leave out Parquet's statistics of the string columns
+    (`PARQUET_STRING_STATS_OFF`); the session's settings are restored afterwards. Every
     commit carries `commit_metadata`. Returns the `scores` commit (`io.last_commit`).
     """
     metadata = commit_metadata(model, lineage, tables.features, run_date)
@@ -113,12 +122,16 @@ def write_scores(
     schema = spark_schema(load_contract("scores"))
     io.ensure_table(spark, tables.scores, schema, ("as_of_date",), SCORES_PROPERTIES)
     stamped = with_lineage(scored, lineage)
-    with temporary_conf(spark, {BATCH_SIZE_CONF: str(batch_size)}):
+    batches = {BATCH_SIZE_CONF: str(batch_size), MAX_BYTES_CONF: NO_BYTE_LIMIT}
+    with temporary_conf(spark, {**batches, **PARQUET_STRING_STATS_OFF}):
         io.write_delta(stamped, tables.scores, "overwrite", metadata, replace_where=predicate)
     commit = io.last_commit(spark, tables.scores)
     written = io.read_table(spark, tables.scores, commit["version"]).where(predicate)
     io.ensure_table(spark, tables.scores_current, schema, properties=CURRENT_PROPERTIES)
-    io.merge_newer(spark, written, tables.scores_current, ("customer_id",), NEWER_SCORE, metadata)
+    with temporary_conf(spark, PARQUET_STRING_STATS_OFF):
+        io.merge_newer(
+            spark, written, tables.scores_current, ("customer_id",), NEWER_SCORE, metadata
+        )
     return commit
 
 

@@ -24,6 +24,18 @@ SCORES_PROPERTIES = {
 }
 CURRENT_PROPERTIES = {"delta.dataSkippingStatsColumns": "customer_id"}
 
+# Parquet keeps its own min/max per row group and page for every column, comparing every
+# value; for strings that was a sixth of the JVM's time in a scoring write (bench/RESULTS.md,
+# finding 12). The scoring writes leave it out for the string columns of `scores` (the same
+# columns in `scores_current`): customer_id arrives in no particular order, so its ranges
+# span every row group, and the lineage strings are one value per run, which Delta's
+# statistics and Parquet's dictionary filter already skip on. Numbers and dates keep theirs.
+# OPTIMIZE / ZORDER rewrite files outside the scoring run, with Parquet's defaults.
+SCORES_STRING_COLUMNS = ("customer_id", "model_name", "model_version", "model_run_id", "run_id")
+PARQUET_STRING_STATS_OFF = {
+    f"parquet.column.statistics.enabled#{name}": "false" for name in SCORES_STRING_COLUMNS
+}
+
 # scores_current keeps a customer's row from the newest as_of_date; on a tie, the newest run.
 NEWER_SCORE = (
     "s.as_of_date > t.as_of_date OR (s.as_of_date = t.as_of_date AND s.scored_at >= t.scored_at)"

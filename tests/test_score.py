@@ -4,10 +4,12 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -16,7 +18,10 @@ from scoring.config import Config
 from scoring.errors import ModelError
 from scoring.model_udf import LOAD_LOG_ENV
 from scoring.registry import configure_mlflow, mlflow_target
-from scoring.score import ScoreTables, run_score
+from scoring.score import BATCH_SIZE_CONF, MAX_BYTES_CONF, ScoreTables, run_score
+from scoring.scores import PARQUET_STRING_STATS_OFF, SCORES_STRING_COLUMNS
+from scoring.session import temporary_conf
+from scoring.steps import StepResult
 from tests.conftest import make_config
 from tests.helpers import assert_frames_equal
 from tests.model_fixtures import RUN_DATE, feature_row, features_frame, register_custom_model
@@ -41,9 +46,24 @@ def tables_of(config: Config) -> ScoreTables:
     )
 
 
+class Scored(NamedTuple):
+    config: Config
+    result: StepResult
+    calls: list[tuple[str, str]]
+    log: list[str]
+    settings: tuple[dict[str, str | None], dict[str, str | None]]  # before, after the run
+
+
+# A one-byte cap would make Spark cut an Arrow batch after every row.
+TINY_BYTE_CAP = {MAX_BYTES_CONF: "1"}
+
+
 @pytest.fixture(scope="module")
 def scored(spark, trained, tmp_path_factory):
-    """The champion scores RUN_DATE once, in batches of 4 rows, logging model loads."""
+    """The champion scores RUN_DATE once, in batches of 4 rows, logging model loads.
+
+    The session has a one-byte Arrow batch cap, which the scoring write must lift.
+    """
     root = tmp_path_factory.mktemp("scored")
     config = scoring_config(trained, root / "lake")
     calls = []
@@ -53,18 +73,21 @@ def scored(spark, trained, tmp_path_factory):
         calls.append((name, alias))
         return original(self, name, alias)
 
-    with pytest.MonkeyPatch.context() as patch:
+    keys = (MAX_BYTES_CONF, BATCH_SIZE_CONF, *PARQUET_STRING_STATS_OFF)
+    with pytest.MonkeyPatch.context() as patch, temporary_conf(spark, TINY_BYTE_CAP):
         patch.setenv(LOAD_LOG_ENV, str(root))
         patch.setattr(MlflowClient, "get_model_version_by_alias", counting)
+        before = {key: spark.conf.get(key, None) for key in keys}
         result = run_score(
             spark, tables_of(config), mlflow_target(config), CHAMPION, RUN_DATE, "score-1", 4
         )
+        after = {key: spark.conf.get(key, None) for key in keys}
     log = (root / "model-loads.log").read_text().splitlines()
-    return config, result, calls, log
+    return Scored(config, result, calls, log, (before, after))
 
 
 def test_alias_is_resolved_once_and_the_version_recorded(spark, scored):
-    config, result, calls, _ = scored
+    config, result, calls = scored.config, scored.result, scored.calls
     assert calls == [("scoring_churn", "champion")]
     versions = io.read_table(spark, config.table("scores"), 1).select("model_version").distinct()
     assert [r.model_version for r in versions.collect()] == ["1"]
@@ -72,7 +95,7 @@ def test_alias_is_resolved_once_and_the_version_recorded(spark, scored):
 
 
 def test_model_is_loaded_once_per_python_worker_not_per_batch(spark, scored):
-    _, _, _, log = scored
+    log = scored.log
     loads = Counter(line.split()[1] for line in log if line.startswith("load "))
     batches = [line for line in log if line.startswith("batch ")]
     assert set(loads.values()) == {1}
@@ -80,8 +103,40 @@ def test_model_is_loaded_once_per_python_worker_not_per_batch(spark, scored):
     assert len(batches) >= 10  # 40 rows in batches of at most 4
 
 
+def test_batches_hold_batch_size_rows_whatever_the_sessions_byte_cap(spark, scored):
+    rows = [int(line.split()[2]) for line in scored.log if line.startswith("batch ")]
+    assert sum(rows) == 40 and max(rows) == 4
+    # Only the last batch of each task may be short; with the cap, every batch would be 1 row.
+    assert len([r for r in rows if r < 4]) <= spark.sparkContext.defaultParallelism
+
+
+def test_the_sessions_settings_are_restored_after_scoring(scored):
+    before, after = scored.settings
+    assert before[MAX_BYTES_CONF] == "1"
+    assert after == before
+
+
+@pytest.mark.parametrize("table", ["scores", "scores_current"])
+def test_parquet_keeps_no_statistics_for_string_columns_but_keeps_them_for_numbers(scored, table):
+    files = sorted(Path(str(scored.config.table(table).path)).rglob("*.parquet"))
+    assert files
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        assert meta.num_row_groups > 0
+        for group in range(meta.num_row_groups):
+            columns = meta.row_group(group)
+            stats = {
+                columns.column(i).path_in_schema: columns.column(i).statistics
+                for i in range(columns.num_columns)
+            }
+            for name in SCORES_STRING_COLUMNS:
+                assert stats[name] is None or not stats[name].has_min_max, (path, name)
+            for name in ("score", "label", "feature_table_version"):
+                assert stats[name] is not None and stats[name].has_min_max, (path, name)
+
+
 def test_scores_equal_the_models_own_predict_proba(spark, trained, scored):
-    config, _, _, _ = scored
+    config = scored.config
     configure_mlflow(mlflow_target(config))
     model = mlflow.sklearn.load_model("models:/scoring_churn/1")
     rows = pd.DataFrame([feature_row(c, RUN_DATE) for c in range(40)])
@@ -97,7 +152,7 @@ def test_scores_equal_the_models_own_predict_proba(spark, trained, scored):
 
 
 def test_rows_carry_lineage_and_commits_carry_run_model_and_feature_versions(spark, scored):
-    config, _, _, _ = scored
+    config = scored.config
     row = io.read_table(spark, config.table("scores"), 1).where("customer_id = 'C001'").first()
     assert row is not None
     assert (row.model_name, row.model_version, row.feature_table_version, row.run_id) == (
@@ -118,7 +173,7 @@ def test_rows_carry_lineage_and_commits_carry_run_model_and_feature_versions(spa
 
 
 def test_scores_table_has_change_data_feed_and_no_deletion_vectors(spark, scored):
-    config, _, _, _ = scored
+    config = scored.config
     detail = io.delta_table(spark, config.table("scores")).detail().first()
     assert detail is not None
     props = detail.properties
@@ -147,7 +202,7 @@ def _file_statistics(table_path: str) -> list[dict]:
 def test_scored_tables_keep_file_statistics_only_for_their_lookup_columns(
     spark, scored, table, columns
 ):
-    config, _, _, _ = scored
+    config = scored.config
     stats = _file_statistics(str(config.table(table).path))
     assert stats
     for file_stats in stats:
@@ -160,13 +215,13 @@ def test_scored_tables_keep_file_statistics_only_for_their_lookup_columns(
 
 
 def test_scores_current_holds_one_row_per_customer(spark, scored):
-    config, _, _, _ = scored
+    config = scored.config
     current = io.read_table(spark, config.table("scores_current"))
     assert current.count() == current.select("customer_id").distinct().count() == 40
 
 
 def test_rerun_of_the_same_date_and_version_replaces_its_slice_with_identical_scores(spark, scored):
-    config, _, _, _ = scored
+    config = scored.config
     pinned = "models:/scoring_churn/1"
     run_score(spark, tables_of(config), mlflow_target(config), pinned, RUN_DATE, "score-2", 4)
     scores = config.table("scores")

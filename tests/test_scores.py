@@ -4,7 +4,12 @@ from datetime import date, datetime
 
 from scoring import io
 from scoring.contracts import load_contract, spark_schema
-from scoring.scores import NEWER_SCORE, slice_predicate
+from scoring.scores import (
+    NEWER_SCORE,
+    PARQUET_STRING_STATS_OFF,
+    SCORES_STRING_COLUMNS,
+    slice_predicate,
+)
 from tests.helpers import assert_frames_equal
 
 D1, D2 = date(2026, 3, 1), date(2026, 3, 2)
@@ -15,6 +20,14 @@ def score_rows(spark, rows):
     schema = spark_schema(load_contract("scores"))
     full = [(c, d, s, 1, "m", "1", None, 0, "r", t) for c, d, s, t in rows]
     return spark.createDataFrame(full, schema)
+
+
+def test_parquet_string_statistics_are_left_out_for_exactly_the_contracts_string_columns():
+    contract = spark_schema(load_contract("scores"))
+    strings = {f.name for f in contract.fields if f.dataType.typeName() == "string"}
+    assert set(SCORES_STRING_COLUMNS) == strings
+    assert len(PARQUET_STRING_STATS_OFF) == len(strings)
+    assert PARQUET_STRING_STATS_OFF["parquet.column.statistics.enabled#customer_id"] == "false"
 
 
 def test_slice_predicate_quotes_the_model_name():
