@@ -99,11 +99,7 @@ def run_bench(settings: Settings, progress: Callable[[str], None]) -> list[Measu
     uris: dict[str, str] = {}
     for rows in settings.sizes:
         for shape in settings.shapes:
-            ref = _features_ref(config, shape)
-            _remove(ref)
-            frame = data.synthetic_features(spark, rows, SHAPES[shape], settings.seed)
-            data.write_features(spark, frame, ref)
-            _touch(spark, ref)
+            ref = write_bench_features(spark, config, rows, shape, settings.seed)
             progress(f"wrote {rows} rows, {shape} -> {ref}")
             if not uris:
                 trained = models.register_models(
@@ -158,6 +154,17 @@ def _measure(
             out.append(Measurement(rows, shape, kind, variant, rep, *measured, os.getloadavg()[0]))
             progress(json.dumps(asdict(out[-1])))
     return out
+
+
+def write_bench_features(
+    spark: SparkSession, config: Config, rows: int, shape: str, seed: int
+) -> TableRef:
+    """A fresh synthetic features table of `rows` rows in `shape`, its snapshot loaded."""
+    ref = _features_ref(config, shape)
+    _remove(ref)
+    data.write_features(spark, data.synthetic_features(spark, rows, SHAPES[shape], seed), ref)
+    _touch(spark, ref)
+    return ref
 
 
 def _touch(spark: SparkSession, features: TableRef) -> None:
