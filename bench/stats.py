@@ -5,10 +5,10 @@ generating them is not timed) into a new Delta table per setting and repetition,
 Delta's file statistics on: every column (Delta's default, the first 32), the columns
 `scoring.scores.SCORES_PROPERTIES` keeps, and none (`dataSkippingNumIndexedCols=0`, which
 still records numRecords); then ours with Parquet's own row-group statistics also left out
-for the string columns (what `scoring.score.write_scores` does: `SCORES_WRITE_CONF`), and
-that plus no dictionary for `customer_id`. Prints one Markdown table (best and median
-seconds); the settings rotate between repetitions. bench/RESULTS.md, findings 11 and 12,
-came from this.
+for the string columns (what `scoring.score.write_scores` does, with
+`scoring.scores.PARQUET_STRING_STATS_OFF`), and that plus no dictionary for `customer_id`.
+Prints one Markdown table (best and median seconds); the settings rotate between
+repetitions. bench/RESULTS.md, findings 11 and 12, came from this.
 """
 
 from __future__ import annotations
