@@ -31,16 +31,22 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from bench import data, models
+from bench import models
 from bench.memory import worker_pids
-from bench.run import SHAPES, bench_config, bench_session, parse_sizes, write_bench_features
-from bench.variants import Job, floor, ours, spark_udf
-from scoring.config import TableRef
+from bench.run import (
+    SHAPES,
+    SPARK_VARIANTS,
+    Settings,
+    bench_config,
+    bench_session,
+    fresh_job,
+    parse_sizes,
+    write_bench_features,
+)
+from bench.variants import Job, floor
 from scoring.model_adapter import model_inputs
 from scoring.registry import download_model, mlflow_target, resolve_model
-from scoring.score import ScoreTables
 
-VARIANTS = {"a": ours, "b": spark_udf, "d": floor}
 # (category, pattern searched in the whole stack); the first match wins, so specific ones first.
 CATEGORIES: tuple[tuple[str, str], ...] = (
     ("Arrow batch size check", r"ArrowWriter\.sizeInBytes"),
@@ -137,7 +143,7 @@ def profile(
     before = cpu_seconds(pid)
     _jcmd(pid, "JFR.start", "name=bench", "settings=profile", f"filename={recording}")
     started = time.perf_counter()
-    VARIANTS[variant](spark, job, f"bench-profile-{variant}-{time.time_ns()}")
+    SPARK_VARIANTS[variant](spark, job, f"bench-profile-{variant}-{time.time_ns()}")
     seconds = time.perf_counter() - started
     _jcmd(pid, "JFR.stop", "name=bench")
     after = cpu_seconds(pid)
@@ -173,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("bench/.work/profile"))
     args = parser.parse_args(argv)
     chosen = [v for v in args.variants.split(",") if v]
-    if unknown := [v for v in chosen if v not in VARIANTS]:
+    if unknown := [v for v in chosen if v not in SPARK_VARIANTS]:
         print(f"bench.profile: unknown variant(s) {unknown}; choose from a,b,d", file=sys.stderr)
         return 2
     if missing := [tool for tool in ("jcmd", "jfr") if shutil.which(tool) is None]:
@@ -186,20 +192,18 @@ def main(argv: list[str] | None = None) -> int:
     config = bench_config(work)
     spark = bench_session(config)
     target = mlflow_target(config)
-    features = write_bench_features(spark, config, rows, args.shape, seed=7)
-    uris = models.register_models(
-        spark.read.format("delta").load(str(features.path)), target, 20_000, seed=7
-    )
-    inputs = model_inputs(download_model(target, resolve_model(target, uris[args.model])))
+    settings = Settings((rows,), (args.shape,), (args.model,), 1, work, config.scoring.batch_size)
+    features = write_bench_features(spark, config, rows, args.shape, settings.seed)
+    uri = models.register_models(
+        spark.read.format("delta").load(str(features.path)),
+        target,
+        settings.train_rows,
+        settings.seed,
+    )[args.model]
+    inputs = model_inputs(download_model(target, resolve_model(target, uri)))
 
-    def job(variant: str) -> Job:
-        tables = ScoreTables(
-            features,
-            TableRef("scores", path=str(work / f"scores_{variant}")),
-            TableRef("scores_current", path=str(work / f"current_{variant}")),
-        )
-        batch = config.scoring.batch_size
-        return Job(tables, target, uris[args.model], inputs, data.AS_OF, batch)
+    def job(name: str) -> Job:
+        return fresh_job(settings, name, features, target, uri, inputs)
 
     # Starting the first recording makes the JVM recompile much of its code (tens of CPU
     # seconds of JIT). A background recording with the same settings, started before the

@@ -24,7 +24,7 @@ from bench import data, models, variants
 from bench.memory import WorkerMemory
 from scoring import io
 from scoring.config import Config, TableRef, load_config
-from scoring.model_adapter import model_inputs
+from scoring.model_adapter import ModelInput, model_inputs
 from scoring.registry import MlflowTarget, download_model, mlflow_target, resolve_model
 from scoring.score import ScoreTables
 from scoring.session import build_session
@@ -32,7 +32,7 @@ from scoring.session import build_session
 SHAPES = {"few-large": 4, "many-small": 400}
 VARIANTS = ("a", "b", "c", "d")
 SparkVariant = Callable[[SparkSession, variants.Job, str], None]
-_SPARK_VARIANTS: dict[str, SparkVariant] = {
+SPARK_VARIANTS: dict[str, SparkVariant] = {
     "a": variants.ours,
     "b": variants.spark_udf,
     "d": variants.floor,
@@ -138,22 +138,31 @@ def _measure(
         chosen = tuple(v for v in VARIANTS if v in settings.variants)
         order = chosen if rep % 2 == 0 else tuple(reversed(chosen))
         for variant in order:
-            scores = TableRef("scores", path=str(settings.work / f"scores_{variant}"))
-            current = TableRef("scores_current", path=str(settings.work / f"current_{variant}"))
-            job = variants.Job(
-                ScoreTables(features, scores, current),
-                target,
-                uri,
-                inputs,
-                data.AS_OF,
-                settings.batch_size,
-            )
-            for ref in (scores, current):
-                _remove(ref)
+            job = fresh_job(settings, variant, features, target, uri, inputs)
             measured = _timed(spark, job, variant, Path(model_dir), settings.work)
             out.append(Measurement(rows, shape, kind, variant, rep, *measured, os.getloadavg()[0]))
             progress(json.dumps(asdict(out[-1])))
     return out
+
+
+def fresh_job(
+    settings: Settings,
+    name: str,
+    features: TableRef,
+    target: MlflowTarget,
+    uri: str,
+    inputs: tuple[ModelInput, ...],
+) -> variants.Job:
+    """A scoring of `features` by `uri` into `scores_<name>` / `current_<name>` of the work folder.
+
+    Both output tables are removed first, so every timed run writes fresh tables.
+    """
+    scores = TableRef("scores", path=str(settings.work / f"scores_{name}"))
+    current = TableRef("scores_current", path=str(settings.work / f"current_{name}"))
+    for ref in (scores, current):
+        _remove(ref)
+    tables = ScoreTables(features, scores, current)
+    return variants.Job(tables, target, uri, inputs, data.AS_OF, settings.batch_size)
 
 
 def write_bench_features(
@@ -187,11 +196,7 @@ def _warm_up(
     code for tens of seconds; without this, whichever variant runs first looks slow. (d)
     loads no model, so no variant's model cache is warmed by it.
     """
-    scores = TableRef("scores", path=str(settings.work / "warmup_scores"))
-    current = TableRef("scores_current", path=str(settings.work / "warmup_current"))
-    job = variants.Job(
-        ScoreTables(features, scores, current), target, uri, (), data.AS_OF, settings.batch_size
-    )
+    job = fresh_job(settings, "warmup", features, target, uri, ())
     variants.floor(spark, job, f"bench-warmup-{time.time_ns()}")
 
 
@@ -204,7 +209,7 @@ def _timed(
     run_id = f"bench-{variant}-{time.time_ns()}"
     with WorkerMemory() as peak:
         started = time.perf_counter()
-        _SPARK_VARIANTS[variant](spark, job, run_id)
+        SPARK_VARIANTS[variant](spark, job, run_id)
         seconds = time.perf_counter() - started
     return seconds, None, peak.max_worker_mib, peak.sum_workers_mib
 
