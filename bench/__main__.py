@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.models import MODELS
 from bench.report import measured_section
 from bench.run import SHAPES, Settings, as_rows, bench_config, parse_sizes, run_bench
-from scoring.errors import ConfigError
+from scoring.core.errors import ConfigError
 
 START, END = "<!-- measured:start -->", "<!-- measured:end -->"
 DEFAULT_SIZES = "1M,4M,16M"

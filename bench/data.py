@@ -12,9 +12,9 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from scoring import io
-from scoring.config import TableRef
-from scoring.contracts import load_contract, spark_schema
+from scoring.core import io
+from scoring.core.tables import TableRef
+from scoring.core.contracts import load_contract, spark_schema
 
 AS_OF = date(2026, 3, 1)
 SEGMENTS = ("consumer", "smb", "enterprise")

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from scoring.model_adapter import bind_inputs, load_predictor, model_inputs, positive_index
+from scoring.model.adapter import bind_inputs, load_predictor, model_inputs, positive_index
 
 KEYS = ("customer_id", "as_of_date")
 

@@ -20,10 +20,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from scoring.churn_model import build_pipeline, model_inputs_of
-from scoring.contracts import load_contract
-from scoring.model_adapter import ModelInput, bind_inputs
-from scoring.registry import MlflowTarget, ensure_experiment
-from scoring.train import log_sklearn_model
+from scoring.core.contracts import load_contract
+from scoring.model.adapter import ModelInput, bind_inputs
+from scoring.model.registry import MlflowTarget, ensure_experiment
+from scoring.train.step import log_sklearn_model
 
 MODELS = ("tree", "linear")
 

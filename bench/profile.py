@@ -44,8 +44,8 @@ from bench.run import (
     write_bench_features,
 )
 from bench.variants import Job, floor
-from scoring.model_adapter import model_inputs
-from scoring.registry import download_model, mlflow_target, resolve_model
+from scoring.model.adapter import model_inputs
+from scoring.model.registry import download_model, mlflow_target, resolve_model
 
 # (category, pattern searched in the whole stack); the first match wins, so specific ones first.
 CATEGORIES: tuple[tuple[str, str], ...] = (

@@ -22,12 +22,13 @@ from pyspark.sql import SparkSession
 
 from bench import data, models, variants
 from bench.memory import WorkerMemory
-from scoring import io
-from scoring.config import Config, TableRef, load_config
-from scoring.model_adapter import ModelInput, model_inputs
-from scoring.registry import MlflowTarget, download_model, mlflow_target, resolve_model
-from scoring.score import ScoreTables
-from scoring.session import build_session
+from scoring.core import io
+from scoring.core.config import Config, load_config
+from scoring.core.tables import TableRef
+from scoring.model.adapter import ModelInput, model_inputs
+from scoring.model.registry import MlflowTarget, download_model, mlflow_target, resolve_model
+from scoring.score.step import ScoreTables
+from scoring.core.session import build_session
 
 SHAPES = {"few-large": 4, "many-small": 400}
 VARIANTS = ("a", "b", "c", "d")

@@ -25,11 +25,11 @@ from pyspark.sql import functions as F
 
 from bench.data import AS_OF
 from bench.run import bench_config, bench_session, parse_sizes
-from scoring import io
-from scoring.config import TableRef
-from scoring.contracts import load_contract, spark_schema
-from scoring.scores import PARQUET_STRING_STATS_OFF, SCORES_PROPERTIES, Lineage, with_lineage
-from scoring.session import temporary_conf
+from scoring.core import io
+from scoring.core.tables import TableRef
+from scoring.core.contracts import load_contract, spark_schema
+from scoring.score.tables import PARQUET_STRING_STATS_OFF, SCORES_PROPERTIES, Lineage, with_lineage
+from scoring.core.session import temporary_conf
 
 STATS = "delta.dataSkippingStatsColumns"
 OURS = {STATS: SCORES_PROPERTIES[STATS]}

@@ -18,12 +18,12 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from scoring import io
-from scoring.errors import DataError
-from scoring.model_adapter import ModelInput
-from scoring.registry import MlflowTarget, ResolvedModel, resolve_model
-from scoring.score import KEYS, ScoreTables, run_score, write_scores
-from scoring.scores import Lineage
+from scoring.core import io
+from scoring.core.errors import DataError
+from scoring.model.adapter import ModelInput
+from scoring.model.registry import MlflowTarget, ResolvedModel, resolve_model
+from scoring.score.step import KEYS, ScoreTables, run_score, write_scores
+from scoring.score.tables import Lineage
 
 # The string the churn pipelines' imputer puts in place of a missing category.
 MISSING_CATEGORY = "unknown"

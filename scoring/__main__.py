@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from scoring.cli import main
+from scoring.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,10 +12,12 @@ from mlflow.pyfunc import PythonModel
 from mlflow.pyfunc import log_model as log_pyfunc
 from pyspark.sql import DataFrame, SparkSession
 
-from scoring import io
-from scoring.config import Config
-from scoring.contracts import load_contract, spark_schema
-from scoring.registry import MlflowTarget, ensure_experiment
+from scoring.core import io
+from scoring.core.config import Config
+from scoring.features.build import features_schema
+from scoring.model.registry import MlflowTarget, ensure_experiment
+from scoring.usecase import load_usecase
+from tests.conftest import CHURN_DIR, churn_tables
 
 RUN_DATE = date(2026, 3, 1)
 LABEL_DATE = date(2026, 3, 31)
@@ -59,17 +61,23 @@ def feature_row(customer: int, as_of: date, **values: Any) -> dict[str, Any]:
     return row
 
 
+def churn_features_schema() -> Any:
+    """The churn demo's features table schema (entity, as_of_date, contract, run id)."""
+    churn = load_usecase(CHURN_DIR)
+    assert churn.features.contract is not None
+    return features_schema(churn.features.contract, churn.entity)
+
+
 def features_frame(spark: SparkSession, rows: list[dict[str, Any]]) -> DataFrame:
-    """A DataFrame with the features contract's schema."""
-    schema = spark_schema(load_contract("features"))
+    """A DataFrame with the churn features table's schema."""
+    schema = churn_features_schema()
     return spark.createDataFrame([tuple(r[f.name] for f in schema.fields) for r in rows], schema)
 
 
 def write_features(spark: SparkSession, config: Config, rows: list[dict[str, Any]]) -> int:
-    """Append rows to the test's features table; return the new table version."""
-    ref = config.table("features")
-    schema = spark_schema(load_contract("features"))
-    io.ensure_table(spark, ref, schema, ("as_of_date",))
+    """Append rows to the test's churn features table; return the new table version."""
+    ref = churn_tables(config)["features"]
+    io.ensure_table(spark, ref, churn_features_schema(), ("as_of_date",))
     io.write_delta(features_frame(spark, rows), ref, "append", {"run_id": "features-test"})
     return int(io.last_commit(spark, ref)["version"])
 

@@ -1,0 +1,7 @@
+"""The command line: `scoring <command> ...` (also `python -m scoring` and `jobs/*.py`)."""
+
+from __future__ import annotations
+
+from scoring.cli.main import main
+
+__all__ = ["main"]

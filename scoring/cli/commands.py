@@ -1,0 +1,356 @@
+"""The CLI's commands: their own arguments and handlers, over `scoring.runs.steps`.
+
+A handler gets an `Invocation` (validated config, the use case, run id, run date, parsed
+arguments), starts what it needs and returns the process exit code. Step handlers go
+through `scoring.runs.steps`, so every step is recorded in the use case's `runs` table and
+its Prometheus textfile is rebuilt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scoring.core.config import Config
+from scoring.core.logs import new_run_id
+from scoring.usecase.spec import UseCase
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from scoring.runs.steps import StepRun
+
+log = logging.getLogger("scoring")
+
+# `--fail-on-alert` exit code: the metrics were written, but the data drifted.
+EXIT_DRIFT_ALERT = 3
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What a command handler gets: the parsed arguments, config, use case and run identity."""
+
+    command: str
+    config: Config
+    usecase: UseCase
+    run_id: str
+    run_date: date | None
+    args: argparse.Namespace
+
+
+@dataclass(frozen=True)
+class Command:
+    """A CLI command: its name, help, extra arguments and handler (returns the exit code)."""
+
+    name: str
+    help: str
+    handler: Callable[[Invocation], int]
+    add_arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+    needs_run_date: bool = False
+    passes_extra: bool = False  # unknown arguments go to the handler (the sample data's own)
+
+
+def iso_date(text: str) -> date:
+    """argparse type: a date `YYYY-MM-DD`."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date YYYY-MM-DD") from exc
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
+
+
+@contextmanager
+def _step_run(inv: Invocation) -> Iterator[StepRun]:
+    """A StepRun for a single-step command; the .prom file is rebuilt afterwards."""
+    from scoring.core.session import session_for
+    from scoring.runs import steps
+
+    assert inv.run_date is not None  # argparse enforces --run-date for step commands
+    spark = session_for(inv.config)
+    try:
+        yield steps.StepRun(spark, inv.config, inv.usecase, inv.run_date)
+    finally:
+        steps.write_metrics_file(spark, inv.config, inv.usecase)
+
+
+def _doctor(inv: Invocation) -> int:
+    from scoring.cli.doctor import run_doctor
+
+    return run_doctor(inv.config, inv.usecase)
+
+
+def _generate_demo_data(inv: Invocation) -> int:
+    from scoring.core.errors import UseCaseError
+    from scoring.usecase.code import load_function
+
+    sample = inv.usecase.sample_data
+    if sample is None:
+        raise UseCaseError(
+            f"{inv.usecase.path}: sample_data: use case '{inv.usecase.name}' ships no "
+            "sample data generator"
+        )
+    generate = load_function(inv.usecase, sample)
+    raw_root = Path(inv.config.raw_root(inv.usecase.name))
+    print(generate(raw_root, list(inv.args.extra), inv.run_date))
+    print(f"sample data of use case {inv.usecase.name} written under {raw_root}")
+    return 0
+
+
+def _ingest(inv: Invocation) -> int:
+    from scoring.runs import steps
+
+    with _step_run(inv) as run:
+        result = steps.ingest(run, inv.run_id)
+    print(
+        f"ingest {inv.run_date}: {result.rows_in} records read, {result.rows_out} accepted, "
+        f"{result.rows_deduplicated} duplicates, {result.rows_quarantined} quarantined"
+    )
+    return 0
+
+
+def _features(inv: Invocation) -> int:
+    from scoring.runs import steps
+
+    with _step_run(inv) as run:
+        result = steps.features(run, inv.run_id)
+    print(
+        f"features {inv.run_date}: {result.rows_out} rows, versions {dict(result.table_versions)}"
+    )
+    return 0
+
+
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--alias", default=None, help="alias to set (default: the use case's model.alias)"
+    )
+
+
+def _train(inv: Invocation) -> int:
+    from scoring.runs import steps
+
+    alias = inv.args.alias or inv.usecase.model.alias
+    with _step_run(inv) as run:
+        result = steps.train(run, alias, inv.run_id)
+    print(f"trained {result.details['model_uri']} as @{alias} on {result.rows_in} rows")
+    return 0
+
+
+def _model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="URI",
+        help="models:/NAME@ALIAS or models:/NAME/VERSION (default: the use case's model at "
+        "its alias)",
+    )
+
+
+def _score_arguments(parser: argparse.ArgumentParser) -> None:
+    _model_argument(parser)
+    parser.add_argument(
+        "--update-current",
+        action="store_true",
+        default=None,
+        help="also MERGE into scores_current when --model is not the use case's serving alias",
+    )
+
+
+def _score(inv: Invocation) -> int:
+    from scoring.runs import steps
+
+    with _step_run(inv) as run:
+        result = steps.score(run, inv.args.model, inv.run_id, inv.args.update_current)
+        where = run.tables["scores"]
+    print(
+        f"scored {result.rows_out} rows of {inv.run_date} with {result.details['model_uri']} "
+        f"into {where} (version {result.table_versions['scores']})"
+    )
+    return 0
+
+
+def _baseline(inv: Invocation) -> int:
+    from scoring.runs import steps
+
+    with _step_run(inv) as run:
+        result = steps.baseline(run, inv.args.model, inv.run_id)
+    print(
+        f"baseline of {result.details['model_uri']} from {inv.run_date}: {result.rows_in} rows "
+        f"at {result.details['baseline_uri']}"
+    )
+    return 0
+
+
+def _monitor_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fail-on-alert",
+        action="store_true",
+        help=f"exit {EXIT_DRIFT_ALERT} when any drift metric is at alert (after writing them)",
+    )
+    parser.add_argument(
+        "--model-version", default=None, help="default: the version that scored the date last"
+    )
+
+
+def _monitor(inv: Invocation) -> int:
+    from scoring.runs import steps
+
+    with _step_run(inv) as run:
+        result = steps.monitor(run, inv.args.model_version, inv.run_id)
+        where = run.tables["drift_metrics"]
+    alerts = int(result.details["alerts"])
+    print(f"monitor {inv.run_date}: {alerts} drift alert(s); see {where}")
+    return _drift_exit(inv, alerts)
+
+
+def _drift_exit(inv: Invocation, alerts: int) -> int:
+    if inv.args.fail_on_alert and alerts:
+        log.error("%d drift alert(s) and --fail-on-alert is set", alerts)
+        return EXIT_DRIFT_ALERT
+    return 0
+
+
+def _report(inv: Invocation) -> int:
+    from scoring.core.session import session_for
+    from scoring.runs import steps
+
+    assert inv.run_date is not None
+    path = steps.report(session_for(inv.config), inv.config, inv.usecase, inv.run_date)
+    print(f"report written to {path}")
+    return 0
+
+
+def _pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    _model_argument(parser)
+    parser.add_argument(
+        "--days",
+        type=positive_int,
+        default=1,
+        help="run this many consecutive dates from --run-date, in one session (default 1)",
+    )
+    parser.add_argument(
+        "--fail-on-alert",
+        action="store_true",
+        help=f"exit {EXIT_DRIFT_ALERT} when monitoring finds a drift alert",
+    )
+    parser.add_argument(
+        "--report", action="store_true", help="also write the HTML report of the date"
+    )
+
+
+def _pipeline(inv: Invocation) -> int:
+    from scoring.core.session import session_for
+    from scoring.runs import steps
+    from scoring.runs.pipeline import PipelineOptions, run_pipeline
+
+    assert inv.run_date is not None
+    spark = session_for(inv.config)
+    options = PipelineOptions(model_uri=inv.args.model, train_alias=inv.usecase.model.alias)
+    alerts = 0
+    for offset in range(inv.args.days):
+        run_date = date.fromordinal(inv.run_date.toordinal() + offset)
+        run_id = inv.run_id if offset == 0 else new_run_id("pipeline")
+        results = run_pipeline(spark, inv.config, inv.usecase, run_date, run_id, options)
+        for result in results:
+            print(
+                f"{result.run_date} {result.step:<9} rows in {result.rows_in}, out "
+                f"{result.rows_out}; versions {dict(result.table_versions)}"
+            )
+        alerts = int(results[-1].details["alerts"])
+    if inv.args.report:
+        path = steps.report(spark, inv.config, inv.usecase, run_date)
+        print(f"report written to {path}")
+    _print_tables(spark, inv.config, inv.usecase)
+    return _drift_exit(inv, alerts)
+
+
+def _print_tables(spark: SparkSession, config: Config, usecase: UseCase) -> None:
+    """Where each table is, its version and row count: the end of a run, for people."""
+    from scoring.core import io
+    from scoring.runs.steps import usecase_tables
+
+    tables = usecase_tables(config, usecase)
+    print(f"\ntables of use case {usecase.name}:")
+    for name in tables:
+        ref = tables[name]
+        if io.table_exists(spark, ref):
+            version, rows = io.current_version(spark, ref), io.read_table(spark, ref).count()
+            print(f"  {name:<22} v{version:<4} {rows:>10} rows  {ref}")
+    print(f"  {'mlflow registry':<22} {config.registry_uri}")
+    print(f"  {'prometheus textfile':<22} {config.prometheus_file(usecase.name)}")
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("doctor", "check versions, Spark + Delta, MLflow and the use case", _doctor),
+    Command(
+        "generate-demo-data",
+        "write the use case's sample raw drops (arguments after the options go to its generator)",
+        _generate_demo_data,
+        passes_extra=True,
+    ),
+    Command(
+        "ingest",
+        "check the date's raw drops against their contracts; MERGE into bronze, quarantine the rest",
+        _ingest,
+        needs_run_date=True,
+    ),
+    Command(
+        "features",
+        "build the use case's point-in-time features as of --run-date from its sources",
+        _features,
+        needs_run_date=True,
+    ),
+    Command(
+        "train",
+        "run the use case's trainer on a features date and register the model in MLflow",
+        _train,
+        _train_arguments,
+        needs_run_date=True,
+    ),
+    Command(
+        "baseline",
+        "record the monitoring baseline of a model version from the features of --run-date",
+        _baseline,
+        _model_argument,
+        needs_run_date=True,
+    ),
+    Command(
+        "score",
+        "score a features date with a registered model into scores (and scores_current)",
+        _score,
+        _score_arguments,
+        needs_run_date=True,
+    ),
+    Command(
+        "monitor",
+        "drift of the model inputs and outputs vs the baseline and the previous date",
+        _monitor,
+        _monitor_arguments,
+        needs_run_date=True,
+    ),
+    Command(
+        "report",
+        "write the HTML monitoring report of a date (outputs, PSI, quarantine, runs)",
+        _report,
+        needs_run_date=True,
+    ),
+    Command(
+        "pipeline",
+        "ingest -> features -> (train when no model yet) -> score -> monitor for one date",
+        _pipeline,
+        _pipeline_arguments,
+        needs_run_date=True,
+    ),
+)

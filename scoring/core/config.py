@@ -1,0 +1,309 @@
+"""Configuration: `conf/base.yaml` + `conf/<env>.yaml` + `--set` overrides + `${env:VAR}`.
+
+The merged document is parsed once, at the job boundary, into frozen dataclasses; library
+functions then take the plain typed values they need. Every key the code reads is declared
+in `conf/base.yaml`; an unknown key, a missing key or a bad value raises ConfigError with a
+one-line message naming the key and the file (or `--set`) it came from.
+
+Locations that differ per use case are templates: `{usecase}` in `storage.raw_root`,
+`storage.catalog_schema`, `tables.*`, `mlflow.experiment`, `mlflow.model_name_prefix`,
+`monitor.prometheus_file` and `monitor.reports_dir` is replaced by the use case's name
+(`scoring.core.tables` resolves the tables).
+
+Example:
+    >>> config = load_config("local", overrides=["spark.shuffle_partitions=2"])
+    >>> config.spark.shuffle_partitions
+    2
+    >>> config.raw_root("churn")  # doctest: +SKIP
+    '/abs/path/lakehouse/churn/raw'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from scoring.core.config_parse import build_section, deep_merge, interpolate, parse_override
+from scoring.core.errors import ConfigError
+from scoring.core.resources import resource_dir
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """How the SparkSession is built (see `scoring.session.build_session`)."""
+
+    platform: Literal["local", "databricks", "emr"]
+    master: str | None
+    app_name: str
+    shuffle_partitions: int = field(metadata={"min": 1})
+    jars_dir: str | None
+    ui_enabled: bool
+    log_level: Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"]
+    conf: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where local tables and raw drops live (see `scoring.core.tables`)."""
+
+    root: str
+    raw_root: str | None
+    catalog_schema: str | None
+
+
+@dataclass(frozen=True)
+class MlflowSettings:
+    """The MLflow tracking server and model registry."""
+
+    tracking_uri: str | None
+    registry_uri: str | None
+    artifact_root: str | None
+    experiment: str
+    model_name_prefix: str | None
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    """How `scoring score` applies a model (see `scoring.score.step`)."""
+
+    batch_size: int = field(metadata={"min": 1})
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How `scoring train` and `scoring baseline` sample the monitoring baseline."""
+
+    baseline_max_rows: int = field(metadata={"min": 1})
+    seed: int
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """Log level and format."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+    json: bool
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """How `scoring ingest` treats a delivery (see docs/ingest-and-features.md)."""
+
+    # Fail the run when more than this share of one source's records is quarantined.
+    max_quarantine_share: float = field(metadata={"min": 0.0, "max": 1.0})
+
+
+@dataclass(frozen=True)
+class PsiOverride:
+    """PSI thresholds for one feature, replacing monitor.psi_warn / psi_alert for it."""
+
+    psi_warn: float = field(metadata={"min": 0})
+    psi_alert: float = field(metadata={"min": 0})
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """Drift monitoring: binning, thresholds (warn, alert) per metric, outputs."""
+
+    n_bins: int = field(metadata={"min": 2, "max": 100})
+    epsilon: float = field(metadata={"min": 0})
+    quantile_relative_error: float = field(metadata={"min": 0, "max": 1})
+    psi_warn: float = field(metadata={"min": 0})
+    psi_alert: float = field(metadata={"min": 0})
+    ks_warn: float = field(metadata={"min": 0, "max": 1})
+    ks_alert: float = field(metadata={"min": 0, "max": 1})
+    js_warn: float = field(metadata={"min": 0, "max": 1})
+    js_alert: float = field(metadata={"min": 0, "max": 1})
+    null_rate_warn: float = field(metadata={"min": 0, "max": 1})
+    null_rate_alert: float = field(metadata={"min": 0, "max": 1})
+    volume_change_warn: float = field(metadata={"min": 0})
+    volume_change_alert: float = field(metadata={"min": 0})
+    dataset_drift_share: float = field(metadata={"min": 0, "max": 1})
+    feature_overrides: Mapping[str, PsiOverride]
+    prometheus_file: str | None
+    reports_dir: str | None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration of one job run, with local folders made absolute."""
+
+    env: str
+    spark: SparkSettings
+    storage: StorageSettings
+    tables: Mapping[str, str]
+    mlflow: MlflowSettings
+    scoring: ScoringSettings
+    training: TrainingSettings
+    logging: LoggingSettings
+    ingest: IngestSettings
+    monitor: MonitorSettings
+    sources: tuple[str, ...] = ()
+
+    def raw_root(self, usecase: str) -> str:
+        """The folder of a use case's raw drops: `<raw_root>/<source>/<YYYY-MM-DD>/`."""
+        if self.storage.raw_root:
+            return for_usecase(self.storage.raw_root, usecase)
+        return join_path(self.storage.root, usecase, "raw")
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI; a sqlite file under storage.root by default."""
+        if self.mlflow.tracking_uri:
+            return self.mlflow.tracking_uri
+        return "sqlite:///" + join_path(self.storage.root, "mlflow.db")
+
+    @property
+    def registry_uri(self) -> str:
+        """The MLflow registry URI; the tracking URI by default."""
+        return self.mlflow.registry_uri or self.tracking_uri
+
+    @property
+    def artifact_root(self) -> str:
+        """Where MLflow stores run artifacts for experiments this project creates."""
+        return self.mlflow.artifact_root or join_path(self.storage.root, "mlartifacts")
+
+    def experiment(self, usecase: str) -> str:
+        """The MLflow experiment of a use case's runs (`mlflow.experiment`, templated)."""
+        return for_usecase(self.mlflow.experiment, usecase)
+
+    def registered_model_name(self, usecase: str, model_name: str) -> str:
+        """The registry name of a use case's model: `mlflow.model_name_prefix` + its name."""
+        return for_usecase(self.mlflow.model_name_prefix or "", usecase) + model_name
+
+    def prometheus_file(self, usecase: str) -> str:
+        """The Prometheus textfile; `<storage.root>/metrics/<usecase>.prom` by default."""
+        if self.monitor.prometheus_file:
+            return for_usecase(self.monitor.prometheus_file, usecase)
+        return join_path(self.storage.root, "metrics", f"{usecase}.prom")
+
+    def reports_dir(self, usecase: str) -> str:
+        """The folder of HTML reports; `<storage.root>/<usecase>/reports` by default."""
+        if self.monitor.reports_dir:
+            return for_usecase(self.monitor.reports_dir, usecase)
+        return join_path(self.storage.root, usecase, "reports")
+
+
+def for_usecase(template: str, usecase: str) -> str:
+    """`template` with every `{usecase}` replaced by the use case's name."""
+    return template.replace("{usecase}", usecase)
+
+
+def join_path(base: str, *parts: str) -> str:
+    """Join path parts under a local folder or a URI (`s3://bucket/x`), without normalising."""
+    return "/".join([base.rstrip("/"), *parts])
+
+
+def load_config(
+    env: str,
+    overrides: Sequence[str] = (),
+    conf_dir: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    layers: Sequence[tuple[str, Mapping[str, Any]]] = (),
+) -> Config:
+    """Load, merge, override, interpolate and validate the configuration of `env`.
+
+    Args:
+        env: the environment; `conf/<env>.yaml` must exist.
+        overrides: `dotted.key=value` strings; values are parsed as YAML scalars.
+        conf_dir: the folder with `base.yaml`; defaults to the packaged `conf/`.
+        environ: the variables `${env:VAR}` reads; defaults to `os.environ`.
+        layers: (origin, document) pairs merged after the environment's file and before
+            `overrides`, e.g. a use case's `monitor` section as `{"monitor": {...}}`.
+
+    Raises:
+        ConfigError: one line naming the key and its source file (or `--set`).
+    """
+    folder = Path(conf_dir) if conf_dir else resource_dir("conf")
+    base_path, env_path = folder / "base.yaml", folder / f"{env}.yaml"
+    if not env_path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.yaml") if p.stem != "base")
+        raise ConfigError(f"{env_path}: no such environment '{env}' (known: {known})")
+    merged: dict[str, Any] = {}
+    provenance: dict[str, str] = {}
+    for path in (base_path, env_path):
+        deep_merge(merged, _read_yaml(path), str(path), provenance)
+    for origin, document in layers:
+        deep_merge(merged, document, origin, provenance)
+    for override in overrides:
+        deep_merge(merged, parse_override(override), "--set", provenance)
+    resolved = interpolate(merged, provenance, os.environ if environ is None else environ)
+    settings = {
+        name: build_section(cls, resolved.get(name), name, provenance)
+        for name, cls in _SECTIONS.items()
+    }
+    unknown = sorted(set(resolved) - set(_SECTIONS))
+    if unknown:
+        key = unknown[0]
+        raise ConfigError(
+            f"{provenance.get(key, '?')}: unknown key '{key}' (known sections: {list(_SECTIONS)})"
+        )
+    config = Config(env=env, sources=(str(base_path), str(env_path)), **settings)
+    return _absolutise(config)
+
+
+_SECTIONS: dict[str, Any] = {
+    "spark": SparkSettings,
+    "storage": StorageSettings,
+    "tables": Mapping[str, str],
+    "mlflow": MlflowSettings,
+    "scoring": ScoringSettings,
+    "training": TrainingSettings,
+    "logging": LoggingSettings,
+    "ingest": IngestSettings,
+    "monitor": MonitorSettings,
+}
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """Read one YAML file that must hold a mapping (an empty file is an empty mapping)."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: configuration file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+def _absolutise(config: Config) -> Config:
+    """Make local folders absolute, so Spark, MLflow and the user see the same paths."""
+    from dataclasses import replace
+
+    storage = replace(
+        config.storage,
+        root=_absolute(config.storage.root),
+        raw_root=_absolute(config.storage.raw_root) if config.storage.raw_root else None,
+    )
+    jars = config.spark.jars_dir
+    spark = replace(config.spark, jars_dir=_absolute(jars) if jars else None)
+    monitor = replace(
+        config.monitor,
+        prometheus_file=_absolute_or_none(config.monitor.prometheus_file),
+        reports_dir=_absolute_or_none(config.monitor.reports_dir),
+    )
+    return replace(config, storage=storage, spark=spark, monitor=monitor)
+
+
+def _absolute_or_none(location: str | None) -> str | None:
+    """`_absolute` of a location that may be unset."""
+    return _absolute(location) if location else None
+
+
+def _absolute(location: str) -> str:
+    """An absolute local path, or the URI unchanged (`s3://...`, `dbfs:/...`)."""
+    if _URI.match(location):
+        return location
+    return str(Path(location).expanduser().absolute())

@@ -1,0 +1,39 @@
+"""The project's exception types. Each message names the file, table, column or key."""
+
+from __future__ import annotations
+
+
+class ScoringError(Exception):
+    """Base of every error this project raises on purpose; the CLI prints it on one line."""
+
+
+class ConfigError(ScoringError):
+    """A configuration file, override or value is wrong; the message names key and source."""
+
+
+class UseCaseError(ConfigError):
+    """A use case folder is wrong (usecase.yaml, its contracts or code files); names file and key."""
+
+
+class UseCaseCodeError(ScoringError):
+    """A use case's own code (features, label, fit) raised or returned something unusable."""
+
+
+class ContractError(ScoringError):
+    """A data contract file is malformed; the message names file and key."""
+
+
+class DataError(ScoringError):
+    """Input data breaks its contract (missing file, column, or too much bad data)."""
+
+
+class ModelError(ScoringError):
+    """A model cannot be resolved, loaded, or bound to the feature table."""
+
+
+class ModelNotFoundError(ModelError):
+    """The registry answered, and it has no such model, alias or version."""
+
+
+class EnvironmentProblem(ScoringError):
+    """The machine lacks something a session needs (Java, Delta jars, a writable folder)."""

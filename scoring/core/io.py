@@ -1,0 +1,271 @@
+"""All reading and writing of Delta tables, by path or by catalog name.
+
+A step reads with `read_table`, transforms with pure functions, and writes with
+`write_delta` (or a MERGE built on `delta_table`) inside `commit_metadata`, so every commit
+carries the run's lineage as JSON `userMetadata`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+import scoring
+from scoring.core import sql
+from scoring.core.errors import DataError
+from scoring.core.tables import TableRef
+
+# Tables stay readable by non-Spark readers (delta-rs, Trino): no deletion vectors.
+DEFAULT_PROPERTIES: Mapping[str, str] = {"delta.enableDeletionVectors": "false"}
+_USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+
+
+def read_table(spark: SparkSession, ref: TableRef, version: int | None = None) -> DataFrame:
+    """Read a Delta table, optionally as of `version` (time travel)."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    if ref.catalog_name:
+        if version is None:
+            return spark.read.table(ref.catalog_name)
+        return spark.sql(f"SELECT * FROM {quoted(ref.catalog_name)} VERSION AS OF {int(version)}")
+    return reader.load(ref.path)
+
+
+def quoted(catalog_name: str) -> str:
+    """A catalog name safe to put in SQL: each part back-quoted (`a`.`b`.`c`)."""
+    return ".".join(f"`{part.replace('`', '``')}`" for part in catalog_name.split("."))
+
+
+def delta_table(spark: SparkSession, ref: TableRef) -> DeltaTable:
+    """The DeltaTable handle of an existing table (for MERGE, history, vacuum)."""
+    if ref.catalog_name:
+        return DeltaTable.forName(spark, ref.catalog_name)
+    return DeltaTable.forPath(spark, str(ref.path))
+
+
+def table_exists(spark: SparkSession, ref: TableRef) -> bool:
+    """Whether the Delta table exists (a path with a `_delta_log`, or a catalog table)."""
+    if ref.catalog_name:
+        return bool(spark.catalog.tableExists(ref.catalog_name))
+    return bool(DeltaTable.isDeltaTable(spark, str(ref.path)))
+
+
+def current_version(spark: SparkSession, ref: TableRef) -> int | None:
+    """The table's latest version, or None when it does not exist yet."""
+    if not table_exists(spark, ref):
+        return None
+    last = delta_table(spark, ref).history(1).select("version").first()
+    return int(last["version"]) if last is not None else None
+
+
+def last_commit(spark: SparkSession, ref: TableRef) -> dict[str, Any]:
+    """The newest commit: version, operation, operationMetrics and parsed userMetadata."""
+    row = delta_table(spark, ref).history(1).first()
+    if row is None:
+        raise ValueError(f"{ref}: table has no commits")
+    metadata = row["userMetadata"]
+    return {
+        "version": int(row["version"]),
+        "operation": row["operation"],
+        "operationMetrics": dict(row["operationMetrics"] or {}),
+        "userMetadata": json.loads(metadata) if metadata else None,
+    }
+
+
+def ensure_table(
+    spark: SparkSession,
+    ref: TableRef,
+    schema: T.StructType,
+    partition_by: tuple[str, ...] = (),
+    properties: Mapping[str, str] | None = None,
+) -> None:
+    """Create the table with its schema and properties unless it exists already."""
+    builder = DeltaTable.createIfNotExists(spark)
+    builder = (
+        builder.tableName(ref.catalog_name) if ref.catalog_name else builder.location(str(ref.path))
+    )
+    builder = builder.addColumns(schema)
+    if partition_by:
+        builder = builder.partitionedBy(*partition_by)
+    for key, value in {**DEFAULT_PROPERTIES, **(properties or {})}.items():
+        builder = builder.property(key, value)
+    builder.execute()
+
+
+def write_delta(
+    df: DataFrame,
+    ref: TableRef,
+    mode: Literal["append", "overwrite"],
+    metadata: Mapping[str, Any],
+    replace_where: str | None = None,
+    partition_by: tuple[str, ...] = (),
+) -> None:
+    """Append or overwrite (all, or the slice `replace_where`), stamping `metadata` on the commit."""
+    writer = df.write.format("delta").mode(mode).option("userMetadata", to_json(metadata))
+    if replace_where is not None:
+        writer = writer.option("replaceWhere", replace_where)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    if ref.catalog_name:
+        writer.saveAsTable(ref.catalog_name)
+    else:
+        writer.save(str(ref.path))
+
+
+@contextmanager
+def commit_metadata(spark: SparkSession, metadata: Mapping[str, Any]) -> Iterator[None]:
+    """Stamp every Delta commit made inside the block (MERGE, DELETE, ...) with `metadata`."""
+    previous = spark.conf.get(_USER_METADATA_CONF, None)
+    spark.conf.set(_USER_METADATA_CONF, to_json(metadata))
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(_USER_METADATA_CONF)
+        else:
+            spark.conf.set(_USER_METADATA_CONF, previous)
+
+
+def to_json(metadata: Mapping[str, Any]) -> str:
+    """Commit metadata as compact, key-sorted JSON, with the code version always included."""
+    return json.dumps({"code_version": code_version(), **metadata}, sort_keys=True, default=str)
+
+
+@cache
+def code_version() -> str:
+    """The package version, plus the git commit when running from a source checkout."""
+    source_root = Path(scoring.__file__).resolve().parent.parent
+    if not (source_root / ".git").exists():
+        return scoring.__version__
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(source_root), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return scoring.__version__
+    return f"{scoring.__version__}+g{sha}" if sha else scoring.__version__
+
+
+def restore(spark: SparkSession, ref: TableRef, version: int) -> None:
+    """Put the table back to `version` (a new commit); used to undo a step that failed late."""
+    delta_table(spark, ref).restoreToVersion(version)
+
+
+def list_files(spark: SparkSession, folder: str, glob: str) -> list[str] | None:
+    """The files in `folder` matching `glob`, sorted by path; None when the folder is missing.
+
+    Goes through Hadoop's FileSystem, so local paths, s3:// and dbfs:/ all work.
+    """
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None  # a classic (non-Connect) session always has the JVM gateway
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    root = jvm.org.apache.hadoop.fs.Path(folder)
+    fs = root.getFileSystem(hadoop_conf)
+    if not fs.exists(root) or not fs.getFileStatus(root).isDirectory():
+        return None
+    statuses = fs.globStatus(jvm.org.apache.hadoop.fs.Path(folder.rstrip("/") + "/" + glob))
+    return sorted(str(s.getPath().toString()) for s in statuses or [] if s.isFile())
+
+
+def read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
+    """The non-blank lines of text files: `value` (the line as delivered) and `_source_file`."""
+    return (
+        spark.read.text(files)
+        .select("value", F.col("_metadata.file_path").alias("_source_file"))
+        .filter(F.trim("value") != "")
+    )
+
+
+def first_line(spark: SparkSession, file: str) -> tuple[str, str] | None:
+    """(first line, the path as `_metadata.file_path` names it) of a file; None when empty.
+
+    Reads one line only (a tiny driver action), e.g. a CSV header.
+    """
+    row = spark.read.text(file).select("value", F.col("_metadata.file_path")).first()
+    return (str(row[0]), str(row[1])) if row is not None else None
+
+
+def merge_insert_new(
+    spark: SparkSession,
+    ref: TableRef,
+    source: DataFrame,
+    matched: str,
+    metadata: Mapping[str, Any],
+) -> dict[str, int] | None:
+    """MERGE `source` into the table, inserting only the rows no stored row `matched`.
+
+    `matched` is a SQL condition over the aliases `t` (target) and `s` (source), e.g. the
+    keys (`scoring.core.sql.join_condition`). Returns the commit's numSourceRows,
+    numTargetRowsInserted and numTargetRowsUpdated, or None when Delta made no commit (an
+    insert-only MERGE with nothing new to insert commits nothing).
+    """
+    before = current_version(spark, ref)
+    merge = delta_table(spark, ref).alias("t").merge(source.alias("s"), matched)
+    with commit_metadata(spark, metadata):
+        merge.whenNotMatchedInsertAll().execute()
+    commit = last_commit(spark, ref)
+    if commit["version"] == before:
+        return None
+    if commit["operation"] != "MERGE":
+        raise RuntimeError(f"{ref}: expected a MERGE commit, found {commit['operation']}")
+    metrics = commit["operationMetrics"]
+    names = ("numSourceRows", "numTargetRowsInserted", "numTargetRowsUpdated")
+    return {name: int(metrics.get(name, 0)) for name in names}
+
+
+def merge_newer(
+    spark: SparkSession,
+    source: DataFrame,
+    ref: TableRef,
+    keys: tuple[str, ...],
+    newer: str,
+    metadata: Mapping[str, Any],
+) -> None:
+    """MERGE `source` into `ref` on `keys`: insert new keys, update rows where `newer` holds.
+
+    `newer` is a SQL condition over the aliases `t` (target) and `s` (source); `source` must
+    hold one row per key. The commit is stamped with `metadata`.
+    """
+    on = sql.join_condition(keys)
+    with commit_metadata(spark, metadata):
+        (
+            delta_table(spark, ref)
+            .alias("t")
+            .merge(source.alias("s"), on)
+            .whenMatchedUpdateAll(condition=newer)
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+
+def read_partition(
+    spark: SparkSession, ref: TableRef, column: str, value: date, version: int
+) -> DataFrame:
+    """The rows of one date partition at a pinned table version.
+
+    Raises:
+        DataError: the partition has no rows at that version (checked with a one-row probe,
+            so a step fails before it writes anything).
+    """
+    frame = read_table(spark, ref, version).where(F.col(column) == F.lit(value))
+    if not frame.select(F.lit(1)).head(1):
+        raise DataError(
+            f"{ref}: no partition {column}={value.isoformat()} (table version {version})"
+        )
+    return frame

@@ -1,0 +1,173 @@
+"""The one SparkSession factory.
+
+Locally it builds a session with Delta's SQL extension and catalog, and hands Spark the
+Delta jars that `make setup` copied from Maven Central into `spark.jars_dir`, so starting a
+session never downloads anything. On Databricks and EMR the platform's session and Delta
+are used as they are, and only settings that may change at run time are set.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from importlib.metadata import version
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from scoring.core.config import Config, SparkSettings, join_path
+from scoring.core.errors import EnvironmentProblem
+
+DELTA_JAR_PREFIXES = ("delta-spark_2.13-", "delta-storage-")
+
+
+def session_for(config: Config) -> SparkSession:
+    """The session of a job run: `build_session` with the run's storage root."""
+    return build_session(config.spark, join_path(config.storage.root, "_warehouse"))
+
+
+def build_session(settings: SparkSettings, warehouse_dir: str | None = None) -> SparkSession:
+    """Build (or get) the SparkSession described by `settings`.
+
+    Args:
+        settings: the `spark` section of the configuration.
+        warehouse_dir: local platform only: where catalog tables are stored.
+
+    Raises:
+        EnvironmentProblem: Java or the Delta jars are missing on the local platform.
+    """
+    builder = SparkSession.builder.appName(settings.app_name)
+    if settings.platform == "local":
+        for key, value in local_conf(settings, warehouse_dir).items():
+            builder = builder.config(key, value)
+    for key, value in {**runtime_conf(settings), **settings.conf}.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    for key, value in runtime_conf(settings).items():
+        spark.conf.set(key, value)  # an existing platform session ignores builder settings
+    if settings.platform == "local":
+        spark.sparkContext.setLogLevel(settings.log_level)
+    return spark
+
+
+def runtime_conf(settings: SparkSettings) -> dict[str, str]:
+    """Settings every platform gets; all of them may be changed on a running session."""
+    return {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # Fail loudly instead of silently falling back to slow row-by-row conversion.
+        "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+    }
+
+
+def launch_conf(settings: SparkSettings) -> dict[str, str]:
+    """Settings the local JVM needs when it starts: the Delta jars, extension, catalog, Python.
+
+    A session started from Python passes them at launch. A `spark-submit` has started its
+    JVM before our code runs, so `make setup` also writes them to the local Spark's
+    spark-defaults.conf (see `write_spark_defaults`).
+    """
+    python = ensure_worker_python()
+    return {
+        "spark.jars": ",".join(str(p) for p in delta_jars(settings.jars_dir)),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.pyspark.python": python,
+        "spark.pyspark.driver.python": python,
+    }
+
+
+def write_spark_defaults(settings: SparkSettings, spark_home: Path | None = None) -> Path:
+    """Write `launch_conf` to `<SPARK_HOME>/conf/spark-defaults.conf` of the local pyspark.
+
+    Then `spark-submit jobs/<step>.py --env local ...` works from a clone after set-up
+    without `--jars`. Only for the local platform; clusters keep their own defaults.
+    """
+    import pyspark
+
+    home = spark_home or Path(pyspark.__file__).parent
+    target = home / "conf" / "spark-defaults.conf"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"{key} {value}" for key, value in launch_conf(settings).items()]
+    header = "# Written by `make setup` (scoring.session.write_spark_defaults); safe to delete.\n"
+    target.write_text(header + "\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+def local_conf(settings: SparkSettings, warehouse_dir: str | None) -> dict[str, str]:
+    """Settings of the embedded local session: master, Delta, jars, the driver's Python."""
+    conf = {
+        "spark.master": settings.master or "local[2]",
+        **launch_conf(settings),
+        "spark.ui.enabled": str(settings.ui_enabled).lower(),
+        "spark.ui.showConsoleProgress": "false",
+        # Delta's log replay uses this many partitions; the default 50 is slow for small tables.
+        "spark.databricks.delta.snapshotPartitions": str(max(2, settings.shuffle_partitions)),
+        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    }
+    if warehouse_dir:
+        conf["spark.sql.warehouse.dir"] = warehouse_dir
+    return conf
+
+
+def ensure_worker_python() -> str:
+    """Make Python workers run the driver's interpreter unless PYSPARK_PYTHON says otherwise.
+
+    A worker on another Python lacks pandas/pyarrow/mlflow, and pandas UDFs fail there.
+    """
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise EnvironmentProblem("Java not found: install Java 17 or set JAVA_HOME")
+    python = os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", python)
+    return python
+
+
+def delta_jars(jars_dir: str | None) -> list[Path]:
+    """The Delta jars in `jars_dir`, checked against the installed delta-spark version.
+
+    Raises:
+        EnvironmentProblem: naming the folder, when a jar is missing or of another version.
+    """
+    if not jars_dir:
+        raise EnvironmentProblem("spark.jars_dir is not set: the local platform needs Delta jars")
+    folder = Path(jars_dir)
+    expected = version("delta-spark")
+    jars = []
+    for prefix in DELTA_JAR_PREFIXES:
+        path = folder / f"{prefix}{expected}.jar"
+        if not path.is_file():
+            found = sorted(p.name for p in folder.glob("*.jar")) if folder.is_dir() else []
+            raise EnvironmentProblem(
+                f"{path}: Delta jar missing (delta-spark {expected} is installed; found "
+                f"{found or 'no jars'}). Run `make setup` to copy it from Maven Central."
+            )
+        jars.append(path)
+    return jars
+
+
+@contextmanager
+def temporary_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
+    """Set runtime Spark settings for the actions inside the block, then restore them."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, old in previous.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)
+
+
+if __name__ == "__main__":  # `make setup`: python -m scoring.core.session [ENV]
+    from scoring.core.config import load_config
+
+    env = sys.argv[1] if len(sys.argv) > 1 else "local"
+    print(f"wrote {write_spark_defaults(load_config(env).spark)}")

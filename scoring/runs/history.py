@@ -1,0 +1,140 @@
+"""The `runs` table: one row per step run, failed runs included.
+
+Wrap every step in `record_step`; the row is appended when the block ends, with the
+StepResult's counts and table versions when it succeeds, or the error when it raises (the
+error is then re-raised unchanged).
+
+Example:
+    >>> with record_step(spark, tables["runs"], "churn", "score", day, run_id, None) as rec:
+    ...     rec.result = run_score(spark, ...)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from pyspark.sql import Row, SparkSession
+from pyspark.sql import types as T
+
+from scoring.core import io
+from scoring.core.tables import TableRef
+from scoring.runs.result import StepResult
+
+log = logging.getLogger(__name__)
+# Declared here rather than in schemas/: contracts have no map type, and table_versions is one.
+RUNS_SCHEMA = T.StructType(
+    [
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("usecase", T.StringType(), False),
+        T.StructField("pipeline_run_id", T.StringType(), True),
+        T.StructField("step", T.StringType(), False),
+        T.StructField("run_date", T.DateType(), True),
+        T.StructField("status", T.StringType(), False),
+        T.StructField("started_at", T.TimestampType(), False),
+        T.StructField("ended_at", T.TimestampType(), False),
+        T.StructField("duration_seconds", T.DoubleType(), False),
+        T.StructField("rows_in", T.LongType(), True),
+        T.StructField("rows_out", T.LongType(), True),
+        T.StructField("rows_quarantined", T.LongType(), True),
+        T.StructField("rows_deduplicated", T.LongType(), True),
+        T.StructField("table_versions", T.MapType(T.StringType(), T.LongType()), True),
+        T.StructField("error", T.StringType(), True),
+    ]
+)
+_MAX_ERROR = 2000
+
+
+@dataclass
+class StepRecorder:
+    """What the wrapped block hands back: set `result` to the step's StepResult."""
+
+    result: StepResult | None = None
+
+
+@contextmanager
+def record_step(
+    spark: SparkSession,
+    ref: TableRef,
+    usecase: str,
+    step: str,
+    run_date: date | None,
+    run_id: str,
+    pipeline_run_id: str | None = None,
+) -> Iterator[StepRecorder]:
+    """Append this step run's row to `runs` when the block ends, succeeded or failed."""
+    recorder = StepRecorder()
+    # Aware datetimes: PySpark converts them to UTC instants whatever the local time zone.
+    started = datetime.now(UTC)
+    try:
+        yield recorder
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        row = run_row(
+            usecase,
+            step,
+            run_date,
+            run_id,
+            pipeline_run_id,
+            started,
+            datetime.now(UTC),
+            None,
+            error,
+        )
+        try:
+            append_run(spark, ref, row)
+        except Exception:  # the step's own error matters more than a failed record
+            log.exception("could not record the failed %s run in %s", step, ref)
+        raise
+    ended = datetime.now(UTC)
+    row = run_row(
+        usecase, step, run_date, run_id, pipeline_run_id, started, ended, recorder.result, None
+    )
+    append_run(spark, ref, row)
+
+
+def run_row(
+    usecase: str,
+    step: str,
+    run_date: date | None,
+    run_id: str,
+    pipeline_run_id: str | None,
+    started: datetime,
+    ended: datetime,
+    result: StepResult | None,
+    error: str | None,
+) -> Row:
+    """One `runs` row: `failed` with the error when there is one, else `succeeded`."""
+    return Row(
+        run_id=run_id,
+        usecase=usecase,
+        pipeline_run_id=pipeline_run_id,
+        step=step,
+        run_date=run_date,
+        status="failed" if error is not None else "succeeded",
+        started_at=started,
+        ended_at=ended,
+        duration_seconds=(ended - started).total_seconds(),
+        rows_in=result.rows_in if result else None,
+        rows_out=result.rows_out if result else None,
+        rows_quarantined=result.rows_quarantined if result else None,
+        rows_deduplicated=result.rows_deduplicated if result else None,
+        table_versions=dict(result.table_versions) if result else None,
+        error=error[:_MAX_ERROR] if error is not None else None,
+    )
+
+
+def append_run(spark: SparkSession, ref: TableRef, row: Row) -> None:
+    """Append one row to `runs`, creating the table on first use."""
+    io.ensure_table(spark, ref, RUNS_SCHEMA)
+    frame = spark.createDataFrame([row], RUNS_SCHEMA)
+    metadata = {
+        "run_id": row["run_id"],
+        "usecase": row["usecase"],
+        "step": "record_run",
+        "recorded_step": row["step"],
+    }
+    io.write_delta(frame, ref, "append", metadata)

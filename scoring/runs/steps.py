@@ -1,0 +1,267 @@
+"""Run steps from a Config and a UseCase: the one place that turns them into step arguments.
+
+Every step run is recorded in the use case's `runs` table (succeeded, or failed with its
+error), whether it is started on its own (`scoring score`) or by the pipeline. The steps
+themselves (`run_ingest`, `run_score`, ...) take plain typed arguments and know nothing of
+the configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
+
+from pyspark.sql import SparkSession
+
+from scoring.core.config import Config
+from scoring.core.errors import ModelNotFoundError
+from scoring.core.logs import new_run_id
+from scoring.core.tables import Tables, resolve_tables
+from scoring.model.registry import MlflowTarget, default_model_uri, mlflow_target
+from scoring.runs.result import StepResult
+from scoring.usecase.spec import UseCase
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """Who runs a step: the session, the configuration, the use case and the run date."""
+
+    spark: SparkSession
+    config: Config
+    usecase: UseCase
+    run_date: date
+    pipeline_run_id: str | None = None
+
+    @cached_property
+    def tables(self) -> Tables:
+        """The use case's tables (see `scoring.core.tables`)."""
+        return usecase_tables(self.config, self.usecase)
+
+    @property
+    def target(self) -> MlflowTarget:
+        """Where the use case's MLflow runs and models live."""
+        return mlflow_target(self.config, self.usecase.name)
+
+    @property
+    def model_name(self) -> str:
+        """The use case's registered model name (with the environment's prefix)."""
+        return registered_name(self.config, self.usecase)
+
+    def on(self, run_date: date) -> StepRun:
+        """The same run for another date (the pipeline's training date)."""
+        return StepRun(self.spark, self.config, self.usecase, run_date, self.pipeline_run_id)
+
+    def recorded(self, step: str, body: Callable[[str], StepResult], run_id: str) -> StepResult:
+        """Run `body(run_id)`, recording it in `runs` (also when it fails)."""
+        from scoring.runs.history import record_step
+
+        with record_step(
+            self.spark,
+            self.tables["runs"],
+            self.usecase.name,
+            step,
+            self.run_date,
+            run_id,
+            self.pipeline_run_id,
+        ) as record:
+            record.result = body(run_id)
+        log.info("%s %s: %s", step, self.run_date, record.result)
+        return record.result
+
+
+def usecase_tables(config: Config, usecase: UseCase) -> Tables:
+    """The tables of `usecase` in the environment `config` describes."""
+    return resolve_tables(config, usecase.name, list(usecase.sources), usecase.features.table)
+
+
+def registered_name(config: Config, usecase: UseCase) -> str:
+    """The use case's model as the registry names it (`mlflow.model_name_prefix` + name)."""
+    return config.registered_model_name(usecase.name, usecase.model.name)
+
+
+def default_model(config: Config, usecase: UseCase) -> str:
+    """`models:/<registered name>@<model.alias>`: what `score` uses without `--model`."""
+    return default_model_uri(registered_name(config, usecase), usecase.model.alias)
+
+
+def ingest(run: StepRun, run_id: str | None = None) -> StepResult:
+    """Ingest the raw drops of the run date into bronze and quarantine."""
+    from scoring.ingest.step import run_ingest
+
+    config = run.config
+
+    def body(rid: str) -> StepResult:
+        return run_ingest(
+            run.spark,
+            run.tables,
+            run.usecase.sources,
+            raw_root=config.raw_root(run.usecase.name),
+            max_quarantine_share=config.ingest.max_quarantine_share,
+            run_date=run.run_date,
+            run_id=rid,
+        )
+
+    return run.recorded("ingest", body, run_id or new_run_id("ingest"))
+
+
+def features(run: StepRun, run_id: str | None = None) -> StepResult:
+    """Build the features as of the run date from the sources."""
+    from scoring.features.step import run_features
+
+    def body(rid: str) -> StepResult:
+        return run_features(run.spark, run.tables, run.usecase, run.run_date, rid)
+
+    return run.recorded("features", body, run_id or new_run_id("features"))
+
+
+def train(run: StepRun, alias: str, run_id: str | None = None) -> StepResult:
+    """Run the use case's trainer on the features of the run date; point `alias` at it."""
+    from scoring.train.step import TrainSettings, run_train
+
+    training = run.config.training
+    settings = TrainSettings(alias, training.baseline_max_rows, training.seed)
+
+    def body(rid: str) -> StepResult:
+        return run_train(
+            run.spark,
+            run.tables,
+            run.target,
+            run.usecase,
+            run.model_name,
+            run.run_date,
+            rid,
+            settings,
+        )
+
+    return run.recorded("train", body, run_id or new_run_id("train"))
+
+
+def baseline(run: StepRun, model_uri: str | None, run_id: str | None = None) -> StepResult:
+    """Record the monitoring baseline of a model version from the features of the run date."""
+    from scoring.train.baseline import run_baseline
+
+    uri = model_uri or default_model(run.config, run.usecase)
+    training = run.config.training
+
+    def body(rid: str) -> StepResult:
+        return run_baseline(
+            run.spark,
+            run.tables,
+            run.target,
+            run.usecase,
+            uri,
+            run.run_date,
+            rid,
+            training.baseline_max_rows,
+            training.seed,
+        )
+
+    return run.recorded("baseline", body, run_id or new_run_id("baseline"))
+
+
+def score(
+    run: StepRun,
+    model_uri: str | None,
+    run_id: str | None = None,
+    update_current: bool | None = None,
+) -> StepResult:
+    """Score the features of the run date with `model_uri` (default: the use case's alias)."""
+    from scoring.score.step import ScoreRequest, run_score
+
+    usecase = run.usecase
+    request = ScoreRequest(
+        model_uri=model_uri or default_model(run.config, usecase),
+        spec=usecase.model,
+        registered_name=run.model_name,
+        entity=usecase.entity,
+        as_of_column=usecase.features.as_of_column,
+        update_current=update_current,
+    )
+    batch = run.config.scoring.batch_size
+
+    def body(rid: str) -> StepResult:
+        return run_score(run.spark, run.tables, run.target, request, run.run_date, rid, batch)
+
+    return run.recorded("score", body, run_id or new_run_id("score"))
+
+
+def monitor(run: StepRun, model_version: str | None, run_id: str | None = None) -> StepResult:
+    """Drift of the model inputs and outputs of the run date vs baseline and previous date."""
+    from functools import partial
+
+    from scoring.monitor.baseline import download_baseline
+    from scoring.monitor.step import MonitorRequest, run_monitor
+
+    config, usecase = run.config, run.usecase
+    name = run.model_name
+    request = MonitorRequest(
+        model_name=name,
+        entity=usecase.entity,
+        task=usecase.model.task,
+        as_of_column=usecase.features.as_of_column,
+        model_version=model_version,
+    )
+    baseline_path = partial(download_baseline, config.tracking_uri, config.registry_uri, name)
+
+    def body(rid: str) -> StepResult:
+        return run_monitor(
+            run.spark, run.tables, config.monitor, request, baseline_path, run.run_date, rid
+        )
+
+    return run.recorded("monitor", body, run_id or new_run_id("monitor"))
+
+
+def report(spark: SparkSession, config: Config, usecase: UseCase, run_date: date) -> str:
+    """Write the HTML monitoring report of `run_date`; return its path."""
+    from scoring.core.errors import ModelError
+    from scoring.monitor.baseline import download_baseline
+    from scoring.monitor.report import run_report
+
+    name = registered_name(config, usecase)
+
+    def baseline_path(version: str) -> str | None:
+        try:
+            return download_baseline(config.tracking_uri, config.registry_uri, name, version)
+        except ModelError as exc:  # the page says so instead of failing
+            log.warning("report: no baseline: %s", exc)
+            return None
+
+    tables = usecase_tables(config, usecase)
+    return run_report(
+        spark, tables, usecase, name, baseline_path, config.reports_dir(usecase.name), run_date
+    )
+
+
+def write_metrics_file(spark: SparkSession, config: Config, usecase: UseCase) -> None:
+    """Rebuild the use case's Prometheus textfile from its `runs` and `drift_metrics` tables."""
+    from scoring.monitor.prometheus import write_prometheus
+
+    tables = usecase_tables(config, usecase)
+    write_prometheus(
+        spark,
+        usecase.name,
+        tables["runs"],
+        tables["drift_metrics"],
+        config.prometheus_file(usecase.name),
+    )
+
+
+def has_model(config: Config, usecase: UseCase, uri: str) -> bool:
+    """Whether the registry resolves `uri` (e.g. whether a champion exists yet).
+
+    Raises:
+        ModelError: the registry could not be asked; never taken for "no model", which
+            would make the pipeline train and register a new champion.
+    """
+    from scoring.model.registry import resolve_model
+
+    try:
+        resolve_model(mlflow_target(config, usecase.name), uri)
+    except ModelNotFoundError:
+        return False
+    return True

@@ -1,0 +1,84 @@
+"""One MLflow run per pipeline run: the model version, table versions and step metrics.
+
+The run is named after the pipeline run id, tagged with the run date and model, and holds
+per step `<step>.rows_in` ... as metrics, `<step>.duration_seconds` when known, each
+written table's version as `table_version.<table>` (a param: it is an identifier, not a
+measurement), and the monitor step's drift summary.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import date
+
+from scoring.runs.result import StepResult
+
+_COUNTS = ("rows_in", "rows_out", "rows_quarantined", "rows_deduplicated")
+
+
+def run_metrics(results: Sequence[StepResult]) -> dict[str, float]:
+    """Per-step counts, durations and drift numbers as flat MLflow metric names."""
+    metrics: dict[str, float] = {}
+    for result in results:
+        for name in _COUNTS:
+            value = getattr(result, name)
+            if value is not None:
+                metrics[f"{result.step}.{name}"] = float(value)
+        details = result.details
+        for key in ("duration_seconds", "alerts", "warnings"):
+            if isinstance(details.get(key), int | float):
+                metrics[f"{result.step}.{key}"] = float(details[key])
+        for comparison, share in dict(details.get("drifted_share") or {}).items():
+            metrics[f"{result.step}.drifted_share.{comparison}"] = float(share)
+    return metrics
+
+
+def run_params(
+    results: Sequence[StepResult], model_name: str | None, model_version: str | None
+) -> dict[str, str]:
+    """The model and every table version the steps wrote (the last writer of a table wins)."""
+    params = {"model_name": model_name or "", "model_version": model_version or ""}
+    for result in results:
+        for table, version in result.table_versions.items():
+            params[f"table_version.{table}"] = str(version)
+    return {k: v for k, v in params.items() if v}
+
+
+def log_pipeline_run(
+    tracking_uri: str,
+    experiment_id: str,
+    pipeline_run_id: str,
+    run_date: date | None,
+    results: Sequence[StepResult],
+    model_name: str | None = None,
+    model_version: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    failed: bool = False,
+) -> str:
+    """Log the pipeline run to MLflow in `experiment_id`; returns the MLflow run id.
+
+    The experiment comes from `scoring.registry.ensure_experiment`, the same one training uses.
+    """
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    all_tags = {
+        "pipeline_run_id": pipeline_run_id,
+        "run_date": run_date.isoformat() if run_date else "",
+        "steps": ",".join(r.step for r in results),
+        **(tags or {}),
+    }
+    run = client.create_run(experiment_id, run_name=pipeline_run_id)
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run.info.run_id,
+        metrics=[Metric(k, v, now, 0) for k, v in sorted(run_metrics(results).items())],
+        params=[
+            Param(k, v) for k, v in sorted(run_params(results, model_name, model_version).items())
+        ],
+        tags=[RunTag(k, v) for k, v in sorted(all_tags.items())],
+    )
+    client.set_terminated(run.info.run_id, "FAILED" if failed else "FINISHED")
+    return str(run.info.run_id)

@@ -1,0 +1,146 @@
+"""The model on the executors: shipped once per run, loaded once per Python worker.
+
+The driver downloads the pinned model version and hands the folder to Spark with
+`SparkContext.addFile` (each executor fetches it once; a later run of the same registered
+version in the same application reuses it). In a worker, the first batch loads it into the
+module-level `_LOADED` cache, keyed by the shipped folder's unique name; later batches and
+tasks in the same reused Python worker find it there. The scoring function is an iterator
+Arrow UDF (`mapInArrow`): only the signature's inputs are converted (Arrow -> pandas, each
+column once, straight to its final dtype); the key columns pass through as Arrow arrays and
+the outputs are built as Arrow arrays, so no pandas frame of the whole batch is ever made
+(see bench/RESULTS.md for what that saves).
+
+Set `SCORING_MODEL_LOAD_LOG=<folder>` on the driver to make each worker append
+`load <pid>` / `batch <pid> <rows>` lines to `<folder>/model-loads.log` (used by the tests
+to prove that loads happen once per worker, not per batch).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import pyarrow as pa
+from pyspark import SparkFiles
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from scoring.model.loading import load_predictor
+from scoring.model.predictors import Predictor
+from scoring.model.signature import ModelInput, bind_arrow
+from scoring.model.tasks import output_fields, output_names, to_arrow
+from scoring.usecase.spec import ModelSpec
+
+LOAD_LOG_ENV = "SCORING_MODEL_LOAD_LOG"
+# Loaded predictors of this Python worker process, by ShippedModel.key.
+_LOADED: dict[str, Predictor] = {}
+# Models shipped by this driver, by (application id, registry URI, name, version).
+_SHIPPED: dict[tuple[str, str, str, str], ShippedModel] = {}
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """What the UDF closure carries: the shipped folder's name, never the model itself."""
+
+    name: str
+    version: str
+    file_name: str
+    inputs: tuple[ModelInput, ...]
+    spec: ModelSpec
+    load_log: str | None = None
+    local_dir: str | None = None  # the driver's copy
+
+    @property
+    def key(self) -> str:
+        """The worker cache key: the unique shipped folder name and how it is read."""
+        return f"{self.file_name}|{self.spec!r}"
+
+
+def already_shipped(
+    spark: SparkSession, registry_uri: str, name: str, version: str, spec: ModelSpec
+) -> ShippedModel | None:
+    """The model version this application shipped before (a registered version is immutable);
+    `spec` (task, threshold, trusted types) is the caller's, not the earlier run's."""
+    shipped = _SHIPPED.get((spark.sparkContext.applicationId, registry_uri, name, version))
+    if shipped is None:
+        return None
+    return replace(shipped, spec=spec, load_log=os.environ.get(LOAD_LOG_ENV))
+
+
+def ship_model(
+    spark: SparkSession,
+    registry_uri: str,
+    model_dir: str,
+    name: str,
+    version: str,
+    inputs: tuple[ModelInput, ...],
+    spec: ModelSpec,
+) -> ShippedModel:
+    """Add the downloaded model folder to the application's files, under a unique name.
+
+    Executors fetch it once; the unique name is the workers' cache key, so two registries
+    with the same model name and version never share a cache entry.
+    """
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    file_name = f"scoring-model-{safe}-v{version}-{uuid.uuid4().hex[:8]}"
+    staged = os.path.join(os.path.dirname(model_dir.rstrip("/")), file_name)
+    os.rename(model_dir, staged)  # addFile ships a folder under its own base name
+    spark.sparkContext.addFile(staged, recursive=True)
+    shipped = ShippedModel(name, version, file_name, inputs, spec, local_dir=staged)
+    _SHIPPED[(spark.sparkContext.applicationId, registry_uri, name, version)] = shipped
+    return replace(shipped, load_log=os.environ.get(LOAD_LOG_ENV))
+
+
+def score_frame(df: DataFrame, shipped: ShippedModel, keys: tuple[str, ...]) -> DataFrame:
+    """Score `df` with the shipped model: `keys` passed through, then the task's outputs.
+
+    Batches are Arrow record batches of `spark.sql.execution.arrow.maxRecordsPerBatch` rows.
+    """
+    task = shipped.spec.task
+    schema = T.StructType([*(df.schema[k] for k in keys), *output_fields(task)])
+    names = [*keys, *output_names(task)]
+    columns = [*keys, *(i.name for i in shipped.inputs if i.name not in keys)]
+
+    def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        predictor = _cached_predictor(shipped)
+        for batch in batches:
+            _log(shipped, f"batch {os.getpid()} {batch.num_rows}")
+            outputs = predictor.predict(bind_arrow(batch, shipped.inputs))
+            yield pa.RecordBatch.from_arrays(
+                [*(batch.column(k) for k in keys), *to_arrow(outputs, task)],  # keys: as Arrow
+                names=names,
+            )
+
+    return df.select(*columns).mapInArrow(apply, schema)  # type: ignore[arg-type]
+
+
+def driver_predictor(shipped: ShippedModel) -> Predictor:
+    """The shipped model loaded on the driver (from its local copy), once per application."""
+    key = f"driver|{shipped.key}"
+    predictor = _LOADED.get(key)
+    if predictor is None:
+        predictor = load_predictor(
+            shipped.local_dir or SparkFiles.get(shipped.file_name), shipped.spec
+        )
+        _LOADED[key] = predictor
+    return predictor
+
+
+def _cached_predictor(shipped: ShippedModel) -> Predictor:
+    """This worker's predictor for `shipped`, loaded on first use only."""
+    predictor = _LOADED.get(shipped.key)
+    if predictor is None:
+        predictor = load_predictor(SparkFiles.get(shipped.file_name), shipped.spec)
+        _LOADED[shipped.key] = predictor
+        _log(shipped, f"load {os.getpid()}")
+    return predictor
+
+
+def _log(shipped: ShippedModel, line: str) -> None:
+    """Append a line to the load log when the driver asked for one (tests only)."""
+    if shipped.load_log:
+        with open(os.path.join(shipped.load_log, "model-loads.log"), "a", encoding="utf-8") as f:
+            f.write(line + "\n")

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from scoring.cli.jobs import JOB_COMMANDS
+from tests.deploy.checks import parse_cli
+
+JOBS = Path(__file__).resolve().parents[2] / "jobs"
+
+
+def test_every_job_file_is_a_listed_command_and_every_listed_command_has_one():
+    assert sorted(p.stem for p in JOBS.glob("*.py")) == sorted(JOB_COMMANDS)
+
+
+@pytest.mark.parametrize("command", JOB_COMMANDS)
+def test_job_file_only_hands_its_arguments_to_the_cli_command_of_its_name(command):
+    text = (JOBS / f"{command}.py").read_text()
+    assert 'if __name__ == "__main__":\n' in text
+    assert f'    sys.exit(main(["{command}", *sys.argv[1:]]))\n' in text
+    assert "from scoring.cli import main\n" in text
+
+
+@pytest.mark.parametrize("command", JOB_COMMANDS)
+def test_job_command_is_registered_in_the_cli(command):
+    # Skips with "WAITING FOR MERGE" until the command's branch is merged.
+    args = parse_cli([command, "--env", "local", "--run-date", "2026-03-02"])
+    assert args.command == command
+
+
+def test_console_script_scoring_calls_the_cli_main():
+    pyproject = tomllib.loads((JOBS.parent / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"] == {"scoring": "scoring.cli:main"}

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import pytest
+from pyspark.sql import types as T
+
+from scoring.core.contracts import load_contract, parse_type, read_contract, spark_schema
+from scoring.core.errors import ContractError
+
+
+@pytest.mark.parametrize("bad", ["varchar", "decimal(12)", "map<string>", "map<,int>", None])
+def test_unknown_type_is_rejected_with_the_known_ones(bad):
+    with pytest.raises((ValueError, KeyError, TypeError)):
+        parse_type(bad)
+
+
+def write(tmp_path, text):
+    (tmp_path / "broken.yaml").write_text(text)
+    return str(tmp_path)
+
+
+def test_contract_with_unknown_column_key_names_file_and_column(tmp_path):
+    folder = write(
+        tmp_path,
+        "name: b\nkind: raw_source\ndescription: d\ncolumns:\n"
+        "  - {name: id, type: string, nullable: false, description: x, nulable: true}\n",
+    )
+    with pytest.raises(ContractError, match=r"broken\.yaml: columns\[0\] \(id\): unknown key"):
+        load_contract("broken", folder)
+
+
+def test_contract_key_that_is_not_a_column_is_rejected(tmp_path):
+    folder = write(
+        tmp_path,
+        "name: b\nkind: raw_source\ndescription: d\nkeys: [nope]\ncolumns:\n"
+        "  - {name: id, type: string, nullable: false, description: x}\n",
+    )
+    with pytest.raises(ContractError, match="contract 'b' has no column 'nope'"):
+        load_contract("broken", folder)
+
+
+def test_contract_with_bad_type_names_the_column(tmp_path):
+    folder = write(
+        tmp_path,
+        "name: b\nkind: raw_source\ndescription: d\ncolumns:\n"
+        "  - {name: amount, type: money, nullable: false, description: x}\n",
+    )
+    with pytest.raises(ContractError, match=r"\(amount\): unknown type 'money'"):
+        load_contract("broken", folder)
+
+
+def test_array_of_strings_type_is_supported():
+    assert parse_type("array<string>") == T.ArrayType(T.StringType(), containsNull=True)
+
+
+def test_quarantine_contract_has_reasons_as_array_of_strings():
+    schema = spark_schema(load_contract("quarantine"))
+    assert schema["reasons"].dataType == T.ArrayType(T.StringType(), containsNull=True)
+    assert load_contract("quarantine").partition_by == ("delivery_date",)
+
+
+def test_map_type_is_supported_for_class_probabilities():
+    assert parse_type("map<string,double>") == T.MapType(T.StringType(), T.DoubleType(), True)
+
+
+def test_a_use_case_contract_is_read_from_its_own_path(tmp_path):
+    path = tmp_path / "policies.yaml"
+    path.write_text(
+        "name: policies\nkind: raw_source\ndescription: d\nformat: parquet\n"
+        "file_glob: '*.parquet'\nkeys: [policy_no]\ncolumns:\n"
+        "  - {name: policy_no, type: bigint, nullable: false, description: x}\n"
+    )
+    contract = read_contract(path)
+    assert (contract.format, contract.keys, contract.path) == ("parquet", ("policy_no",), str(path))
+
+
+def test_a_missing_contract_file_is_named(tmp_path):
+    with pytest.raises(ContractError, match=r"nope\.yaml: contract file not found"):
+        read_contract(tmp_path / "nope.yaml")
+
+
+def test_an_unknown_drop_format_is_refused_naming_the_formats(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text(
+        "name: x\nkind: raw_source\ndescription: d\nformat: xml\ncolumns:\n"
+        "  - {name: id, type: string, nullable: false, description: x}\n"
+    )
+    with pytest.raises(ContractError, match=r"x\.yaml: format: 'xml' is not one of \['csv'"):
+        read_contract(path)
+
+
+def test_every_engine_table_column_has_a_description():
+    for name in ("quarantine", "scores", "drift_metrics", "bronze_lineage", "features_lineage",
+                 "score_outputs/binary", "score_outputs/multiclass", "score_outputs/regression"):
+        assert all(c.description for c in load_contract(name).columns), name

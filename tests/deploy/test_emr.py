@@ -1,0 +1,158 @@
+"""EMR on EC2 steps and the EMR Serverless StartJobRun request, checked against the build."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy.build import ENV_ARCHIVE, JOBS_DIR, PYFILES_ZIP
+from scoring.core.config import load_config
+from scoring.cli.jobs import JOB_COMMANDS
+from tests.deploy.checks import parse_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+EMR = ROOT / "deploy" / "emr"
+ARTIFACTS = "${SCORING_ARTIFACTS}/"
+DELTA_JARS = {
+    "/usr/share/aws/delta/lib/delta-spark.jar",
+    "/usr/share/aws/delta/lib/delta-storage.jar",
+}
+ENVIRON = {
+    "SCORING_S3_ROOT": "s3://bucket/lake",
+    "SCORING_GLUE_DATABASE": "risk",
+    "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+}
+
+
+def built_names() -> set[str]:
+    """What `make dist` puts in dist/ that a job may name (besides the wheel)."""
+    jobs = {f"{JOBS_DIR}/{c}.py" for c in JOB_COMMANDS if (ROOT / "jobs" / f"{c}.py").is_file()}
+    return {PYFILES_ZIP, ENV_ARCHIVE, *jobs}
+
+
+@pytest.fixture(scope="module")
+def steps() -> list[dict[str, Any]]:
+    return json.loads((EMR / "steps.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def job_run() -> dict[str, Any]:
+    return json.loads((EMR / "serverless-start-job-run.json").read_text())
+
+
+def conf_pairs(args: list[str]) -> dict[str, str]:
+    """Every `--conf key=value` of a spark-submit argument list."""
+    pairs = [args[i + 1] for i, a in enumerate(args) if a == "--conf"]
+    return dict(p.split("=", 1) for p in pairs)
+
+
+def option(args: list[str], name: str) -> str:
+    (value,) = [args[i + 1] for i, a in enumerate(args) if a == name]
+    return value
+
+
+def split_submit(args: list[str]) -> tuple[list[str], str, list[str]]:
+    """spark-submit options, the .py entry point, and the job's own arguments."""
+    index = next(i for i, a in enumerate(args) if a.endswith(".py") and args[i - 1] != "--py-files")
+    return args[:index], args[index], args[index + 1 :]
+
+
+def test_steps_run_command_runner_spark_submit_in_chain_order(steps):
+    assert [s["Name"].split()[1] for s in steps] == ["ingest", "features", "score", "monitor"]
+    for step in steps:
+        assert set(step) == {"Type", "Name", "ActionOnFailure", "Jar", "Args"}
+        assert step["Type"] == "CUSTOM_JAR"
+        assert step["Jar"] == "command-runner.jar"
+        assert step["Args"][0] == "spark-submit"
+        # A failed step cancels the ones after it: the chain never scores stale features.
+        assert step["ActionOnFailure"] == "CANCEL_AND_WAIT"
+
+
+def test_steps_enable_delta_with_the_emr_jars_and_glue_as_in_the_emr_config(steps):
+    spark_conf = load_config("emr", environ=ENVIRON).spark.conf
+    for step in steps:
+        options, _, _ = split_submit(step["Args"])
+        assert set(option(options, "--jars").split(",")) == DELTA_JARS
+        confs = conf_pairs(options)
+        for key, value in spark_conf.items():
+            assert confs[key] == value
+
+
+def test_steps_and_job_run_name_only_built_artifacts_and_job_files(steps, job_run):
+    texts = [a for s in steps for a in s["Args"]]
+    driver = job_run["jobDriver"]["sparkSubmit"]
+    texts += [driver["entryPoint"], *shlex.split(driver["sparkSubmitParameters"])]
+    named = {
+        m.group(1) for t in texts for m in re.finditer(r"\$\{SCORING_ARTIFACTS\}/([^#,\s]+)", t)
+    }
+    assert named <= built_names()
+    assert {PYFILES_ZIP, ENV_ARCHIVE} <= named
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_step_arguments_are_parsed_by_the_cli(steps, index):
+    # Skips with "WAITING FOR MERGE" until the command's branch is merged.
+    _, entry_point, arguments = split_submit(steps[index]["Args"])
+    command = Path(entry_point).stem
+    assert command in JOB_COMMANDS
+    args = parse_cli([command, *arguments])
+    assert (args.env, str(args.run_date)) == ("emr", "2026-03-02")
+
+
+def test_steps_run_the_packed_environment_and_pass_the_config_variables(steps):
+    for step in steps:
+        options, _, _ = split_submit(step["Args"])
+        assert option(options, "--archives") == f"{ARTIFACTS}{ENV_ARCHIVE}#environment"
+        assert option(options, "--py-files") == f"{ARTIFACTS}{PYFILES_ZIP}"
+        confs = conf_pairs(options)
+        assert confs["spark.yarn.appMasterEnv.PYSPARK_PYTHON"] == "./environment/bin/python"
+        assert confs["spark.executorEnv.PYSPARK_PYTHON"] == "./environment/bin/python"
+        for name in ENVIRON:
+            assert confs[f"spark.yarn.appMasterEnv.{name}"] == f"${{{name}}}"
+
+
+def test_job_run_request_has_the_start_job_run_required_fields(job_run):
+    # clientToken is required by the API too; the AWS CLI and SDKs generate it.
+    assert job_run["applicationId"] == "${EMR_APPLICATION_ID}"
+    assert job_run["executionRoleArn"] == "${EMR_EXECUTION_ROLE_ARN}"
+    assert set(job_run["jobDriver"]) == {"sparkSubmit"}
+    assert job_run["jobDriver"]["sparkSubmit"]["entryPoint"] == f"{ARTIFACTS}{JOBS_DIR}/pipeline.py"
+
+
+def test_job_run_uses_the_packed_environment_delta_glue_and_config_variables(job_run):
+    params = shlex.split(job_run["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"])
+    assert option(params, "--py-files") == f"{ARTIFACTS}{PYFILES_ZIP}"
+    assert set(option(params, "--jars").split(",")) == DELTA_JARS
+    confs = conf_pairs(params)
+    assert confs["spark.archives"] == f"{ARTIFACTS}{ENV_ARCHIVE}#environment"
+    for key in ("spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON",
+                "spark.emr-serverless.driverEnv.PYSPARK_PYTHON",
+                "spark.executorEnv.PYSPARK_PYTHON"):  # fmt: skip
+        assert confs[key] == "./environment/bin/python"
+    for key, value in load_config("emr", environ=ENVIRON).spark.conf.items():
+        assert confs[key] == value
+    for name in ENVIRON:
+        assert confs[f"spark.emr-serverless.driverEnv.{name}"] == f"${{{name}}}"
+
+
+def test_job_run_arguments_are_parsed_by_the_cli(job_run):
+    # Skips with "WAITING FOR MERGE" until `pipeline` is merged.
+    args = parse_cli(["pipeline", *job_run["jobDriver"]["sparkSubmit"]["entryPointArguments"]])
+    assert (args.env, str(args.run_date)) == ("emr", "2026-03-02")
+
+
+def test_emr_config_names_glue_tables_and_s3_locations():
+    config = load_config("emr", environ=ENVIRON)
+    assert config.spark.platform == "emr"
+    assert config.spark.jars_dir is None
+    assert config.table("scores").catalog_name == "risk.scores"
+    assert config.raw_root == "s3://bucket/lake/raw"
+    assert config.artifact_root == "s3://bucket/lake/mlartifacts"
+    assert config.tracking_uri == "http://mlflow:5000"
+    factory = config.spark.conf["spark.hadoop.hive.metastore.client.factory.class"]
+    assert factory == "com.amazonaws.glue.catalog.metastore.AWSGlueDataCatalogHiveClientFactory"

@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pyspark.sql import functions as F
+
+from scoring.ingest.records import (
+    blank_to_null,
+    column_reasons,
+    mark_duplicates,
+    parse_csv_lines,
+    parse_json_lines,
+    validate,
+)
+from scoring.usecase import load_usecase
+from tests.conftest import CHURN_DIR
+from tests.helpers import assert_frames_equal
+
+# The churn demo's raw contracts: a CSV dimension and a JSON lines event source.
+CUSTOMERS = load_usecase(CHURN_DIR).sources["customers"].contract
+TRANSACTIONS = load_usecase(CHURN_DIR).sources["transactions"].contract
+REASONS_SCHEMA = "raw string, reasons array<string>"
+
+
+def reasons_for(spark, contract, column, values):
+    frame = spark.createDataFrame([(v,) for v in values], "raw string")
+    spec = contract.column(column)
+    return frame.select("raw", column_reasons(F.col("raw"), spec).alias("reasons"))
+
+
+def test_range_is_inclusive_at_both_ends_and_a_null_optional_value_passes(spark):
+    actual = reasons_for(spark, CUSTOMERS, "birth_year", ["1900", "2010", "1899", "2011", None])
+    oor = ["out_of_range:birth_year"]
+    expected = spark.createDataFrame(
+        [("1900", []), ("2010", []), ("1899", oor), ("2011", oor), (None, [])], REASONS_SCHEMA
+    )
+    assert_frames_equal(actual, expected)
+
+
+def test_value_that_does_not_cast_is_bad_type_and_null_required_value_is_missing(spark):
+    actual = reasons_for(spark, TRANSACTIONS, "amount", ["12.5", "abc", None])
+    expected = spark.createDataFrame(
+        [("12.5", []), ("abc", ["bad_type:amount"]), (None, ["missing:amount"])], REASONS_SCHEMA
+    )
+    assert_frames_equal(actual, expected)
+
+
+def test_pattern_is_checked_on_the_raw_text(spark):
+    actual = reasons_for(spark, CUSTOMERS, "customer_id", ["C0000001", "C123", None])
+    expected = spark.createDataFrame(
+        [("C0000001", []), ("C123", ["pattern:customer_id"]), (None, ["missing:customer_id"])],
+        REASONS_SCHEMA,
+    )
+    assert_frames_equal(actual, expected)
+
+
+def test_value_outside_allowed_is_not_allowed_and_case_matters(spark):
+    actual = reasons_for(spark, CUSTOMERS, "segment", ["smb", "SMB", None])
+    expected = spark.createDataFrame(
+        [("smb", []), ("SMB", ["not_allowed:segment"]), (None, ["missing:segment"])],
+        REASONS_SCHEMA,
+    )
+    assert_frames_equal(actual, expected)
+
+
+def test_date_range_bounds_are_dates(spark):
+    actual = reasons_for(spark, CUSTOMERS, "signup_date", ["2000-01-01", "1999-12-31", None])
+    expected = spark.createDataFrame(
+        [
+            ("2000-01-01", []),
+            ("1999-12-31", ["out_of_range:signup_date"]),
+            (None, ["missing:signup_date"]),
+        ],
+        REASONS_SCHEMA,
+    )
+    assert_frames_equal(actual, expected)
+
+
+def test_blank_values_count_as_absent(spark):
+    frame = spark.createDataFrame([("",), ("  ",), ("x",), (None,)], "raw string")
+    actual = frame.select("raw", blank_to_null(F.col("raw")).alias("value"))
+    expected = spark.createDataFrame(
+        [("", None), ("  ", None), ("x", "x"), (None, None)], "raw string, value string"
+    )
+    assert_frames_equal(actual, expected)
+
+
+def lines(spark, texts, file="f1"):
+    return spark.createDataFrame([(t, file) for t in texts], "value string, _source_file string")
+
+
+def test_csv_columns_bind_by_header_name_and_a_short_line_is_corrupt(spark):
+    header = tuple(
+        [
+            "updated_at",
+            "customer_id",
+            "extra",
+            "signup_date",
+            "country",
+            "segment",
+            "birth_year",
+            "marketing_opt_in",
+        ]
+    )
+    actual = parse_csv_lines(
+        lines(spark, ["t,C0000001,x,2024-01-01,DE,smb,,true", "t,C0000002"]), CUSTOMERS, header
+    ).select("customer_id", "updated_at", "birth_year", "_corrupt_record")
+    expected = spark.createDataFrame(
+        [("C0000001", "t", None, None), ("C0000002", "t", None, "t,C0000002")],
+        "customer_id string, updated_at string, birth_year string, _corrupt_record string",
+    )
+    assert_frames_equal(actual, expected)
+
+
+def test_json_numbers_keep_their_text_and_keys_tell_absent_from_null(spark):
+    texts = ['{"transaction_id": "T1", "amount": 12.50, "channel": null}', '{"amount": ']
+    actual = parse_json_lines(lines(spark, texts), TRANSACTIONS).select(
+        "amount", "channel", "_keys", "_corrupt_record"
+    )
+    expected = spark.createDataFrame(
+        [
+            ("12.5", None, ["transaction_id", "amount", "channel"], None),
+            (None, None, None, '{"amount": '),
+        ],
+        "amount string, channel string, _keys array<string>, _corrupt_record string",
+    )
+    assert_frames_equal(actual, expected)
+
+
+def test_malformed_record_gets_only_the_malformed_reason(spark):
+    frame = spark.createDataFrame(
+        [("bad", "f", "bad", *([None] * 7))],
+        "value string, _source_file string, _corrupt_record string, "
+        + ", ".join(f"{c} string" for c in CUSTOMERS.column_names),
+    )
+    actual = validate(frame, CUSTOMERS).select("value", "_reasons")
+    expected = spark.createDataFrame(
+        [("bad", ["malformed"])], "value string, _reasons array<string>"
+    )
+    assert_frames_equal(actual, expected)
+
+
+def test_valid_record_is_typed_per_contract(spark):
+    values = ("C0000001", "2024-01-10", None, "smb", "1980", "true", "2026-02-28T10:00:00")
+    frame = spark.createDataFrame(
+        [("line", "f", None, *values)],
+        "value string, _source_file string, _corrupt_record string, "
+        + ", ".join(f"{c} string" for c in CUSTOMERS.column_names),
+    )
+    actual = validate(frame, CUSTOMERS).drop("value", "_source_file")
+    expected = spark.createDataFrame(
+        [("C0000001", date(2024, 1, 10), None, "smb", 1980, True, datetime(2026, 2, 28, 10), [])],
+        "customer_id string, signup_date date, country string, segment string, birth_year int, "
+        "marketing_opt_in boolean, updated_at timestamp, _reasons array<string>",
+    )
+    assert_frames_equal(actual, expected)
+
+
+def test_newest_customer_version_wins_and_invalid_rows_stay_quarantined(spark):
+    frame = spark.createDataFrame(
+        [
+            ("C1", datetime(2026, 3, 1), "f1", "new", []),
+            ("C1", datetime(2026, 2, 1), "f1", "old", []),
+            ("C1", None, "f1", "broken", ["missing:updated_at"]),
+            ("C2", datetime(2026, 2, 1), "f1", "only", []),
+        ],
+        "customer_id string, updated_at timestamp, _source_file string, value string, "
+        "_reasons array<string>",
+    )
+    actual = mark_duplicates(frame, CUSTOMERS).select("value", "_status")
+    expected = spark.createDataFrame(
+        [("new", "valid"), ("old", "duplicate"), ("broken", "quarantined"), ("only", "valid")],
+        "value string, _status string",
+    )
+    assert_frames_equal(actual, expected)
+
+
+def test_identical_transaction_redelivery_keeps_one(spark):
+    frame = spark.createDataFrame(
+        [("T1", "f1", "same", []), ("T1", "f2", "same", []), (None, "f1", "x", ["malformed"])],
+        "transaction_id string, _source_file string, value string, _reasons array<string>",
+    )
+    actual = mark_duplicates(frame, TRANSACTIONS).select("_source_file", "value", "_status")
+    expected = spark.createDataFrame(
+        [("f2", "same", "valid"), ("f1", "same", "duplicate"), ("f1", "x", "quarantined")],
+        "_source_file string, value string, _status string",
+    )
+    assert_frames_equal(actual, expected)

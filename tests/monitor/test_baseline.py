@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from scoring.model.baseline import download_baseline, input_features, read_baseline
+from scoring.core.errors import ModelError
+
+
+def register(tmp_path, tags):
+    """A registered model version whose run holds baseline/baseline.parquet."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment = client.create_experiment("e", artifact_location=str(tmp_path / "art"))
+    run = client.create_run(experiment)
+    folder = tmp_path / "baseline"
+    folder.mkdir()
+    pd.DataFrame({"x": [1.0, 2.0], "score": [0.1, 0.9]}).to_parquet(folder / "baseline.parquet")
+    client.log_artifact(run.info.run_id, str(folder / "baseline.parquet"), "baseline")
+    client.create_registered_model("churn")
+    source = f"{run.info.artifact_uri}/baseline"
+    artifact = f"{run.info.artifact_uri}/baseline/baseline.parquet"
+    client.create_model_version("churn", source, run.info.run_id, tags=tags(artifact))
+    return uri
+
+
+def test_the_baseline_is_found_by_the_versions_tag_and_downloaded(tmp_path):
+    uri = register(tmp_path, lambda artifact: {"baseline_uri": artifact})
+    path = download_baseline(uri, uri, "churn", "1")
+    assert pd.read_parquet(path).to_dict("list") == {"x": [1.0, 2.0], "score": [0.1, 0.9]}
+
+
+def test_a_version_without_the_tag_is_a_model_error_naming_it(tmp_path):
+    uri = register(tmp_path, lambda artifact: {})
+    with pytest.raises(ModelError, match="model churn version 1: no 'baseline_uri' tag"):
+        download_baseline(uri, uri, "churn", "1")
+
+
+def test_an_unknown_version_is_a_model_error(tmp_path):
+    uri = register(tmp_path, lambda artifact: {"baseline_uri": artifact})
+    with pytest.raises(ModelError, match="model churn version 7: not in the registry"):
+        download_baseline(uri, uri, "churn", "7")
+
+
+def test_a_null_category_survives_the_crossing_to_spark(spark, tmp_path):
+    path = tmp_path / "b.parquet"
+    pd.DataFrame({"country": ["DE", None], "score": [0.1, 0.2]}).to_parquet(path)
+    frame = read_baseline(spark, str(path))
+    assert [r["country"] for r in frame.collect()] == ["DE", None]
+    assert input_features(frame) == ["country"]

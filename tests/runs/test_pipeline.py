@@ -1,0 +1,130 @@
+"""The whole chain on the demo data: every step recorded, a failed one too."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from scoring.core import io
+from scoring.runs import steps as runner
+from scoring.demo import generate_demo_data
+from scoring.core.errors import DataError
+from scoring.runs.pipeline import run_pipeline
+from tests.conftest import make_config
+
+pytestmark = pytest.mark.slow
+
+DAY = date(2026, 3, 1)
+DRIFTED_DAY = date(2026, 3, 2)  # the demo's second and last delivery drifts
+MISSING_DAY = date(2026, 3, 3)  # the demo below delivers two days only
+
+
+@pytest.fixture(scope="module")
+def lakehouse(spark, tmp_path_factory):
+    """A demo lakehouse after successful pipeline runs of DAY (P1) and of the drifted day
+    (P3), then a failed run (P2)."""
+    root = tmp_path_factory.mktemp("pipeline") / "lakehouse"
+    config = make_config(root)
+    generate_demo_data(
+        Path(config.raw_root),
+        customers=250,
+        days=2,
+        seed=5,
+        start=DAY,
+        history_days=60,
+        drift_day=1,
+    )
+    results = run_pipeline(spark, config, DAY, "P1")
+    run_pipeline(spark, config, DRIFTED_DAY, "P3")
+    with pytest.raises(DataError) as failure:
+        run_pipeline(spark, config, MISSING_DAY, "P2")
+    return config, results, failure.value
+
+
+def runs_of(spark, config, pipeline_run_id):
+    runs = io.read_table(spark, config.table("runs"))
+    return runs.where(F.col("pipeline_run_id") == pipeline_run_id).orderBy("started_at").collect()
+
+
+def test_a_first_run_trains_on_d_minus_30_then_scores_and_monitors_d(spark, lakehouse):
+    _, results, _ = lakehouse
+    assert [(r.step, r.run_date) for r in results] == [
+        ("ingest", DAY),
+        ("features", DAY),
+        ("features", date(2026, 1, 30)),
+        ("train", date(2026, 1, 30)),
+        ("score", DAY),
+        ("monitor", DAY),
+    ]
+
+
+def test_the_runs_table_records_every_step_of_the_pipeline_run(spark, lakehouse):
+    config, results, _ = lakehouse
+    rows = runs_of(spark, config, "P1")
+    assert [(r["step"], r["status"]) for r in rows] == [(r.step, "succeeded") for r in results]
+    assert [r["run_id"] for r in rows] == [r.run_id for r in results]
+
+
+def test_a_failed_step_is_recorded_with_its_error_and_stops_the_run(spark, lakehouse):
+    config, _, error = lakehouse
+    rows = runs_of(spark, config, "P2")
+    assert [(r["step"], r["status"]) for r in rows] == [("ingest", "failed")]
+    assert str(MISSING_DAY) in rows[0]["error"] and str(MISSING_DAY) in str(error)
+    features = io.read_table(spark, config.table("features"))
+    assert features.where(F.col("as_of_date") == F.lit(MISSING_DAY)).isEmpty()
+
+
+def test_every_featured_customer_of_d_is_scored_once(spark, lakehouse):
+    config, _, _ = lakehouse
+    featured = io.read_table(spark, config.table("features")).where(F.col("as_of_date") == DAY)
+    scores = io.read_table(spark, config.table("scores")).where(F.col("as_of_date") == DAY)
+    assert scores.count() == featured.count() > 200
+    assert scores.select("customer_id").distinct().count() == scores.count()
+    assert scores.where(~F.col("score").between(0.0, 1.0)).isEmpty()
+
+
+def test_drift_metrics_cover_the_score_and_every_model_input(spark, lakehouse):
+    config, _, _ = lakehouse
+    drift = io.read_table(spark, config.table("drift_metrics")).where(F.col("date") == DAY)
+    features = {r["feature"] for r in drift.select("feature").distinct().collect()}
+    assert {"score", "amount_sum_30d", "segment", "country", "__dataset__"} <= features
+
+
+def psi_status(spark, config, day, comparison, feature):
+    drift = io.read_table(spark, config.table("drift_metrics"))
+    (row,) = drift.where(
+        (F.col("date") == day)
+        & (F.col("comparison") == comparison)
+        & (F.col("feature") == feature)
+        & (F.col("metric") == "psi")
+    ).collect()
+    return row["status"]
+
+
+def test_the_demo_drifted_day_alerts_and_the_report_flags_it(spark, lakehouse):
+    config, _, _ = lakehouse
+    # The drift re-files 40 % of the private customers as smb on the drifted day only.
+    assert psi_status(spark, config, DAY, "baseline", "segment") == "ok"
+    assert psi_status(spark, config, DRIFTED_DAY, "previous", "segment") == "alert"
+    assert psi_status(spark, config, DRIFTED_DAY, "baseline", "segment") == "alert"
+    page = Path(runner.report(spark, config, DRIFTED_DAY)).read_text()
+    verdict = page.split("Verdict: ", 1)[1].split("</p>", 1)[0]
+    assert verdict.startswith(("drift alerts", "DATASET DRIFT")) and "segment" in verdict
+
+
+def test_prometheus_textfile_and_mlflow_run_are_written(spark, lakehouse):
+    from mlflow import MlflowClient
+
+    config, _, _ = lakehouse
+    text = Path(config.prometheus_file).read_text()
+    assert 'scoring_step_last_run_success{step="score"} 1' in text
+    assert 'scoring_step_last_run_success{step="ingest"} 0' in text  # P2 failed last
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    experiment = client.get_experiment_by_name(config.mlflow.experiment)
+    assert experiment is not None
+    names = {r.info.run_name: r.info.status for r in client.search_runs([experiment.experiment_id])}
+    assert names["P1"] == "FINISHED"
+    assert names["P2"] == "FAILED"

@@ -1,0 +1,265 @@
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import NamedTuple
+
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from mlflow.tracking import MlflowClient
+
+from scoring.core import io
+from scoring.core.config import Config
+from scoring.core.errors import ModelError
+from scoring.score.udf import LOAD_LOG_ENV
+from scoring.model.registry import configure_mlflow, mlflow_target
+from scoring.score.step import BATCH_SIZE_CONF, MAX_BYTES_CONF, ScoreTables, run_score
+from scoring.score.tables import PARQUET_STRING_STATS_OFF, SCORES_STRING_COLUMNS
+from scoring.core.session import temporary_conf
+from scoring.runs.result import StepResult
+from tests.conftest import make_config
+from tests.helpers import assert_frames_equal
+from tests.model_fixtures import RUN_DATE, feature_row, features_frame, register_custom_model
+
+pytestmark = pytest.mark.slow
+CHAMPION = "models:/scoring_churn@champion"
+
+
+def scoring_config(trained: Config, root, features: str | None = None) -> Config:
+    """Tables under `root`, features and MLflow registry of the trained fixture."""
+    return make_config(
+        root,
+        f"tables.features={features or trained.table('features').path}",
+        f"mlflow.tracking_uri={trained.tracking_uri}",
+        f"mlflow.artifact_root={trained.artifact_root}",
+    )
+
+
+def tables_of(config: Config) -> ScoreTables:
+    return ScoreTables(
+        config.table("features"), config.table("scores"), config.table("scores_current")
+    )
+
+
+class Scored(NamedTuple):
+    config: Config
+    result: StepResult
+    calls: list[tuple[str, str]]
+    log: list[str]
+    settings: tuple[dict[str, str | None], dict[str, str | None]]  # before, after the run
+
+
+# A one-byte cap would make Spark cut an Arrow batch after every row.
+TINY_BYTE_CAP = {MAX_BYTES_CONF: "1"}
+
+
+@pytest.fixture(scope="module")
+def scored(spark, trained, tmp_path_factory):
+    """The champion scores RUN_DATE once, in batches of 4 rows, logging model loads.
+
+    The session has a one-byte Arrow batch cap, which the scoring write must lift.
+    """
+    root = tmp_path_factory.mktemp("scored")
+    config = scoring_config(trained, root / "lake")
+    calls = []
+    original = MlflowClient.get_model_version_by_alias
+
+    def counting(self, name, alias):
+        calls.append((name, alias))
+        return original(self, name, alias)
+
+    keys = (MAX_BYTES_CONF, BATCH_SIZE_CONF, *PARQUET_STRING_STATS_OFF)
+    with pytest.MonkeyPatch.context() as patch, temporary_conf(spark, TINY_BYTE_CAP):
+        patch.setenv(LOAD_LOG_ENV, str(root))
+        patch.setattr(MlflowClient, "get_model_version_by_alias", counting)
+        before = {key: spark.conf.get(key, None) for key in keys}
+        result = run_score(
+            spark, tables_of(config), mlflow_target(config), CHAMPION, RUN_DATE, "score-1", 4
+        )
+        after = {key: spark.conf.get(key, None) for key in keys}
+    log = (root / "model-loads.log").read_text().splitlines()
+    return Scored(config, result, calls, log, (before, after))
+
+
+def test_alias_is_resolved_once_and_the_version_recorded(spark, scored):
+    config, result, calls = scored.config, scored.result, scored.calls
+    assert calls == [("scoring_churn", "champion")]
+    versions = io.read_table(spark, config.table("scores"), 1).select("model_version").distinct()
+    assert [r.model_version for r in versions.collect()] == ["1"]
+    assert result.details["model_uri"] == "models:/scoring_churn/1"
+
+
+def test_model_is_loaded_once_per_python_worker_not_per_batch(spark, scored):
+    log = scored.log
+    loads = Counter(line.split()[1] for line in log if line.startswith("load "))
+    batches = [line for line in log if line.startswith("batch ")]
+    assert set(loads.values()) == {1}
+    assert len(loads) <= spark.sparkContext.defaultParallelism
+    assert len(batches) >= 10  # 40 rows in batches of at most 4
+
+
+def test_batches_hold_batch_size_rows_whatever_the_sessions_byte_cap(spark, scored):
+    rows = [int(line.split()[2]) for line in scored.log if line.startswith("batch ")]
+    assert sum(rows) == 40 and max(rows) == 4
+    # Only the last batch of each task may be short; with the cap, every batch would be 1 row.
+    assert len([r for r in rows if r < 4]) <= spark.sparkContext.defaultParallelism
+
+
+def test_the_sessions_settings_are_restored_after_scoring(scored):
+    before, after = scored.settings
+    assert before[MAX_BYTES_CONF] == "1"
+    assert after == before
+
+
+@pytest.mark.parametrize("table", ["scores", "scores_current"])
+def test_parquet_keeps_no_statistics_for_string_columns_but_keeps_them_for_numbers(scored, table):
+    files = sorted(Path(str(scored.config.table(table).path)).rglob("*.parquet"))
+    assert files
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        assert meta.num_row_groups > 0
+        for group in range(meta.num_row_groups):
+            columns = meta.row_group(group)
+            stats = {
+                columns.column(i).path_in_schema: columns.column(i).statistics
+                for i in range(columns.num_columns)
+            }
+            for name in SCORES_STRING_COLUMNS:
+                assert stats[name] is None or not stats[name].has_min_max, (path, name)
+            for name in ("score", "label", "feature_table_version"):
+                assert stats[name] is not None and stats[name].has_min_max, (path, name)
+
+
+def test_scores_equal_the_models_own_predict_proba(spark, trained, scored):
+    config = scored.config
+    configure_mlflow(mlflow_target(config))
+    model = mlflow.sklearn.load_model("models:/scoring_churn/1")
+    rows = pd.DataFrame([feature_row(c, RUN_DATE) for c in range(40)])
+    inputs = rows.drop(columns=["customer_id", "as_of_date", "feature_run_id"])
+    strings = ["segment", "country"]
+    inputs[strings] = inputs[strings].astype(object).where(inputs[strings].notna(), np.nan)
+    numbers = [c for c in inputs.columns if c not in strings]
+    inputs[numbers] = inputs[numbers].astype("float64")
+    assert list(model.classes_) == [0, 1]
+    expected = dict(zip(rows["customer_id"], model.predict_proba(inputs)[:, 1], strict=True))
+    actual = io.read_table(spark, config.table("scores"), 1).select("customer_id", "score")
+    assert {r.customer_id: r.score for r in actual.collect()} == expected
+
+
+def test_rows_carry_lineage_and_commits_carry_run_model_and_feature_versions(spark, scored):
+    config = scored.config
+    row = io.read_table(spark, config.table("scores"), 1).where("customer_id = 'C001'").first()
+    assert row is not None
+    assert (row.model_name, row.model_version, row.feature_table_version, row.run_id) == (
+        "scoring_churn",
+        "1",
+        1,
+        "score-1",
+    )
+    assert row.model_run_id and row.scored_at
+    for table in ("scores", "scores_current"):
+        meta = io.last_commit(spark, config.table(table))["userMetadata"]
+        assert (meta["run_id"], meta["model_uri"], meta["model_version"]) == (
+            "score-1",
+            CHAMPION,
+            "1",
+        )
+        assert meta["feature_table_version"] == 1 and meta["code_version"]
+
+
+def test_scores_table_has_change_data_feed_and_no_deletion_vectors(spark, scored):
+    config = scored.config
+    detail = io.delta_table(spark, config.table("scores")).detail().first()
+    assert detail is not None
+    props = detail.properties
+    assert props["delta.enableChangeDataFeed"] == "true"
+    assert props["delta.enableDeletionVectors"] == "false"
+
+
+def _file_statistics(table_path: str) -> list[dict]:
+    """The `stats` of every file the table's Delta log ever added."""
+    stats = []
+    for log_file in sorted(Path(table_path, "_delta_log").glob("*.json")):
+        for line in log_file.read_text().splitlines():
+            action = json.loads(line)
+            if "add" in action:
+                stats.append(json.loads(action["add"]["stats"]))
+    return stats
+
+
+@pytest.mark.parametrize(
+    ("table", "columns"),
+    [
+        ("scores", {"customer_id", "model_name", "model_version"}),
+        ("scores_current", {"customer_id"}),
+    ],
+)
+def test_scored_tables_keep_file_statistics_only_for_their_lookup_columns(
+    spark, scored, table, columns
+):
+    config = scored.config
+    stats = _file_statistics(str(config.table(table).path))
+    assert stats
+    for file_stats in stats:
+        assert set(file_stats["minValues"]) == set(file_stats["maxValues"]) == columns
+        assert set(file_stats["nullCount"]) == columns
+    assert all(file_stats["numRecords"] > 0 for file_stats in stats)
+    detail = io.delta_table(spark, config.table(table)).detail().first()
+    assert detail is not None
+    assert set(detail.properties["delta.dataSkippingStatsColumns"].split(",")) == columns
+
+
+def test_scores_current_holds_one_row_per_customer(spark, scored):
+    config = scored.config
+    current = io.read_table(spark, config.table("scores_current"))
+    assert current.count() == current.select("customer_id").distinct().count() == 40
+
+
+def test_rerun_of_the_same_date_and_version_replaces_its_slice_with_identical_scores(spark, scored):
+    config = scored.config
+    pinned = "models:/scoring_churn/1"
+    run_score(spark, tables_of(config), mlflow_target(config), pinned, RUN_DATE, "score-2", 4)
+    scores = config.table("scores")
+    assert io.read_table(spark, scores).count() == 40
+    before = io.read_table(spark, scores, 1).select("customer_id", "score", "label")
+    after = io.read_table(spark, scores).select("customer_id", "score", "label")
+    assert_frames_equal(after, before)
+    assert io.last_commit(spark, scores)["operationMetrics"]["numDeletedRows"] == "40"
+
+
+def test_missing_signature_column_fails_before_scoring_and_writes_nothing(spark, trained, tmp_path):
+    config = scoring_config(trained, tmp_path / "lake", str(tmp_path / "features"))
+    frame = features_frame(spark, [feature_row(c, RUN_DATE) for c in range(3)])
+    io.write_delta(frame.drop("tenure_days"), config.table("features"), "append", {"run_id": "f"})
+    with pytest.raises(ModelError, match="column 'tenure_days' required by the model signature"):
+        run_score(spark, tables_of(config), mlflow_target(config), CHAMPION, RUN_DATE, "score-x", 4)
+    assert not io.table_exists(spark, config.table("scores"))
+    assert not io.table_exists(spark, config.table("scores_current"))
+
+
+def test_a_custom_pyfunc_model_scores_with_outputs_chosen_by_name(spark, trained, tmp_path):
+    config = scoring_config(trained, tmp_path / "lake")
+    target = mlflow_target(config)
+    version = register_custom_model(target, "custom_churn")
+    uri = f"models:/custom_churn/{version}"
+    run_score(spark, tables_of(config), target, uri, RUN_DATE, "score-c", 4)
+    actual = (
+        io.read_table(spark, config.table("scores"))
+        .where("customer_id IN ('C000', 'C001', 'C002')")
+        .select("customer_id", "score", "label", "model_name")
+    )
+    expected = spark.createDataFrame(
+        [
+            ("C000", 1.0, 1, "custom_churn"),  # no purchases in 30 days
+            ("C001", 1 / 3, 0, "custom_churn"),  # 2 purchases
+            ("C002", 0.25, 0, "custom_churn"),  # 3 purchases
+        ],
+        "customer_id string, score double, label int, model_name string",
+    )
+    assert_frames_equal(actual, expected)
+    assert os.environ.get(LOAD_LOG_ENV) is None
