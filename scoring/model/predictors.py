@@ -56,13 +56,18 @@ def class_index(classes: Sequence[Any], wanted: str) -> int:
 
 def _same_class(value: Any, wanted: str) -> bool:
     text = str(value)
-    if text == wanted:
-        return True
-    numbers = {"True": 1.0, "False": 0.0}
+    return text == wanted or _as_number(text) == _as_number(wanted) is not None
+
+
+def _as_number(text: str) -> float | None:
+    """A class label as a number (`True` is 1), or None when it is not one."""
+    booleans = {"True": 1.0, "False": 0.0, "true": 1.0, "false": 0.0}
+    if text in booleans:
+        return booleans[text]
     try:
-        return numbers.get(text, float(text)) == numbers.get(wanted, float(wanted))
+        return float(text)
     except ValueError:
-        return False
+        return None
 
 
 def from_probabilities(proba: Any, classes: Sequence[Any], spec: ModelSpec) -> Outputs:

@@ -89,6 +89,14 @@ def test_an_unknown_drop_format_is_refused_naming_the_formats(tmp_path):
 
 
 def test_every_engine_table_column_has_a_description():
-    for name in ("quarantine", "scores", "drift_metrics", "bronze_lineage", "features_lineage",
-                 "score_outputs/binary", "score_outputs/multiclass", "score_outputs/regression"):
+    for name in (
+        "quarantine",
+        "scores",
+        "drift_metrics",
+        "bronze_lineage",
+        "features_lineage",
+        "score_outputs/binary",
+        "score_outputs/multiclass",
+        "score_outputs/regression",
+    ):
         assert all(c.description for c in load_contract(name).columns), name

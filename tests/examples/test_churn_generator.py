@@ -1,7 +1,7 @@
-"""Tests of the demo data generator.
+"""Tests of the churn demo's data generator (examples/churn/generator).
 
 Every expectation comes from parsing the written files with `csv` / `json` and checking them
-against the contracts in `schemas/`, never from the generator's own helpers.
+against the use case's contracts, never from the generator's own helpers.
 """
 
 from __future__ import annotations
@@ -19,10 +19,14 @@ from typing import Any
 
 import pytest
 
-from scoring import demo
-from scoring.core.contracts import ColumnSpec, Contract, load_contract
-from scoring.demo import DemoSummary, generate_demo_data
+from scoring.core.contracts import ColumnSpec, Contract
 from scoring.core.errors import ConfigError
+from scoring.usecase import import_module, load_usecase
+from tests.conftest import CHURN_DIR
+
+CHURN = load_usecase(CHURN_DIR)
+demo = import_module(CHURN, "generator")
+DemoSummary, generate_demo_data = demo.DemoSummary, demo.generate_demo_data
 
 START = datetime.date(2026, 3, 1)
 DAYS = 3
@@ -33,8 +37,8 @@ SMALL: dict[str, Any] = {
     "start": START,
     "history_days": 30,
 }
-CUSTOMERS = load_contract("customers")
-TRANSACTIONS = load_contract("transactions")
+CUSTOMERS = CHURN.sources["customers"].contract
+TRANSACTIONS = CHURN.sources["transactions"].contract
 INVALID = ("malformed", "null_key", "null_required", "unknown_category", "bad_cast", "out_of_range")
 ISO_TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
 

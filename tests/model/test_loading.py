@@ -1,105 +1,28 @@
+"""Loading downloaded model folders: skops with reviewed types only, native XGBoost and
+LightGBM files, and the task check at load. Models are saved with MLflow's own
+`save_model` into temporary folders (no registry needed)."""
+
 from __future__ import annotations
 
+import mlflow.lightgbm
+import mlflow.sklearn
+import mlflow.xgboost
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
-from pyspark.sql import types as T
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
 
 from scoring.core.errors import ModelError
-from scoring.model.adapter import (
-    ModelInput,
-    SklearnPredictor,
-    bind_arrow,
-    bind_inputs,
-    check_inputs,
-    choose_outputs,
-    model_flavors,
-)
+from scoring.model.loading import load_predictor, model_flavors
+from scoring.usecase.spec import ModelSpec
 
-INPUTS = (ModelInput("segment", "string"), ModelInput("tenure_days", "double"))
-
-
-def schema(*fields: tuple[str, T.DataType]) -> T.StructType:
-    return T.StructType([T.StructField(name, kind) for name, kind in fields])
-
-
-def test_check_inputs_accepts_an_int_column_for_a_double_input():
-    check_inputs(schema(("segment", T.StringType()), ("tenure_days", T.IntegerType())), INPUTS, "f")
-
-
-def test_check_inputs_names_a_missing_column():
-    with pytest.raises(ModelError, match="column 'tenure_days' required by the model signature"):
-        check_inputs(schema(("segment", T.StringType())), INPUTS, "features")
-
-
-def test_check_inputs_names_expected_and_found_types():
-    found = schema(("segment", T.IntegerType()), ("tenure_days", T.DoubleType()))
-    with pytest.raises(ModelError, match="'segment' has type int, the model signature expects"):
-        check_inputs(found, INPUTS, "features")
-
-
-def test_bind_inputs_orders_by_signature_turns_missing_strings_into_nan_and_ints_into_floats():
-    frame = pd.DataFrame({"tenure_days": [3, 4], "extra": [1, 2], "segment": ["smb", None]})
-    bound = bind_inputs(frame, INPUTS)
-    assert list(bound.columns) == ["segment", "tenure_days"]
-    assert bound["segment"].iloc[0] == "smb" and np.isnan(bound["segment"].iloc[1])
-    assert bound["tenure_days"].dtype == np.float64
-
-
-def test_bind_arrow_orders_by_signature_and_turns_null_strings_and_null_ints_into_nan():
-    batch = pa.RecordBatch.from_pydict(
-        {
-            "tenure_days": pa.array([3, None], pa.int32()),
-            "extra": pa.array([1, 2], pa.int64()),
-            "segment": pa.array(["smb", None], pa.string()),
-        }
-    )
-    bound = bind_arrow(batch, INPUTS)
-    assert list(bound.columns) == ["segment", "tenure_days"]
-    assert bound["segment"].iloc[0] == "smb" and np.isnan(bound["segment"].iloc[1])
-    assert bound["tenure_days"].dtype == np.float64
-    assert bound["tenure_days"].iloc[0] == 3.0 and np.isnan(bound["tenure_days"].iloc[1])
-
-
-def test_bind_arrow_gives_the_same_frame_as_bind_inputs_on_the_pandas_batch():
-    batch = pa.RecordBatch.from_pydict(
-        {"segment": pa.array([None, "smb"]), "tenure_days": pa.array([7, None], pa.int32())}
-    )
-    pd.testing.assert_frame_equal(bind_arrow(batch, INPUTS), bind_inputs(batch.to_pandas(), INPUTS))
-
-
-class ReversedClassesModel:
-    """A classifier whose classes_ put the positive class first."""
-
-    classes_ = np.array([1, 0])
-
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.array([[0.9, 0.1], [0.2, 0.8]])
-
-
-def test_sklearn_score_is_the_probability_of_class_one_whatever_its_position():
-    out = SklearnPredictor(ReversedClassesModel()).predict(pd.DataFrame({"x": [1.0, 2.0]}))
-    assert out["score"].tolist() == [0.9, 0.2]
-    assert out["label"].tolist() == [1, 0]
-
-
-def test_custom_outputs_are_chosen_by_name_not_position():
-    output = pd.DataFrame({"label": [0, 1], "other": [5.0, 6.0], "probability": [0.3, 0.7]})
-    chosen = choose_outputs(output, pd.RangeIndex(2))
-    assert chosen["score"].tolist() == [0.3, 0.7]
-    assert chosen["label"].tolist() == [0, 1]
-
-
-def test_custom_outputs_without_label_use_a_half_threshold_and_none_score_is_kept_as_nan():
-    chosen = choose_outputs(pd.DataFrame({"score": [0.5, 0.2, None]}), pd.RangeIndex(3))
-    assert chosen["label"].tolist() == [1, 0, 0]
-    assert np.isnan(chosen["score"].iloc[2])
-
-
-def test_custom_outputs_that_are_not_a_named_frame_are_refused():
-    with pytest.raises(ModelError, match="must return a DataFrame"):
-        choose_outputs(np.array([0.1, 0.2]), pd.RangeIndex(2))
+BINARY = ModelSpec("m", "champion", "binary")
+MULTICLASS = ModelSpec("m", "champion", "multiclass")
+REGRESSION = ModelSpec("m", "champion", "regression")
+RNG = np.random.default_rng(4)
+X = pd.DataFrame({"a": RNG.normal(size=200), "b": RNG.normal(size=200)})
+Y = (X["a"] + 0.3 * X["b"] > 0).astype(int)
 
 
 def test_model_flavors_reads_the_mlmodel_file_without_mlflow(tmp_path):
@@ -110,3 +33,91 @@ def test_model_flavors_reads_the_mlmodel_file_without_mlflow(tmp_path):
 def test_model_flavors_names_a_folder_without_an_mlmodel_file(tmp_path):
     with pytest.raises(ModelError, match="MLmodel: not a readable MLflow MLmodel file"):
         model_flavors(tmp_path)
+
+
+def save_sklearn(model, path, fmt="skops", trusted=None):
+    mlflow.sklearn.save_model(
+        model, str(path), serialization_format=fmt, skops_trusted_types=trusted or []
+    )
+    return path
+
+
+def test_a_random_forest_loads_with_the_engines_reviewed_types(tmp_path):
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, Y)
+    folder = save_sklearn(forest, tmp_path / "m", trusted=["sklearn.tree._tree.Tree"])
+    out = load_predictor(folder, BINARY).predict(X.head(3))
+    assert np.allclose(out.columns["score"], forest.predict_proba(X.head(3))[:, 1])
+
+
+class Marker:
+    """A type of the test's own, in no reviewed list."""
+
+
+MARKER = f"{__name__}.Marker"
+
+
+def test_a_type_nobody_reviewed_is_refused_naming_the_setting(tmp_path):
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, Y)
+    forest.extra_ = Marker()
+    folder = save_sklearn(forest, tmp_path / "m", trusted=["sklearn.tree._tree.Tree", MARKER])
+    with pytest.raises(ModelError, match=r"skops types \[.*Marker'\] .*model\.skops_trusted_types"):
+        load_predictor(folder, BINARY)
+    trusting = ModelSpec("m", "champion", "binary", skops_trusted_types=(MARKER,))
+    assert len(load_predictor(folder, trusting).predict(X.head(2))) == 2
+
+
+def test_a_pickled_scikit_learn_model_is_refused(tmp_path):
+    folder = save_sklearn(LogisticRegression().fit(X, Y), tmp_path / "m", fmt="cloudpickle")
+    with pytest.raises(ModelError, match="saved as 'cloudpickle'; loading a pickle trusts any code"):
+        load_predictor(folder, BINARY)
+
+
+def test_a_classifier_registered_for_a_regression_use_case_is_refused_at_load(tmp_path):
+    folder = save_sklearn(LogisticRegression().fit(X, Y), tmp_path / "m")
+    with pytest.raises(ModelError, match="cannot serve task regression"):
+        load_predictor(folder, REGRESSION)
+
+
+def test_an_xgboost_classifier_loads_from_its_native_file(tmp_path):
+    import xgboost
+
+    model = xgboost.XGBClassifier(n_estimators=5, max_depth=2).fit(X, Y)
+    mlflow.xgboost.save_model(model, str(tmp_path / "m"))
+    out = load_predictor(tmp_path / "m", BINARY).predict(X.head(4))
+    assert np.allclose(out.columns["score"], model.predict_proba(X.head(4))[:, 1])
+
+
+def test_an_xgboost_booster_serves_a_regression_use_case(tmp_path):
+    import xgboost
+
+    booster = xgboost.train({"max_depth": 2}, xgboost.DMatrix(X, label=X["a"]), 5)
+    mlflow.xgboost.save_model(booster, str(tmp_path / "m"))
+    out = load_predictor(tmp_path / "m", REGRESSION).predict(X.head(4))
+    assert np.allclose(out.columns["prediction"], booster.predict(xgboost.DMatrix(X.head(4))))
+
+
+def test_an_xgboost_class_outside_xgboost_is_refused(tmp_path):
+    import xgboost
+
+    mlflow.xgboost.save_model(xgboost.XGBClassifier(n_estimators=2).fit(X, Y), str(tmp_path / "m"))
+    mlmodel = tmp_path / "m" / "MLmodel"
+    mlmodel.write_text(mlmodel.read_text().replace("xgboost.sklearn.XGBClassifier", "os.system"))
+    with pytest.raises(ModelError, match="'os.system' is not one of XGBoost's own"):
+        load_predictor(tmp_path / "m", BINARY)
+
+
+def test_a_lightgbm_multiclass_booster_loads_from_its_native_file(tmp_path):
+    import lightgbm
+
+    classes = (X["a"] > 0.5).astype(int) + (X["a"] > -0.5).astype(int)
+    booster = lightgbm.train(
+        {"objective": "multiclass", "num_class": 3, "verbose": -1},
+        lightgbm.Dataset(X, label=classes),
+        num_boost_round=5,
+    )
+    mlflow.lightgbm.save_model(booster, str(tmp_path / "m"))
+    out = load_predictor(tmp_path / "m", MULTICLASS).predict(X.head(4))
+    expected = booster.predict(X.head(4))
+    assert out.classes == ("0", "1", "2")
+    assert np.allclose(out.columns["score"], expected.max(axis=1))
+    assert out.columns["label"].tolist() == [str(i) for i in expected.argmax(axis=1)]

@@ -16,34 +16,53 @@ from mlflow.tracking import MlflowClient
 from scoring.core import io
 from scoring.core.config import Config
 from scoring.core.errors import ModelError
-from scoring.score.udf import LOAD_LOG_ENV
-from scoring.model.registry import configure_mlflow, mlflow_target
-from scoring.score.step import BATCH_SIZE_CONF, MAX_BYTES_CONF, ScoreTables, run_score
-from scoring.score.tables import PARQUET_STRING_STATS_OFF, SCORES_STRING_COLUMNS
 from scoring.core.session import temporary_conf
+from scoring.core.tables import Tables
+from scoring.model.registry import configure_mlflow, mlflow_target
 from scoring.runs.result import StepResult
-from tests.conftest import make_config
+from scoring.score.step import BATCH_SIZE_CONF, MAX_BYTES_CONF, ScoreRequest, run_score
+from scoring.score.tables import ScoresLayout
+from scoring.score.udf import LOAD_LOG_ENV
+from scoring.usecase import load_usecase
+from scoring.usecase.spec import ModelSpec
+from tests.conftest import CHURN_DIR, churn_tables, make_config
 from tests.helpers import assert_frames_equal
-from tests.model_fixtures import RUN_DATE, feature_row, features_frame, register_custom_model
+from tests.model_fixtures import (
+    RUN_DATE,
+    churn_features_schema,
+    feature_row,
+    features_frame,
+    register_custom_model,
+)
 
 pytestmark = pytest.mark.slow
 CHAMPION = "models:/scoring_churn@champion"
+CHURN = load_usecase(CHURN_DIR)
+LAYOUT = ScoresLayout((churn_features_schema()["customer_id"],), "binary")
+STRING_COLUMNS = ("customer_id", "model_name", "model_version", "model_run_id", "run_id")
 
 
 def scoring_config(trained: Config, root, features: str | None = None) -> Config:
     """Tables under `root`, features and MLflow registry of the trained fixture."""
     return make_config(
         root,
-        f"tables.features={features or trained.table('features').path}",
+        f"tables.features={features or churn_tables(trained)['features'].path}",
         f"mlflow.tracking_uri={trained.tracking_uri}",
         f"mlflow.artifact_root={trained.artifact_root}",
     )
 
 
-def tables_of(config: Config) -> ScoreTables:
-    return ScoreTables(
-        config.table("features"), config.table("scores"), config.table("scores_current")
-    )
+def tables_of(config: Config) -> Tables:
+    return churn_tables(config)
+
+
+def request(uri: str, spec: ModelSpec = CHURN.model, current: bool | None = None) -> ScoreRequest:
+    return ScoreRequest(uri, spec, "scoring_churn", CHURN.entity, update_current=current)
+
+
+def score(spark, config: Config, uri: str, run_id: str, **options) -> StepResult:
+    target = mlflow_target(config, "churn")
+    return run_score(spark, tables_of(config), target, request(uri, **options), RUN_DATE, run_id, 4)
 
 
 class Scored(NamedTuple):
@@ -73,14 +92,12 @@ def scored(spark, trained, tmp_path_factory):
         calls.append((name, alias))
         return original(self, name, alias)
 
-    keys = (MAX_BYTES_CONF, BATCH_SIZE_CONF, *PARQUET_STRING_STATS_OFF)
+    keys = (MAX_BYTES_CONF, BATCH_SIZE_CONF, *LAYOUT.parquet_string_stats_off)
     with pytest.MonkeyPatch.context() as patch, temporary_conf(spark, TINY_BYTE_CAP):
         patch.setenv(LOAD_LOG_ENV, str(root))
         patch.setattr(MlflowClient, "get_model_version_by_alias", counting)
         before = {key: spark.conf.get(key, None) for key in keys}
-        result = run_score(
-            spark, tables_of(config), mlflow_target(config), CHAMPION, RUN_DATE, "score-1", 4
-        )
+        result = score(spark, config, CHAMPION, "score-1")
         after = {key: spark.conf.get(key, None) for key in keys}
     log = (root / "model-loads.log").read_text().splitlines()
     return Scored(config, result, calls, log, (before, after))
@@ -89,7 +106,9 @@ def scored(spark, trained, tmp_path_factory):
 def test_alias_is_resolved_once_and_the_version_recorded(spark, scored):
     config, result, calls = scored.config, scored.result, scored.calls
     assert calls == [("scoring_churn", "champion")]
-    versions = io.read_table(spark, config.table("scores"), 1).select("model_version").distinct()
+    versions = (
+        io.read_table(spark, tables_of(config)["scores"], 1).select("model_version").distinct()
+    )
     assert [r.model_version for r in versions.collect()] == ["1"]
     assert result.details["model_uri"] == "models:/scoring_churn/1"
 
@@ -118,7 +137,7 @@ def test_the_sessions_settings_are_restored_after_scoring(scored):
 
 @pytest.mark.parametrize("table", ["scores", "scores_current"])
 def test_parquet_keeps_no_statistics_for_string_columns_but_keeps_them_for_numbers(scored, table):
-    files = sorted(Path(str(scored.config.table(table).path)).rglob("*.parquet"))
+    files = sorted(Path(str(tables_of(scored.config)[table].path)).rglob("*.parquet"))
     assert files
     for path in files:
         meta = pq.ParquetFile(path).metadata
@@ -129,7 +148,7 @@ def test_parquet_keeps_no_statistics_for_string_columns_but_keeps_them_for_numbe
                 columns.column(i).path_in_schema: columns.column(i).statistics
                 for i in range(columns.num_columns)
             }
-            for name in SCORES_STRING_COLUMNS:
+            for name in STRING_COLUMNS:
                 assert stats[name] is None or not stats[name].has_min_max, (path, name)
             for name in ("score", "label", "feature_table_version"):
                 assert stats[name] is not None and stats[name].has_min_max, (path, name)
@@ -137,7 +156,7 @@ def test_parquet_keeps_no_statistics_for_string_columns_but_keeps_them_for_numbe
 
 def test_scores_equal_the_models_own_predict_proba(spark, trained, scored):
     config = scored.config
-    configure_mlflow(mlflow_target(config))
+    configure_mlflow(mlflow_target(config, "churn"))
     model = mlflow.sklearn.load_model("models:/scoring_churn/1")
     rows = pd.DataFrame([feature_row(c, RUN_DATE) for c in range(40)])
     inputs = rows.drop(columns=["customer_id", "as_of_date", "feature_run_id"])
@@ -147,13 +166,13 @@ def test_scores_equal_the_models_own_predict_proba(spark, trained, scored):
     inputs[numbers] = inputs[numbers].astype("float64")
     assert list(model.classes_) == [0, 1]
     expected = dict(zip(rows["customer_id"], model.predict_proba(inputs)[:, 1], strict=True))
-    actual = io.read_table(spark, config.table("scores"), 1).select("customer_id", "score")
+    actual = io.read_table(spark, tables_of(config)["scores"], 1).select("customer_id", "score")
     assert {r.customer_id: r.score for r in actual.collect()} == expected
 
 
 def test_rows_carry_lineage_and_commits_carry_run_model_and_feature_versions(spark, scored):
     config = scored.config
-    row = io.read_table(spark, config.table("scores"), 1).where("customer_id = 'C001'").first()
+    row = io.read_table(spark, tables_of(config)["scores"], 1).where("customer_id = 'C001'").first()
     assert row is not None
     assert (row.model_name, row.model_version, row.feature_table_version, row.run_id) == (
         "scoring_churn",
@@ -163,7 +182,7 @@ def test_rows_carry_lineage_and_commits_carry_run_model_and_feature_versions(spa
     )
     assert row.model_run_id and row.scored_at
     for table in ("scores", "scores_current"):
-        meta = io.last_commit(spark, config.table(table))["userMetadata"]
+        meta = io.last_commit(spark, tables_of(config)[table])["userMetadata"]
         assert (meta["run_id"], meta["model_uri"], meta["model_version"]) == (
             "score-1",
             CHAMPION,
@@ -174,7 +193,7 @@ def test_rows_carry_lineage_and_commits_carry_run_model_and_feature_versions(spa
 
 def test_scores_table_has_change_data_feed_and_no_deletion_vectors(spark, scored):
     config = scored.config
-    detail = io.delta_table(spark, config.table("scores")).detail().first()
+    detail = io.delta_table(spark, tables_of(config)["scores"]).detail().first()
     assert detail is not None
     props = detail.properties
     assert props["delta.enableChangeDataFeed"] == "true"
@@ -203,28 +222,27 @@ def test_scored_tables_keep_file_statistics_only_for_their_lookup_columns(
     spark, scored, table, columns
 ):
     config = scored.config
-    stats = _file_statistics(str(config.table(table).path))
+    stats = _file_statistics(str(tables_of(config)[table].path))
     assert stats
     for file_stats in stats:
         assert set(file_stats["minValues"]) == set(file_stats["maxValues"]) == columns
         assert set(file_stats["nullCount"]) == columns
     assert all(file_stats["numRecords"] > 0 for file_stats in stats)
-    detail = io.delta_table(spark, config.table(table)).detail().first()
+    detail = io.delta_table(spark, tables_of(config)[table]).detail().first()
     assert detail is not None
     assert set(detail.properties["delta.dataSkippingStatsColumns"].split(",")) == columns
 
 
 def test_scores_current_holds_one_row_per_customer(spark, scored):
     config = scored.config
-    current = io.read_table(spark, config.table("scores_current"))
+    current = io.read_table(spark, tables_of(config)["scores_current"])
     assert current.count() == current.select("customer_id").distinct().count() == 40
 
 
 def test_rerun_of_the_same_date_and_version_replaces_its_slice_with_identical_scores(spark, scored):
     config = scored.config
-    pinned = "models:/scoring_churn/1"
-    run_score(spark, tables_of(config), mlflow_target(config), pinned, RUN_DATE, "score-2", 4)
-    scores = config.table("scores")
+    score(spark, config, "models:/scoring_churn/1", "score-2")
+    scores = tables_of(config)["scores"]
     assert io.read_table(spark, scores).count() == 40
     before = io.read_table(spark, scores, 1).select("customer_id", "score", "label")
     after = io.read_table(spark, scores).select("customer_id", "score", "label")
@@ -235,21 +253,21 @@ def test_rerun_of_the_same_date_and_version_replaces_its_slice_with_identical_sc
 def test_missing_signature_column_fails_before_scoring_and_writes_nothing(spark, trained, tmp_path):
     config = scoring_config(trained, tmp_path / "lake", str(tmp_path / "features"))
     frame = features_frame(spark, [feature_row(c, RUN_DATE) for c in range(3)])
-    io.write_delta(frame.drop("tenure_days"), config.table("features"), "append", {"run_id": "f"})
+    io.write_delta(
+        frame.drop("tenure_days"), tables_of(config)["features"], "append", {"run_id": "f"}
+    )
     with pytest.raises(ModelError, match="column 'tenure_days' required by the model signature"):
-        run_score(spark, tables_of(config), mlflow_target(config), CHAMPION, RUN_DATE, "score-x", 4)
-    assert not io.table_exists(spark, config.table("scores"))
-    assert not io.table_exists(spark, config.table("scores_current"))
+        score(spark, config, CHAMPION, "score-x")
+    assert not io.table_exists(spark, tables_of(config)["scores"])
+    assert not io.table_exists(spark, tables_of(config)["scores_current"])
 
 
 def test_a_custom_pyfunc_model_scores_with_outputs_chosen_by_name(spark, trained, tmp_path):
     config = scoring_config(trained, tmp_path / "lake")
-    target = mlflow_target(config)
-    version = register_custom_model(target, "custom_churn")
-    uri = f"models:/custom_churn/{version}"
-    run_score(spark, tables_of(config), target, uri, RUN_DATE, "score-c", 4)
+    version = register_custom_model(mlflow_target(config, "churn"), "custom_churn")
+    score(spark, config, f"models:/custom_churn/{version}", "score-c")
     actual = (
-        io.read_table(spark, config.table("scores"))
+        io.read_table(spark, tables_of(config)["scores"])
         .where("customer_id IN ('C000', 'C001', 'C002')")
         .select("customer_id", "score", "label", "model_name")
     )
@@ -263,3 +281,25 @@ def test_a_custom_pyfunc_model_scores_with_outputs_chosen_by_name(spark, trained
     )
     assert_frames_equal(actual, expected)
     assert os.environ.get(LOAD_LOG_ENV) is None
+
+
+def test_a_model_other_than_the_serving_alias_writes_scores_only(spark, trained, tmp_path):
+    config = scoring_config(trained, tmp_path / "lake")
+    result = score(spark, config, "models:/scoring_churn/1", "score-v")
+    assert result.details["scores_current"] is False
+    assert io.table_exists(spark, tables_of(config)["scores"])
+    assert not io.table_exists(spark, tables_of(config)["scores_current"])
+    score(spark, config, "models:/scoring_churn/1", "score-w", current=True)
+    assert io.read_table(spark, tables_of(config)["scores_current"]).count() == 40
+
+
+def test_a_model_that_cannot_serve_the_task_fails_in_one_line_before_anything_is_written(
+    spark, trained, tmp_path
+):
+    config = scoring_config(trained, tmp_path / "lake")
+    regression = ModelSpec("scoring_churn", "champion", "regression")
+    with pytest.raises(
+        ModelError, match=r"^models:/scoring_churn/1: .*cannot serve task regression"
+    ):
+        score(spark, config, CHAMPION, "score-r", spec=regression)
+    assert not io.table_exists(spark, tables_of(config)["scores"])

@@ -1,45 +1,88 @@
 from __future__ import annotations
 
+import shutil
 from datetime import date
 
 import pandas as pd
 import pytest
 import skops.io
 from mlflow.tracking import MlflowClient
+from sklearn.ensemble import RandomForestClassifier
 
-from scoring.churn_model import with_churn_target
-from scoring.core.errors import DataError
-from scoring.model.adapter import SKOPS_TRUSTED_TYPES
+from scoring.core.errors import DataError, ModelError, UseCaseCodeError, UseCaseError
 from scoring.model.registry import download_model, mlflow_target, resolve_model
+from scoring.train.register import log_sklearn
 from scoring.train.step import TrainSettings, run_train
-from tests.helpers import assert_frames_equal
-from tests.model_fixtures import RUN_DATE, feature_row, features_frame, write_features
+from scoring.usecase import load_usecase
+from tests.conftest import CHURN_DIR, churn_tables
+from tests.model_fixtures import RUN_DATE, feature_row, write_features
+from tests.usecase.factory import usecase_doc, write_usecase
+
+SETTINGS = TrainSettings("champion", 10, 7)
 
 
-def test_churn_target_is_one_without_purchases_in_the_next_30_days(spark):
-    now = features_frame(spark, [feature_row(c, RUN_DATE) for c in (1, 2, 3)])
-    later = features_frame(
-        spark,
-        [
-            feature_row(1, date(2026, 3, 31), txn_count_30d=0),
-            feature_row(2, date(2026, 3, 31), txn_count_30d=4),
-        ],
-    )
-    actual = with_churn_target(now, later).select("customer_id", "target")
-    expected = spark.createDataFrame([("C001", 1), ("C002", 0)], "customer_id string, target int")
-    assert_frames_equal(actual, expected)
+def train(spark, config, usecase, run_date=RUN_DATE):
+    tables = churn_tables(config)
+    target = mlflow_target(config, usecase.name)
+    return run_train(spark, tables, target, usecase, usecase.model.name, run_date, "t", SETTINGS)
 
 
-def test_train_fails_naming_the_missing_label_partition(spark, config):
+def test_train_fails_naming_the_missing_label_partition(spark, config, churn):
     write_features(spark, config, [feature_row(c, RUN_DATE) for c in range(4)])
-    settings = TrainSettings("champion", 10, 7)
-    with pytest.raises(DataError, match="as_of_date=2026-03-31"):
-        run_train(spark, config.table("features"), mlflow_target(config), RUN_DATE, "t", settings)
+    with pytest.raises(DataError, match="as_of_date=2026-03-31.*the churn label of 2026-03-01"):
+        train(spark, config, churn)
+
+
+def test_a_use_case_without_a_trainer_says_how_a_model_gets_in(spark, config, tmp_path):
+    usecase = load_usecase(write_usecase(tmp_path / "uc", usecase_doc(train=None)))
+    with pytest.raises(UseCaseError, match=r"train: .*declares no trainer.*scoring baseline"):
+        train(spark, config, usecase)
+
+
+def churn_copy(folder, old: str, new: str):
+    """The churn demo copied to `folder`, with `old` replaced by `new` in its train.py."""
+    shutil.copytree(CHURN_DIR, folder)
+    code = folder / "train.py"
+    assert old in code.read_text()
+    code.write_text(code.read_text().replace(old, new))
+    return load_usecase(folder)
+
+
+def test_a_fit_function_that_raises_is_named(spark, config, tmp_path):
+    rows = [feature_row(c, RUN_DATE) for c in range(6)]
+    rows += [feature_row(c, date(2026, 3, 31), txn_count_30d=c % 2) for c in range(6)]
+    write_features(spark, config, rows)
+    usecase = churn_copy(
+        tmp_path / "uc",
+        "return build_pipeline(",
+        "raise RuntimeError('boom')\n    return build_pipeline(",
+    )
+    with pytest.raises(UseCaseCodeError, match=r"train\.py:fit raised RuntimeError: boom"):
+        train(spark, config, usecase)
+
+
+def test_a_label_function_that_returns_no_label_column_is_named(spark, config, tmp_path):
+    write_features(spark, config, [feature_row(c, RUN_DATE) for c in range(4)])
+    usecase = churn_copy(
+        tmp_path / "uc", "data.features(label_date(as_of))", "data.features(as_of)"
+    )
+    code = usecase.folder / "train.py"
+    code.write_text(code.read_text().replace('.alias("label")', '.alias("outcome")'))
+    with pytest.raises(
+        UseCaseCodeError, match=r"train\.py:label must return .*\['customer_id', 'label'\]"
+    ):
+        train(spark, config, load_usecase(usecase.folder))
+
+
+def test_a_model_needing_unreviewed_skops_types_is_refused_at_training():
+    forest = RandomForestClassifier(n_estimators=2).fit(pd.DataFrame({"x": [0.0, 1.0]}), [0, 1])
+    with pytest.raises(ModelError, match=r"sklearn\.tree\._tree\.Tree.*model\.skops_trusted_types"):
+        log_sklearn(forest, ("numpy.dtype",), {})
 
 
 @pytest.mark.slow
 def test_trained_model_is_registered_with_the_champion_alias_and_run_tags(trained):
-    target = mlflow_target(trained)
+    target = mlflow_target(trained, "churn")
     version = MlflowClient(target.tracking_uri).get_model_version_by_alias(
         "scoring_churn", "champion"
     )
@@ -48,21 +91,33 @@ def test_trained_model_is_registered_with_the_champion_alias_and_run_tags(traine
         "2026-03-01",
         "train-1",
     )
+    assert version.tags["usecase"] == "churn"
 
 
 @pytest.mark.slow
-def test_baseline_parquet_holds_the_sampled_inputs_scores_and_target(trained):
-    target = mlflow_target(trained)
+def test_baseline_parquet_holds_the_sampled_keys_inputs_score_and_target(trained):
+    target = mlflow_target(trained, "churn")
     tags = MlflowClient(target.tracking_uri).get_model_version("scoring_churn", "1").tags
     baseline = pd.read_parquet(tags["baseline_uri"])
     assert len(baseline) == 30
     assert list(baseline.columns[:3]) == ["customer_id", "segment", "country"]
-    assert list(baseline.columns[-3:]) == ["score", "label", "target"]
+    assert list(baseline.columns[-2:]) == ["score", "target"]
+    # The sample is deterministic: the same seed picks the same customers.
+    assert baseline["customer_id"].tolist() == sorted(baseline["customer_id"].tolist())
 
 
 @pytest.mark.slow
-def test_logged_model_needs_exactly_the_trusted_types_written_in_code(trained):
-    target = mlflow_target(trained)
+def test_logged_model_needs_only_reviewed_types(trained):
+    target = mlflow_target(trained, "churn")
     folder = download_model(target, resolve_model(target, "models:/scoring_churn/1"))
     untrusted = skops.io.get_untrusted_types(file=f"{folder}/model.skops")
-    assert sorted(untrusted) == sorted(SKOPS_TRUSTED_TYPES)
+    assert sorted(untrusted) == [
+        "numpy.dtype",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    ]
+
+
+def test_the_label_date_of_the_demo_is_thirty_days_later(churn):
+    from scoring.usecase import import_module
+
+    assert import_module(churn, "train").label_date(RUN_DATE) == date(2026, 3, 31)

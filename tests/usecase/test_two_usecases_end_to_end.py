@@ -59,8 +59,12 @@ def register_regressor(config, features: pd.DataFrame) -> str:
                        ("onehot", OneHotEncoder(handle_unknown="ignore"))])  # fmt: skip
     model = Pipeline(
         [
-            ("prepare", ColumnTransformer([("text", encode, ["product", "region"])],
-                                          remainder="passthrough")),  # fmt: skip
+            (
+                "prepare",
+                ColumnTransformer(
+                    [("text", encode, ["product", "region"])], remainder="passthrough"
+                ),
+            ),  # fmt: skip
             ("regress", HistGradientBoostingRegressor(max_iter=30, random_state=1)),
         ]
     ).fit(frame, target)
@@ -120,8 +124,16 @@ def test_the_claims_tables_live_in_their_own_folder(lakehouse):
     tables, root = lakehouse["tables"], lakehouse["root"]
     assert {str(tables[n]) for n in tables} == {
         f"{root}/claims_cost/{n}"
-        for n in ("bronze_policies", "bronze_claims", "quarantine", "features", "scores",
-                  "scores_current", "drift_metrics", "runs")  # fmt: skip
+        for n in (
+            "bronze_policies",
+            "bronze_claims",
+            "quarantine",
+            "features",
+            "scores",
+            "scores_current",
+            "drift_metrics",
+            "runs",
+        )  # fmt: skip
     }
 
 
@@ -209,4 +221,3 @@ def test_the_baseline_is_tagged_on_the_registered_version(lakehouse):
     assert tags["baseline_run_date"] == DAY1.isoformat()
     assert tags["baseline_uri"].endswith("baseline/baseline.parquet")
     assert tags["usecase"] == "claims_cost"
-

@@ -1,0 +1,1 @@
+"""The shared core: configuration, contracts, table locations, Delta I/O, SQL text, session."""

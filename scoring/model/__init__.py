@@ -1,0 +1,2 @@
+"""Models: the registry (aliases resolved to versions), signatures, safe loading, and the
+outputs of each task."""
