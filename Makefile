@@ -40,8 +40,8 @@ $(STAMPS)/jars: deps/delta-jars.pom.xml
 
 # The local Spark's spark-defaults.conf gets the Delta jars and our Python, so that
 # `.venv/bin/spark-submit jobs/<step>.py --env local ...` works without --jars.
-$(STAMPS)/spark-defaults: $(STAMPS)/venv $(STAMPS)/jars scoring/session.py
-	$(PY) -m scoring.session local
+$(STAMPS)/spark-defaults: $(STAMPS)/venv $(STAMPS)/jars scoring/core/session.py
+	$(PY) -m scoring.core.session local
 	touch $@
 
 run: setup
@@ -63,7 +63,8 @@ lint: setup
 bench: setup
 	$(PY) -m bench --sizes $(BENCH_ROWS) --reps $(BENCH_REPS)
 
-# The wheel, the --py-files zip, the job entry points and the packed venv, in dist/.
+# The wheel, the --py-files zip, the job entry points, the use case archives and the packed
+# venv, in dist/ (docs/deploy.md).
 dist: setup
 	$(PY) deploy/build.py --dist dist --python $(PYTHON)
 

@@ -1,16 +1,21 @@
-"""`make dist`: the wheel, the `--py-files` zip, the job entry points and a packed venv.
+"""`make dist`: the wheel, the `--py-files` zip, job entry points, use case archives, a venv.
 
 Artifacts (all under the output folder, `dist/` by default):
 
-- `scoring-<version>-py3-none-any.whl`: for Databricks (`python_wheel_task`) and `pip install`.
+- `scoring-<version>-py3-none-any.whl`: the engine only, for Databricks (`python_wheel_task`)
+  and `pip install`.
 - `scoring.zip`: the `scoring` package exactly as in the wheel (with `_resources/conf` and
   `_resources/schemas`), for `spark-submit --py-files` on clusters that have the dependencies.
 - `jobs/<command>.py`: the thin spark-submit entry points (upload next to the zip).
+- `usecases/<name>.zip`: one per example use case folder `examples/<name>/`, its files at the
+  zip root, for `--archives usecases/<name>.zip#usecase` and the job argument
+  `--usecase ./usecase` (the wheel holds no use case).
 - `scoring-env.tar.gz`: a venv-pack archive with the wheel and its pinned dependencies, for
   `--archives scoring-env.tar.gz#environment` on clusters that lack them. PySpark and py4j are
   removed from it: the cluster's own Spark provides them and must match its JVM.
 
-Usage: `python deploy/build.py [--dist DIR] [--no-env]`.
+Usage: `python deploy/build.py [--dist DIR] [--no-env]`. This script runs on the machine
+that deploys (also from `databricks bundle deploy`), so it imports nothing from `scoring`.
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PYFILES_ZIP = "scoring.zip"
 ENV_ARCHIVE = "scoring-env.tar.gz"
 JOBS_DIR = "jobs"
+USECASES_DIR = "usecases"
+EXAMPLES = ROOT / "examples"
+# What marks a folder as a use case (scoring.usecase.USECASE_FILE, not imported: see above).
+USECASE_FILE = "usecase.yaml"
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 # Provided by the cluster's Spark installation; a second copy in the venv would shadow it.
 PLATFORM_PACKAGES = ("pyspark", "py4j")
 
@@ -43,15 +53,33 @@ def build_wheel(dist: Path) -> Path:
 
 
 def pyfiles_zip(wheel: Path, target: Path) -> Path:
-    """Copy the `scoring/` tree of the wheel into a zip importable with `--py-files`."""
+    """Copy the `scoring/` tree of the wheel into a zip importable with `--py-files`.
+
+    Every folder also gets its own entry (a wheel has none): zipimport finds a package folder
+    without `__init__.py` (a namespace package) only by that entry.
+    """
     with (
         zipfile.ZipFile(wheel) as source,
         zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out,
     ):
+        folders: set[str] = set()
         for info in source.infolist():
             if info.filename.startswith("scoring/"):
+                _add_folders(out, info, folders)
                 out.writestr(info, source.read(info))
     return target
+
+
+def _add_folders(out: zipfile.ZipFile, info: zipfile.ZipInfo, written: set[str]) -> None:
+    """Write the entries `a/`, `a/b/` of the folders above `info` that are not yet written."""
+    parts = info.filename.split("/")[:-1]
+    for depth in range(1, len(parts) + 1):
+        folder = "/".join(parts[:depth]) + "/"
+        if folder not in written:
+            written.add(folder)
+            entry = zipfile.ZipInfo(folder, info.date_time)
+            entry.external_attr = (0o40755 << 16) | 0x10  # a directory, for unzip and zipimport
+            out.writestr(entry, b"")
 
 
 def copy_jobs(dist: Path) -> Path:
@@ -62,6 +90,43 @@ def copy_jobs(dist: Path) -> Path:
     for job in sorted((ROOT / "jobs").glob("*.py")):
         shutil.copy2(job, target / job.name)
     return target
+
+
+def example_usecases(examples: Path = EXAMPLES) -> list[Path]:
+    """The example use case folders: each `examples/<name>/` that holds a `usecase.yaml`."""
+    return sorted(marker.parent for marker in examples.glob(f"*/{USECASE_FILE}"))
+
+
+def usecase_archive(folder: Path, target: Path) -> Path:
+    """Zip a use case folder with its files at the zip root (caches and dot files left out).
+
+    Spark unpacks `--archives <target>#usecase` into the folder `usecase` of the driver's and
+    each executor's working directory, so the job finds it as `--usecase ./usecase`.
+    """
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and _shipped(p.relative_to(folder)))
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        for path in files:
+            # A fixed time and mode: the same folder always gives the same bytes.
+            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), _ZIP_TIME)
+            info.external_attr = 0o644 << 16
+            out.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+    return target
+
+
+def usecase_archives(dist: Path, examples: Path = EXAMPLES) -> Path:
+    """Build `usecases/<name>.zip` for every example use case, replacing the old ones."""
+    target = dist / USECASES_DIR
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for folder in example_usecases(examples):
+        usecase_archive(folder, target / f"{folder.name}.zip")
+    return target
+
+
+def _shipped(relative: Path) -> bool:
+    """A file of a use case folder that belongs in its archive (no caches, no dot files)."""
+    hidden = any(part.startswith(".") or part == "__pycache__" for part in relative.parts)
+    return not hidden and relative.suffix != ".pyc"
 
 
 def pack_env(wheel: Path, target: Path, python: str) -> Path:
@@ -90,7 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable, help="interpreter of the packed venv")
     args = parser.parse_args(argv)
     wheel = build_wheel(args.dist)
-    built = [wheel, pyfiles_zip(wheel, args.dist / PYFILES_ZIP), copy_jobs(args.dist)]
+    built = [
+        wheel,
+        pyfiles_zip(wheel, args.dist / PYFILES_ZIP),
+        copy_jobs(args.dist),
+        usecase_archives(args.dist),
+    ]
     if not args.no_env:
         built.append(pack_env(wheel, args.dist / ENV_ARCHIVE, _base_python(args.python)))
     for path in built:

@@ -24,10 +24,12 @@ def test_job_file_only_hands_its_arguments_to_the_cli_command_of_its_name(comman
 
 
 @pytest.mark.parametrize("command", JOB_COMMANDS)
-def test_job_command_is_registered_in_the_cli(command):
-    # Skips with "WAITING FOR MERGE" until the command's branch is merged.
-    args = parse_cli([command, "--env", "local", "--run-date", "2026-03-02"])
-    assert args.command == command
+def test_job_command_is_registered_in_the_cli_and_takes_the_use_case_folder(command):
+    # A cluster job names its use case: an installed engine has no default one.
+    args = parse_cli(
+        [command, "--usecase", "./usecase", "--env", "local", "--run-date", "2026-03-02"]
+    )
+    assert (args.command, args.usecase) == (command, Path("usecase"))
 
 
 def test_console_script_scoring_calls_the_cli_main():

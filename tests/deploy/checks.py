@@ -10,13 +10,15 @@ import pytest
 
 from scoring.cli.main import COMMANDS, build_parser
 
-# What a scheduler fills in at run time, with a value of the right shape for the parser.
+# What a scheduler or the deploy tool fills in, with a value of the right shape for the parser.
 PLACEHOLDER_VALUES: Mapping[str, str] = {
     "{{job.parameters.run_date}}": "2026-03-02",
     "{{job.parameters.env}}": "databricks",
     "${RUN_DATE}": "2026-03-02",
+    "${var.usecase_dir}": "/Workspace/Users/someone@example.com/.bundle/scoring/dev/files/examples/churn",
 }
-_PLACEHOLDER = re.compile(r"\{\{[^}]*\}\}|\$\{[A-Z_]+\}")
+# Databricks dynamic values, shell variables, bundle variables and substitutions.
+_PLACEHOLDER = re.compile(r"\{\{[^}]*\}\}|\$\{[A-Za-z_][\w.]*\}")
 
 
 def registered_commands() -> set[str]:

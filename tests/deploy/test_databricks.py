@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 import fnmatch
 import itertools
+import os
 import subprocess
 import sys
 import zipfile
@@ -15,10 +16,13 @@ import pytest
 import yaml
 
 from scoring.core.config import load_config
-from tests.deploy.checks import parse_cli
+from scoring.runs.steps import registered_name, usecase_tables
+from scoring.usecase import load_usecase
+from tests.deploy.checks import PLACEHOLDER_VALUES, parse_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAIN = ["ingest", "features", "score", "monitor"]
+USECASE_DIR = "${var.usecase_dir}"
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +82,45 @@ def test_every_task_entry_point_is_a_console_script_of_the_built_wheel(job, whee
         assert scripts[wheel_task["entry_point"]] == "scoring.cli:main"
 
 
+def test_installed_wheel_finds_its_packaged_conf_and_schemas_and_has_no_default_use_case(
+    wheel, tmp_path
+):
+    site = tmp_path / "site-packages"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+         "--disable-pip-version-check", "--target", str(site), str(wheel)],
+        check=True,
+    )  # fmt: skip
+    script = (
+        "from scoring.core.resources import resource_dir\n"
+        "from scoring.core.contracts import load_contract\n"
+        "from scoring.usecase import default_usecase_dir\n"
+        "print(resource_dir('conf'))\n"
+        "print(resource_dir('schemas'))\n"
+        "print(load_contract('score_outputs/binary').path)\n"
+        "try:\n"
+        "    default_usecase_dir()\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHONPATH", "SCORING_"))}
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    resources = site / "scoring" / "_resources"
+    assert out.stdout.splitlines() == [
+        str(resources / "conf"),
+        str(resources / "schemas"),
+        str(resources / "schemas" / "score_outputs" / "binary.yaml"),
+        "UseCaseError",
+    ]
+
+
 def test_every_task_installs_the_wheel_the_build_produces(job, wheel):
     for task in job["tasks"]:
         (library,) = task["libraries"]
@@ -92,6 +135,7 @@ def test_task_parameters_are_parsed_by_the_cli(job, command):
     (task,) = [t for t in job["tasks"] if t["task_key"] == command]
     args = parse_cli(task["python_wheel_task"]["parameters"])
     assert (args.command, args.env, str(args.run_date)) == (command, "databricks", "2026-03-02")
+    assert str(args.usecase) == PLACEHOLDER_VALUES[USECASE_DIR]
 
 
 def test_job_parameters_default_to_the_run_start_date_and_the_databricks_env(job):
@@ -100,6 +144,8 @@ def test_job_parameters_default_to_the_run_start_date_and_the_databricks_env(job
     for task in job["tasks"]:
         parameters = task["python_wheel_task"]["parameters"]
         assert parameters[1:] == [
+            "--usecase",
+            USECASE_DIR,
             "--env",
             "{{job.parameters.env}}",
             "--run-date",
@@ -135,15 +181,27 @@ def test_job_cluster_is_runtime_17_3_lts_and_feeds_catalog_and_schema_to_the_con
     assert used == {"catalog", "schema"}
 
 
-def test_databricks_config_uses_unity_catalog_names_and_registry_and_no_jars():
+def test_use_case_folder_defaults_to_the_churn_demo_in_the_synced_bundle_files(bundle):
+    default = bundle["variables"]["usecase_dir"]["default"]
+    prefix = "${workspace.file_path}/"
+    assert default.startswith(prefix)
+    # The bundle syncs the repository root (no `sync` section narrows it): the same folder.
+    assert "sync" not in bundle
+    assert load_usecase(ROOT / default.removeprefix(prefix)).name == "churn"
+
+
+def test_databricks_config_puts_each_use_case_in_its_own_unity_catalog_schema(churn):
     config = load_config(
         "databricks", environ={"SCORING_CATALOG": "prod", "SCORING_SCHEMA": "risk"}
     )
     assert config.spark.platform == "databricks"
     assert config.spark.jars_dir is None
-    assert config.table("scores").catalog_name == "prod.risk.scores"
-    assert config.table("features").catalog_name == "prod.risk.features"
+    tables = usecase_tables(config, churn)
+    assert tables["scores"].catalog_name == "prod.risk_churn.scores"
+    assert tables["features"].catalog_name == "prod.risk_churn.features"
+    assert tables["bronze_transactions"].catalog_name == "prod.risk_churn.bronze_transactions"
     assert config.registry_uri == "databricks-uc"
     assert config.tracking_uri == "databricks"
-    assert config.mlflow.model_name == "prod.risk.scoring_churn"
-    assert config.raw_root == "/Volumes/prod/risk/files/raw"
+    assert registered_name(config, churn) == "prod.risk_churn.scoring_churn"
+    assert config.experiment(churn.name) == "/Shared/scoring-churn"
+    assert config.raw_root(churn.name) == "/Volumes/prod/risk/files/churn/raw"

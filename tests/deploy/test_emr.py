@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from deploy.build import ENV_ARCHIVE, JOBS_DIR, PYFILES_ZIP
-from scoring.core.config import load_config
+from deploy.build import ENV_ARCHIVE, JOBS_DIR, PYFILES_ZIP, USECASES_DIR, example_usecases
 from scoring.cli.jobs import JOB_COMMANDS
+from scoring.core.config import load_config
+from scoring.runs.steps import registered_name, usecase_tables
 from tests.deploy.checks import parse_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,12 +28,16 @@ ENVIRON = {
     "SCORING_GLUE_DATABASE": "risk",
     "MLFLOW_TRACKING_URI": "http://mlflow:5000",
 }
+# The use case the files run: its archive unpacks into ./usecase, which --usecase names.
+USECASE_ARCHIVE = f"{USECASES_DIR}/churn.zip"
+USECASE_ALIAS = "usecase"
 
 
 def built_names() -> set[str]:
     """What `make dist` puts in dist/ that a job may name (besides the wheel)."""
     jobs = {f"{JOBS_DIR}/{c}.py" for c in JOB_COMMANDS if (ROOT / "jobs" / f"{c}.py").is_file()}
-    return {PYFILES_ZIP, ENV_ARCHIVE, *jobs}
+    usecases = {f"{USECASES_DIR}/{folder.name}.zip" for folder in example_usecases()}
+    return {PYFILES_ZIP, ENV_ARCHIVE, *jobs, *usecases}
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +59,13 @@ def conf_pairs(args: list[str]) -> dict[str, str]:
 def option(args: list[str], name: str) -> str:
     (value,) = [args[i + 1] for i, a in enumerate(args) if a == name]
     return value
+
+
+def archives(value: str) -> dict[str, str]:
+    """`uri#alias,uri#alias` (--archives, spark.archives) as {alias: uri}."""
+    pairs = [item.rsplit("#", 1) for item in value.split(",")]
+    assert all(len(pair) == 2 for pair in pairs), f"an archive without #alias in {value!r}"
+    return {alias: uri for uri, alias in pairs}
 
 
 def split_submit(args: list[str]) -> tuple[list[str], str, list[str]]:
@@ -91,7 +103,7 @@ def test_steps_and_job_run_name_only_built_artifacts_and_job_files(steps, job_ru
         m.group(1) for t in texts for m in re.finditer(r"\$\{SCORING_ARTIFACTS\}/([^#,\s]+)", t)
     }
     assert named <= built_names()
-    assert {PYFILES_ZIP, ENV_ARCHIVE} <= named
+    assert {PYFILES_ZIP, ENV_ARCHIVE, USECASE_ARCHIVE} <= named
 
 
 @pytest.mark.parametrize("index", range(4))
@@ -102,12 +114,16 @@ def test_step_arguments_are_parsed_by_the_cli(steps, index):
     assert command in JOB_COMMANDS
     args = parse_cli([command, *arguments])
     assert (args.env, str(args.run_date)) == ("emr", "2026-03-02")
+    assert args.usecase == Path(USECASE_ALIAS)
 
 
 def test_steps_run_the_packed_environment_and_pass_the_config_variables(steps):
     for step in steps:
         options, _, _ = split_submit(step["Args"])
-        assert option(options, "--archives") == f"{ARTIFACTS}{ENV_ARCHIVE}#environment"
+        assert archives(option(options, "--archives")) == {
+            "environment": f"{ARTIFACTS}{ENV_ARCHIVE}",
+            USECASE_ALIAS: f"{ARTIFACTS}{USECASE_ARCHIVE}",
+        }
         assert option(options, "--py-files") == f"{ARTIFACTS}{PYFILES_ZIP}"
         confs = conf_pairs(options)
         assert confs["spark.yarn.appMasterEnv.PYSPARK_PYTHON"] == "./environment/bin/python"
@@ -129,7 +145,10 @@ def test_job_run_uses_the_packed_environment_delta_glue_and_config_variables(job
     assert option(params, "--py-files") == f"{ARTIFACTS}{PYFILES_ZIP}"
     assert set(option(params, "--jars").split(",")) == DELTA_JARS
     confs = conf_pairs(params)
-    assert confs["spark.archives"] == f"{ARTIFACTS}{ENV_ARCHIVE}#environment"
+    assert archives(confs["spark.archives"]) == {
+        "environment": f"{ARTIFACTS}{ENV_ARCHIVE}",
+        USECASE_ALIAS: f"{ARTIFACTS}{USECASE_ARCHIVE}",
+    }
     for key in ("spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON",
                 "spark.emr-serverless.driverEnv.PYSPARK_PYTHON",
                 "spark.executorEnv.PYSPARK_PYTHON"):  # fmt: skip
@@ -144,14 +163,18 @@ def test_job_run_arguments_are_parsed_by_the_cli(job_run):
     # Skips with "WAITING FOR MERGE" until `pipeline` is merged.
     args = parse_cli(["pipeline", *job_run["jobDriver"]["sparkSubmit"]["entryPointArguments"]])
     assert (args.env, str(args.run_date)) == ("emr", "2026-03-02")
+    assert args.usecase == Path(USECASE_ALIAS)
 
 
-def test_emr_config_names_glue_tables_and_s3_locations():
+def test_emr_config_puts_each_use_case_in_its_own_glue_database_and_s3_prefix(churn):
     config = load_config("emr", environ=ENVIRON)
     assert config.spark.platform == "emr"
     assert config.spark.jars_dir is None
-    assert config.table("scores").catalog_name == "risk.scores"
-    assert config.raw_root == "s3://bucket/lake/raw"
+    tables = usecase_tables(config, churn)
+    assert tables["scores"].catalog_name == "risk_churn.scores"
+    assert tables["bronze_customers"].catalog_name == "risk_churn.bronze_customers"
+    assert config.raw_root(churn.name) == "s3://bucket/lake/churn/raw"
+    assert registered_name(config, churn) == "scoring_churn"
     assert config.artifact_root == "s3://bucket/lake/mlartifacts"
     assert config.tracking_uri == "http://mlflow:5000"
     factory = config.spark.conf["spark.hadoop.hive.metastore.client.factory.class"]
