@@ -1,8 +1,9 @@
-"""The synthetic features table: N rows matching schemas/features.yaml, generated in the JVM.
+"""The synthetic features table: N rows of the churn demo's features table, made in the JVM.
 
 Every column is a vectorised Spark expression over `spark.range(N)` (no Python rows), so
 building 16M rows costs seconds. Distributions are plausible, not realistic: the benchmark
-measures throughput, and the models are trained on this same table.
+measures throughput, and the models are trained on this same table. The columns are those of
+examples/churn/contracts/features.yaml plus the engine's (`bench.usecase.features_table_schema`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from datetime import date
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from scoring.core import io
 from scoring.core.tables import TableRef
-from scoring.core.contracts import load_contract, spark_schema
+from scoring.usecase import AS_OF_DATE
 
 AS_OF = date(2026, 3, 1)
 SEGMENTS = ("consumer", "smb", "enterprise")
@@ -41,10 +43,15 @@ def _share(seed: int) -> Column:
     return _when_active(F.round(_uniform(seed), 3))
 
 
-def synthetic_features(spark: SparkSession, rows: int, files: int, seed: int = 7) -> DataFrame:
-    """`rows` feature rows of the date AS_OF in `files` partitions, in the contract's schema.
+def synthetic_features(
+    spark: SparkSession, schema: T.StructType, rows: int, files: int, seed: int = 7
+) -> DataFrame:
+    """`rows` feature rows of the date AS_OF in `files` partitions, in `schema`.
 
     The rows depend on `seed` and the partitioning (Spark's rand is seeded per partition).
+
+    Raises:
+        ValueError: `schema` has a column this generator makes no values for.
     """
     count_30 = F.when(F.col("_active"), (_uniform(seed + 5) * 12).cast("int")).otherwise(0)
     amount_30 = F.round(count_30 * (_uniform(seed + 6) * 80 + 5), 2)
@@ -81,13 +88,19 @@ def synthetic_features(spark: SparkSession, rows: int, files: int, seed: int = 7
         "refund_count_90d": (_uniform(seed + 25) * 3).cast("int"),
         "feature_run_id": F.lit("bench-features"),
     }
+    missing = [f.name for f in schema.fields if f.name not in columns]
+    if missing:
+        raise ValueError(f"bench.data: no synthetic values for features column '{missing[0]}'")
     base = spark.range(0, rows, 1, files).withColumn("_active", _uniform(seed) < 0.8)
-    schema = spark_schema(load_contract("features"))
     return base.select(*(columns[f.name].cast(f.dataType).alias(f.name) for f in schema.fields))
 
 
-def write_features(spark: SparkSession, frame: DataFrame, ref: TableRef) -> None:
-    """Write `frame` as a new features table partitioned by as_of_date, a file per partition."""
-    schema = spark_schema(load_contract("features"))
-    io.ensure_table(spark, ref, schema, ("as_of_date",))
+def write_features(
+    spark: SparkSession, frame: DataFrame, schema: T.StructType, ref: TableRef
+) -> None:
+    """Write `frame` as a new features table of `schema`, partitioned by as_of_date.
+
+    One file per partition of `frame`: the table's shape is the frame's.
+    """
+    io.ensure_table(spark, ref, schema, (AS_OF_DATE,))
     io.write_delta(frame, ref, "append", {"run_id": "bench-features"})

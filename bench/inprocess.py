@@ -4,8 +4,9 @@ Run as its own process (`python -m bench.inprocess ...`) so its peak memory is i
 reads the Parquet files of the features partition (the bench writes every table fresh, so
 every file there is live in the Delta log), converts batches to pandas, binds the signature's
 inputs, calls the pipeline's own `predict_proba` (scikit-learn/OpenMP use every core) and
-writes keys + score + label as Parquet. Prints one JSON line: seconds, predict seconds, rows,
-peak resident memory.
+writes the use case's entity key + score + label as Parquet (score and label by its model
+spec: the positive class by value, the threshold). Prints one JSON line: seconds, predict
+seconds, rows, peak resident memory.
 """
 
 from __future__ import annotations
@@ -17,28 +18,40 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from scoring.model.adapter import bind_inputs, load_predictor, model_inputs, positive_index
-
-KEYS = ("customer_id", "as_of_date")
+from scoring.core.errors import ModelError
+from scoring.model.loading import load_predictor
+from scoring.model.predictors import EstimatorPredictor, from_probabilities
+from scoring.model.signature import bind_inputs, model_inputs
+from scoring.usecase import ModelSpec, load_usecase
 
 
 def score_in_process(
-    partition: Path, model_dir: Path, out: Path, batch_rows: int
+    partition: Path,
+    model_dir: Path,
+    spec: ModelSpec,
+    entity: tuple[str, ...],
+    out: Path,
+    batch_rows: int,
 ) -> dict[str, float]:
-    """Score every row under `partition` into the Parquet file `out`; timings in seconds."""
+    """Score every row under `partition` into the Parquet file `out`; timings in seconds.
+
+    Raises:
+        ModelError: the model is not a scikit-learn-like classifier (it has no predict_proba
+            to time on its own).
+    """
     started = time.perf_counter()
     inputs = model_inputs(model_dir)
-    model = load_predictor(model_dir).model  # type: ignore[attr-defined]
-    positive = positive_index(list(model.classes_))
-    classes = np.asarray(model.classes_)
+    predictor = load_predictor(model_dir, spec)
+    if not isinstance(predictor, EstimatorPredictor):
+        raise ModelError(f"{model_dir}: (c) times a scikit-learn classifier's predict_proba")
+    model = predictor.model
     dataset = ds.dataset(partition, format="parquet")
-    names = [*KEYS[:1], *(i.name for i in inputs)]
+    names = [*entity, *(i.name for i in inputs)]
     predict_seconds, rows, writer = 0.0, 0, None
     for table in _chunks(dataset, names, batch_rows):
         frame = table.to_pandas()
@@ -46,12 +59,9 @@ def score_in_process(
         begin = time.perf_counter()
         proba = model.predict_proba(bound)
         predict_seconds += time.perf_counter() - begin
+        outputs = from_probabilities(proba, model.classes_, spec)
         scored = pd.DataFrame(
-            {
-                "customer_id": frame["customer_id"],
-                "score": proba[:, positive],
-                "label": classes[np.argmax(proba, axis=1)].astype("int32"),
-            }
+            {**{key: frame[key] for key in entity}, **outputs.columns}, index=frame.index
         )
         table = pa.Table.from_pandas(scored, preserve_index=False)
         writer = writer or pq.ParquetWriter(out, table.schema)
@@ -84,10 +94,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.inprocess")
     parser.add_argument("--partition", type=Path, required=True)
     parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--usecase", type=Path, required=True, help="use case folder")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--batch-rows", type=int, default=262_144)
     args = parser.parse_args()
-    print(json.dumps(score_in_process(args.partition, args.model_dir, args.out, args.batch_rows)))
+    usecase = load_usecase(args.usecase)
+    result = score_in_process(
+        args.partition, args.model_dir, usecase.model, usecase.entity, args.out, args.batch_rows
+    )
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """The benchmark's two registered models: the project's tree pipeline and a linear one.
 
 Both are trained on a sample of the synthetic table with a synthetic churn target, logged the
-way `scoring train` logs (skops, explicit trusted types, signature, input example) and
-registered in the bench's own sqlite registry. `pyfunc_predict_fn="predict_proba"` makes the
-pyfunc flavour (used by mlflow.pyfunc.spark_udf in variant b) return probabilities like ours.
+way `scoring train` logs (`scoring.train.register.log_model`: skops with the engine's and the
+use case's trusted types, signature, input example) and registered in the bench's own sqlite
+registry. The tree pipeline is the churn demo's own (`build_pipeline` of
+examples/churn/train.py). `pyfunc_predict_fn="predict_proba"` makes the pyfunc flavour (used
+by mlflow.pyfunc.spark_udf in variant b) return probabilities like ours.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from scoring.churn_model import build_pipeline, model_inputs_of
-from scoring.core.contracts import load_contract
-from scoring.model.adapter import ModelInput, bind_inputs
+from bench.usecase import features_contract
+from scoring.model.loading import trusted_types
 from scoring.model.registry import MlflowTarget, ensure_experiment
-from scoring.train.step import log_sklearn_model
+from scoring.model.signature import ModelInput, bind_inputs, contract_inputs
+from scoring.train.register import log_model
+from scoring.usecase import AS_OF_DATE, FEATURE_RUN_ID, ModelSpec, UseCase, import_module
 
 MODELS = ("tree", "linear")
 
@@ -54,24 +57,33 @@ def synthetic_target(frame: pd.DataFrame, seed: int) -> np.ndarray:
 
 
 def register_models(
-    features: DataFrame, target: MlflowTarget, train_rows: int, seed: int
+    features: DataFrame, usecase: UseCase, target: MlflowTarget, train_rows: int, seed: int
 ) -> dict[str, str]:
-    """Fit and register both models; return {kind: models:/NAME/VERSION}."""
-    inputs = model_inputs_of(load_contract("features"))
+    """Fit and register both models; return {kind: models:/NAME/VERSION}.
+
+    The inputs are those `scoring train` gives a trainer: every column of the features
+    contract but the entity key (strings stay strings, numbers become doubles).
+    """
+    exclude = (*usecase.entity, AS_OF_DATE, FEATURE_RUN_ID)
+    inputs = contract_inputs(features_contract(usecase), exclude)
     # Bench set-up only: a bounded sample to fit on, collected to the driver.
     rows = features.limit(train_rows).toPandas()
     frame = bind_inputs(rows, inputs)
     labels = synthetic_target(frame, seed)
+    demo = import_module(usecase, "train")
     uris = {}
     for kind, pipeline in (
-        ("tree", build_pipeline(inputs, seed)),
+        ("tree", demo.build_pipeline(frame, seed)),
         ("linear", linear_pipeline(inputs, seed)),
     ):
-        uris[kind] = _log(target, f"bench_{kind}", pipeline.fit(frame, labels), frame)
+        fitted = pipeline.fit(frame, labels)
+        uris[kind] = _log(target, usecase.model, f"bench_{kind}", fitted, frame)
     return uris
 
 
-def _log(target: MlflowTarget, name: str, pipeline: Any, frame: pd.DataFrame) -> str:
+def _log(
+    target: MlflowTarget, spec: ModelSpec, name: str, pipeline: Any, frame: pd.DataFrame
+) -> str:
     """Log and register `pipeline` as `name` the way `scoring train` does; return its URI.
 
     `pyfunc_predict_fn="predict_proba"` lets variant (b), `mlflow.pyfunc.spark_udf`, return
@@ -80,5 +92,12 @@ def _log(target: MlflowTarget, name: str, pipeline: Any, frame: pd.DataFrame) ->
     import mlflow
 
     with mlflow.start_run(experiment_id=ensure_experiment(target), run_name=name):
-        info = log_sklearn_model(pipeline, frame, name, pyfunc_predict_fn="predict_proba")
+        info = log_model(
+            pipeline,
+            frame,
+            spec.task,
+            name,
+            trusted_types(spec),
+            pyfunc_predict_fn="predict_proba",
+        )
     return f"models:/{name}/{info.registered_model_version}"

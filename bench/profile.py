@@ -39,13 +39,14 @@ from bench.run import (
     Settings,
     bench_config,
     bench_session,
+    download_bench_model,
     fresh_job,
     parse_sizes,
     write_bench_features,
 )
+from bench.usecase import churn_usecase
 from bench.variants import Job, floor
-from scoring.model.adapter import model_inputs
-from scoring.model.registry import download_model, mlflow_target, resolve_model
+from scoring.model.registry import mlflow_target
 
 # (category, pattern searched in the whole stack); the first match wins, so specific ones first.
 CATEGORIES: tuple[tuple[str, str], ...] = (
@@ -191,19 +192,21 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True)
     config = bench_config(work)
     spark = bench_session(config)
-    target = mlflow_target(config)
+    usecase = churn_usecase()
+    target = mlflow_target(config, usecase.name)
     settings = Settings((rows,), (args.shape,), (args.model,), 1, work, config.scoring.batch_size)
-    features = write_bench_features(spark, config, rows, args.shape, settings.seed)
+    features = write_bench_features(spark, config, usecase, rows, args.shape, settings.seed)
     uri = models.register_models(
         spark.read.format("delta").load(str(features.path)),
+        usecase,
         target,
         settings.train_rows,
         settings.seed,
     )[args.model]
-    inputs = model_inputs(download_model(target, resolve_model(target, uri)))
+    model = download_bench_model(target, uri, usecase.model)
 
     def job(name: str) -> Job:
-        return fresh_job(settings, name, features, target, uri, inputs)
+        return fresh_job(settings, usecase, name, features, target, model)
 
     # Starting the first recording makes the JVM recompile much of its code (tens of CPU
     # seconds of JIT). A background recording with the same settings, started before the

@@ -1,9 +1,11 @@
 """One benchmark run: tables, models, then every variant timed, alternating the order.
 
-For each size: a features table per shape (few large files, many small files) is written
-fresh; the two models are registered once for the whole run (trained on a sample of the first
-table). For each (size, shape, model) and repetition, the four variants run in order a, b, c,
-d on even repetitions and d, c, b, a on odd ones, each on fresh output tables.
+The use case is the churn demo (`bench.usecase.churn_usecase`): its features schema, entity
+key and model spec. For each size: a features table per shape (few large files, many small
+files) is written fresh; the two models are registered once for the whole run (trained on a
+sample of the first table). For each (size, shape, model) and repetition, the four variants
+run in order a, b, c, d on even repetitions and d, c, b, a on odd ones, each on fresh output
+tables.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from pyspark.sql import SparkSession
 
 from bench import data, models, variants
 from bench.memory import WorkerMemory
+from bench.usecase import churn_usecase, features_table_schema
 from scoring.core import io
 from scoring.core.config import Config, load_config
-from scoring.core.tables import TableRef
-from scoring.model.adapter import ModelInput, model_inputs
-from scoring.model.registry import MlflowTarget, download_model, mlflow_target, resolve_model
-from scoring.score.step import ScoreTables
 from scoring.core.session import build_session
+from scoring.core.tables import TableRef, Tables
+from scoring.model.registry import MlflowTarget, download_model, mlflow_target, resolve_model
+from scoring.model.signature import ModelInput, model_inputs
+from scoring.usecase import AS_OF_DATE, ModelSpec, UseCase
 
 SHAPES = {"few-large": 4, "many-small": 400}
 VARIANTS = ("a", "b", "c", "d")
@@ -71,6 +74,24 @@ class Measurement:
     load1: float
 
 
+@dataclass(frozen=True)
+class BenchModel:
+    """A registered bench model as the variants use it: URI, local copy, inputs, positive class."""
+
+    uri: str
+    folder: Path
+    inputs: tuple[ModelInput, ...]
+    positive: int
+
+
+def download_bench_model(target: MlflowTarget, uri: str, spec: ModelSpec) -> BenchModel:
+    """Download `uri` once, untimed: (c) reads this copy, (b) the positive class's position."""
+    folder = download_model(target, resolve_model(target, uri))
+    return BenchModel(
+        uri, Path(folder), model_inputs(folder), variants.positive_index(folder, spec)
+    )
+
+
 def bench_config(work: Path, batch_size: int | None = None) -> Config:
     """The local configuration with every table and the registry under `work`.
 
@@ -95,33 +116,36 @@ def run_bench(settings: Settings, progress: Callable[[str], None]) -> list[Measu
     settings.work.mkdir(parents=True)
     config = bench_config(settings.work)
     spark = bench_session(config)
-    target = mlflow_target(config)
+    usecase = churn_usecase()
+    target = mlflow_target(config, usecase.name)
     results: list[Measurement] = []
     uris: dict[str, str] = {}
     for rows in settings.sizes:
         for shape in settings.shapes:
-            ref = write_bench_features(spark, config, rows, shape, settings.seed)
+            ref = write_bench_features(spark, config, usecase, rows, shape, settings.seed)
             progress(f"wrote {rows} rows, {shape} -> {ref}")
             if not uris:
                 trained = models.register_models(
                     spark.read.format("delta").load(str(ref.path)),
+                    usecase,
                     target,
                     settings.train_rows,
                     settings.seed,
                 )
                 uris = {k: v for k, v in trained.items() if k in settings.models}
-                _warm_up(spark, target, settings, ref, trained["tree"])
+                tree = download_bench_model(target, trained["tree"], usecase.model)
+                _warm_up(spark, usecase, target, settings, ref, tree)
                 progress("warmed up the JVM with one untimed run of (d)")
             for kind, uri in uris.items():
                 results += _measure(
-                    spark, config, target, settings, ref, rows, shape, kind, uri, progress
+                    spark, usecase, target, settings, ref, rows, shape, kind, uri, progress
                 )
     return results
 
 
 def _measure(
     spark: SparkSession,
-    config: Config,
+    usecase: UseCase,
     target: MlflowTarget,
     settings: Settings,
     features: TableRef,
@@ -132,15 +156,14 @@ def _measure(
     progress: Callable[[str], None],
 ) -> list[Measurement]:
     """Every repetition of the four variants on one table and model."""
-    model_dir = download_model(target, resolve_model(target, uri))
-    inputs = model_inputs(model_dir)
+    model = download_bench_model(target, uri, usecase.model)
     out: list[Measurement] = []
     for rep in range(settings.reps):
         chosen = tuple(v for v in VARIANTS if v in settings.variants)
         order = chosen if rep % 2 == 0 else tuple(reversed(chosen))
         for variant in order:
-            job = fresh_job(settings, variant, features, target, uri, inputs)
-            measured = _timed(spark, job, variant, Path(model_dir), settings.work)
+            job = fresh_job(settings, usecase, variant, features, target, model)
+            measured = _timed(spark, job, variant, model.folder, usecase.folder, settings.work)
             out.append(Measurement(rows, shape, kind, variant, rep, *measured, os.getloadavg()[0]))
             progress(json.dumps(asdict(out[-1])))
     return out
@@ -148,31 +171,39 @@ def _measure(
 
 def fresh_job(
     settings: Settings,
+    usecase: UseCase,
     name: str,
     features: TableRef,
     target: MlflowTarget,
-    uri: str,
-    inputs: tuple[ModelInput, ...],
+    model: BenchModel,
 ) -> variants.Job:
-    """A scoring of `features` by `uri` into `scores_<name>` / `current_<name>` of the work folder.
+    """A scoring of `features` by `model` into `scores_<name>` / `current_<name>` of the work folder.
 
-    Both output tables are removed first, so every timed run writes fresh tables.
+    Keys, outputs and the MERGE are the use case's (`variants.score_request`). Both output
+    tables are removed first, so every timed run writes fresh tables.
     """
     scores = TableRef("scores", path=str(settings.work / f"scores_{name}"))
     current = TableRef("scores_current", path=str(settings.work / f"current_{name}"))
     for ref in (scores, current):
         _remove(ref)
-    tables = ScoreTables(features, scores, current)
-    return variants.Job(tables, target, uri, inputs, data.AS_OF, settings.batch_size)
+    tables = Tables(
+        usecase.name, {"features": features, "scores": scores, "scores_current": current}
+    )
+    request = variants.score_request(usecase, model.uri)
+    return variants.Job(
+        tables, target, request, model.inputs, model.positive, data.AS_OF, settings.batch_size
+    )
 
 
 def write_bench_features(
-    spark: SparkSession, config: Config, rows: int, shape: str, seed: int
+    spark: SparkSession, config: Config, usecase: UseCase, rows: int, shape: str, seed: int
 ) -> TableRef:
     """A fresh synthetic features table of `rows` rows in `shape`, its snapshot loaded."""
     ref = _features_ref(config, shape)
     _remove(ref)
-    data.write_features(spark, data.synthetic_features(spark, rows, SHAPES[shape], seed), ref)
+    schema = features_table_schema(usecase)
+    frame = data.synthetic_features(spark, schema, rows, SHAPES[shape], seed)
+    data.write_features(spark, frame, schema, ref)
     _touch(spark, ref)
     return ref
 
@@ -185,11 +216,16 @@ def _touch(spark: SparkSession, features: TableRef) -> None:
     at 100k rows in a run without this).
     """
     version = io.current_version(spark, features)
-    io.read_partition(spark, features, "as_of_date", data.AS_OF, version or 0)
+    io.read_partition(spark, features, AS_OF_DATE, data.AS_OF, version or 0)
 
 
 def _warm_up(
-    spark: SparkSession, target: MlflowTarget, settings: Settings, features: TableRef, uri: str
+    spark: SparkSession,
+    usecase: UseCase,
+    target: MlflowTarget,
+    settings: Settings,
+    features: TableRef,
+    model: BenchModel,
 ) -> None:
     """One untimed run of the floor (d), so no variant pays the JVM's first-use costs.
 
@@ -197,16 +233,22 @@ def _warm_up(
     code for tens of seconds; without this, whichever variant runs first looks slow. (d)
     loads no model, so no variant's model cache is warmed by it.
     """
-    job = fresh_job(settings, "warmup", features, target, uri, ())
+    keys_only = replace(model, inputs=())  # the keys alone warm up the UDF, writes and MERGE
+    job = fresh_job(settings, usecase, "warmup", features, target, keys_only)
     variants.floor(spark, job, f"bench-warmup-{time.time_ns()}")
 
 
 def _timed(
-    spark: SparkSession, job: variants.Job, variant: str, model_dir: Path, work: Path
+    spark: SparkSession,
+    job: variants.Job,
+    variant: str,
+    model_dir: Path,
+    usecase_dir: Path,
+    work: Path,
 ) -> tuple[float, float | None, float, float]:
     """(seconds, predict seconds, worker peak MiB, workers' summed peak MiB) of one run."""
     if variant == "c":
-        return _in_process(job, model_dir, work)
+        return _in_process(job, model_dir, usecase_dir, work)
     run_id = f"bench-{variant}-{time.time_ns()}"
     with WorkerMemory() as peak:
         started = time.perf_counter()
@@ -216,11 +258,12 @@ def _timed(
 
 
 def _in_process(
-    job: variants.Job, model_dir: Path, work: Path
+    job: variants.Job, model_dir: Path, usecase_dir: Path, work: Path
 ) -> tuple[float, float, float, float]:
     """Variant (c) in its own process; its own peak memory is its only worker's."""
-    assert job.tables.features.path is not None
-    partition = Path(job.tables.features.path) / f"as_of_date={job.run_date.isoformat()}"
+    features = job.tables["features"]
+    assert features.path is not None
+    partition = Path(features.path) / f"{AS_OF_DATE}={job.run_date.isoformat()}"
     out = work / "scores_c.parquet"
     command = [
         sys.executable,
@@ -230,6 +273,8 @@ def _in_process(
         str(partition),
         "--model-dir",
         str(model_dir),
+        "--usecase",
+        str(usecase_dir),
         "--out",
         str(out),
     ]

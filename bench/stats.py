@@ -1,14 +1,15 @@
 """`python -m bench.stats --rows 4M`: what file statistics cost when writing scores.
 
-Writes the same `rows` score rows (the `scores` contract, read from a Parquet copy so that
-generating them is not timed) into a new Delta table per setting and repetition, with
+Writes the same `rows` score rows (the churn demo's `scores` layout, read from a Parquet copy
+so that generating them is not timed) into a new Delta table per setting and repetition, with
 Delta's file statistics on: every column (Delta's default, the first 32), the columns
-`scoring.scores.SCORES_PROPERTIES` keeps, and none (`dataSkippingNumIndexedCols=0`, which
-still records numRecords); then ours with Parquet's own row-group statistics also left out
-for the string columns (what `scoring.score.write_scores` does, with
-`scoring.scores.PARQUET_STRING_STATS_OFF`), and that plus no dictionary for `customer_id`.
-Prints one Markdown table (best and median seconds); the settings rotate between
-repetitions. bench/RESULTS.md, findings 11 and 12, came from this.
+`scoring.score.tables.ScoresLayout.scores_properties` keeps, and none
+(`dataSkippingNumIndexedCols=0`, which still records numRecords); then ours with Parquet's own
+row-group statistics also left out for the string columns (what
+`scoring.score.step.write_scores` does, with `ScoresLayout.parquet_string_stats_off`), and that
+plus no dictionary for the entity key (`customer_id`). Prints one Markdown table (best and
+median seconds); the settings rotate between repetitions. bench/RESULTS.md, findings 11 and
+12, came from this.
 """
 
 from __future__ import annotations
@@ -22,57 +23,71 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from bench.data import AS_OF
 from bench.run import bench_config, bench_session, parse_sizes
+from bench.usecase import churn_usecase, scores_layout
 from scoring.core import io
-from scoring.core.tables import TableRef
-from scoring.core.contracts import load_contract, spark_schema
-from scoring.score.tables import PARQUET_STRING_STATS_OFF, SCORES_PROPERTIES, Lineage, with_lineage
 from scoring.core.session import temporary_conf
+from scoring.core.tables import TableRef
+from scoring.score.tables import Lineage, ScoresLayout, with_lineage
+from scoring.usecase import AS_OF_DATE
 
 STATS = "delta.dataSkippingStatsColumns"
-OURS = {STATS: SCORES_PROPERTIES[STATS]}
-NO_DICTIONARY = {"parquet.enable.dictionary#customer_id": "false"}
 # name -> (table properties, session settings during the write)
-SETTINGS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
-    "Delta: every column (Delta default)": ({}, {}),
-    f"Delta: {SCORES_PROPERTIES[STATS]}": (OURS, {}),
-    "Delta: none (numRecords only)": ({"delta.dataSkippingNumIndexedCols": "0"}, {}),
-    "Delta: ours; Parquet: no string statistics (ours)": (OURS, PARQUET_STRING_STATS_OFF),
-    "Delta: ours; Parquet: no string statistics, no customer_id dictionary": (
-        OURS,
-        {**PARQUET_STRING_STATS_OFF, **NO_DICTIONARY},
-    ),
-}
+WriteSettings = dict[str, tuple[dict[str, str], dict[str, str]]]
 
 
-def score_rows(spark: SparkSession, rows: int, files: int) -> DataFrame:
-    """`rows` rows in the `scores` contract: distinct customers, one run's lineage."""
+def write_settings(layout: ScoresLayout) -> WriteSettings:
+    """The settings timed, by name: Delta's statistics on which columns, Parquet's on strings."""
+    ours = {STATS: layout.scores_properties[STATS]}
+    no_strings = layout.parquet_string_stats_off
+    keys = ", ".join(layout.keys)
+    no_dictionary = {f"parquet.enable.dictionary#{key}": "false" for key in layout.keys}
+    return {
+        "Delta: every column (Delta default)": ({}, {}),
+        f"Delta: {ours[STATS]}": (ours, {}),
+        "Delta: none (numRecords only)": ({"delta.dataSkippingNumIndexedCols": "0"}, {}),
+        "Delta: ours; Parquet: no string statistics (ours)": (ours, no_strings),
+        f"Delta: ours; Parquet: no string statistics, no {keys} dictionary": (
+            ours,
+            {**no_strings, **no_dictionary},
+        ),
+    }
+
+
+def score_rows(spark: SparkSession, layout: ScoresLayout, rows: int, files: int) -> DataFrame:
+    """`rows` rows of the scored tables' `layout`: distinct entities, one run's lineage.
+
+    Each entity key column holds `C` and the row number (`C0000000042`); the outputs are a
+    binary classifier's (`score`, `label`).
+    """
+    entity = F.format_string("C%010d", F.col("id"))
     scored = spark.range(0, rows, 1, files).select(
-        F.format_string("C%010d", F.col("id")).alias("customer_id"),
-        F.lit(AS_OF).alias("as_of_date"),
+        *(entity.alias(key) for key in layout.keys),
+        F.lit(AS_OF).alias(AS_OF_DATE),
         F.rand(7).alias("score"),
         (F.rand(8) > 0.8).cast("int").alias("label"),
     )
     lineage = Lineage(
         "bench_tree", "1", "0123456789abcdef0123456789abcdef", 1, "bench-stats", datetime.now(UTC)
     )
-    return with_lineage(scored, lineage)
+    return with_lineage(scored, lineage, layout)
 
 
 def timed_write(
     spark: SparkSession,
     source: DataFrame,
     ref: TableRef,
+    schema: T.StructType,
     props: dict[str, str],
     conf: dict[str, str] | None = None,
 ) -> float:
-    """Seconds to append `source` to a new table `ref` created with `props`, under `conf`."""
+    """Seconds to append `source` to a new table `ref` of `schema` and `props`, under `conf`."""
     assert ref.path is not None
     shutil.rmtree(ref.path, ignore_errors=True)
-    schema = spark_schema(load_contract("scores"))
-    io.ensure_table(spark, ref, schema, ("as_of_date",), props)
+    io.ensure_table(spark, ref, schema, (AS_OF_DATE,), props)
     with temporary_conf(spark, conf or {}):
         started = time.perf_counter()
         io.write_delta(source, ref, "append", {"run_id": "bench-stats"})
@@ -89,16 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     (rows,) = parse_sizes(args.rows)
     work = args.work.resolve()
     spark = bench_session(bench_config(work))
+    layout = scores_layout(churn_usecase())
     source_path = str(work / "source.parquet")
-    score_rows(spark, rows, 4).write.mode("overwrite").parquet(source_path)
+    score_rows(spark, layout, rows, 4).write.mode("overwrite").parquet(source_path)
     source = spark.read.parquet(source_path)
-    names = list(SETTINGS)
+    settings = write_settings(layout)
+    names = list(settings)
     seconds: dict[str, list[float]] = {name: [] for name in names}
-    timed_write(spark, source, TableRef("warmup", path=str(work / "warmup")), {})  # untimed
+    warmup = TableRef("warmup", path=str(work / "warmup"))
+    timed_write(spark, source, warmup, layout.schema, {})  # untimed
     for rep in range(args.reps):
         for name in names[rep % len(names) :] + names[: rep % len(names)]:
             ref = TableRef("scores", path=str(work / "scores"))
-            seconds[name].append(timed_write(spark, source, ref, *SETTINGS[name]))
+            seconds[name].append(timed_write(spark, source, ref, layout.schema, *settings[name]))
     print(f"{rows:,} score rows, {args.reps} repetitions, settings rotated")
     print("| statistics on | best s | median s |\n|---|---|---|")
     for name in names:

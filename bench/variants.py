@@ -4,6 +4,7 @@
 rows (keys, score, label, lineage), overwrite the same slice and MERGE it into their own
 `scores_current`, under the same Spark settings and Arrow batch size. Only the UDF differs:
 (a) our `run_score`; (b) `mlflow.pyfunc.spark_udf`; (d) an identity Arrow UDF (the floor).
+The keys are the use case's entity and `as_of_date`; score and label follow its model spec.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -19,11 +21,16 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from scoring.core import io
-from scoring.core.errors import DataError
-from scoring.model.adapter import ModelInput
-from scoring.model.registry import MlflowTarget, ResolvedModel, resolve_model
-from scoring.score.step import KEYS, ScoreTables, run_score, write_scores
-from scoring.score.tables import Lineage
+from scoring.core.errors import DataError, ModelError
+from scoring.core.tables import Tables
+from scoring.model.loading import load_predictor
+from scoring.model.predictors import EstimatorPredictor, class_index
+from scoring.model.registry import MlflowTarget, ResolvedModel, parse_model_uri, resolve_model
+from scoring.model.signature import ModelInput
+from scoring.model.tasks import output_fields
+from scoring.score.step import ScoreRequest, run_score, write_scores
+from scoring.score.tables import Lineage, ScoresLayout
+from scoring.usecase import AS_OF_DATE, ModelSpec, UseCase
 
 # The string the churn pipelines' imputer puts in place of a missing category.
 MISSING_CATEGORY = "unknown"
@@ -31,74 +38,114 @@ MISSING_CATEGORY = "unknown"
 
 @dataclass(frozen=True)
 class Job:
-    """One timed scoring of a features table by a model into a pair of output tables."""
+    """One timed scoring of a features table by a model into a pair of output tables.
 
-    tables: ScoreTables
+    `tables` holds `features`, `scores` and `scores_current`; `positive` is the position of
+    the use case's positive class among the model's probabilities (what (b) reads).
+    """
+
+    tables: Tables
     target: MlflowTarget
-    model_uri: str
+    request: ScoreRequest
     inputs: tuple[ModelInput, ...]
+    positive: int
     run_date: date
     batch_size: int
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The columns every variant passes through: the entity key and `as_of_date`."""
+        return (*self.request.entity, AS_OF_DATE)
+
+
+def score_request(usecase: UseCase, model_uri: str) -> ScoreRequest:
+    """What (a) asks `run_score` for: the use case's model spec and entity, and the MERGE.
+
+    Every variant feeds its `scores_current`, as a run of the serving alias does, although
+    the bench's models are named by version.
+    """
+    return ScoreRequest(
+        model_uri=model_uri,
+        spec=usecase.model,
+        registered_name=parse_model_uri(model_uri)[0],
+        entity=usecase.entity,
+        as_of_column=usecase.features.as_of_column,
+        update_current=True,
+    )
+
+
+def positive_index(model_dir: str | Path, spec: ModelSpec) -> int:
+    """Where `spec.positive_class` is among the probabilities of a downloaded classifier.
+
+    Raises:
+        ModelError: the model is not a scikit-learn-like classifier, or lacks the class.
+    """
+    predictor = load_predictor(model_dir, spec)
+    if not isinstance(predictor, EstimatorPredictor):
+        raise ModelError(f"{model_dir}: the bench's models are scikit-learn classifiers")
+    return class_index(list(predictor.model.classes_), spec.positive_class)
 
 
 def ours(spark: SparkSession, job: Job, run_id: str) -> None:
     """(a) our score step, end to end."""
-    run_score(spark, job.tables, job.target, job.model_uri, job.run_date, run_id, job.batch_size)
+    run_score(spark, job.tables, job.target, job.request, job.run_date, run_id, job.batch_size)
 
 
 def spark_udf(spark: SparkSession, job: Job, run_id: str) -> None:
     """(b) `mlflow.pyfunc.spark_udf` the way users call it, then the same writes as (a).
 
     The models are logged with `pyfunc_predict_fn="predict_proba"`, so the UDF returns both
-    class probabilities as an array; score = element 1, label = the more probable class. Users
-    fill missing categories with the imputer's value in Spark (the pyfunc receives None,
-    which the pipeline's NaN imputer does not recognise), and cast numbers to double to match
-    the signature: both are done here so the scores equal (a)'s.
+    class probabilities as an array; score = the positive class's element, label = 1 when
+    score >= the use case's threshold (as (a) computes them). Users fill missing categories
+    with the imputer's value in Spark (the pyfunc receives None, which the pipeline's NaN
+    imputer does not recognise), and cast numbers to double to match the signature: both are
+    done here so the scores equal (a)'s.
     """
     import mlflow.pyfunc
 
-    features, model, lineage = _pinned(spark, job, run_id)
+    features, model, lineage, layout = _pinned(spark, job, run_id)
     udf = mlflow.pyfunc.spark_udf(spark, model.pinned_uri, result_type="array<double>")
-    names = [i.name for i in job.inputs]
+    keys, names = job.keys, [i.name for i in job.inputs]
     proba = udf(*(_as_signature(F.col(i.name), i).alias(i.name) for i in job.inputs))
+    score = F.col("_proba")[job.positive]
+    positive = score >= F.lit(job.request.spec.threshold)
     scored = (
-        features.select(*KEYS, *names)
-        .select(*KEYS, proba.alias("_proba"))
-        .select(
-            *KEYS,
-            F.col("_proba")[1].alias("score"),
-            F.when(F.col("_proba")[1] > F.col("_proba")[0], 1).otherwise(0).alias("label"),
-        )
+        features.select(*keys, *names)
+        .select(*keys, proba.alias("_proba"))
+        .select(*keys, score.alias("score"), F.when(positive, 1).otherwise(0).alias("label"))
     )
-    write_scores(spark, scored, job.tables, model, lineage, job.run_date, job.batch_size)
+    _write(spark, scored, job, layout, model, lineage)
 
 
 def floor(spark: SparkSession, job: Job, run_id: str) -> None:
-    """(d) the Spark floor: the same read and writes, an identity Arrow UDF instead of a model."""
-    features, model, lineage = _pinned(spark, job, run_id)
-    columns = [*KEYS, *(i.name for i in job.inputs)]
+    """(d) the Spark floor: the same read and writes, an identity Arrow UDF instead of a model.
+
+    The keys pass through as Arrow arrays; the binary outputs (`score`, `label`, the task
+    `bench.usecase.churn_usecase` checks) are constants made with numpy and pyarrow alone,
+    so the workers import nothing of the engine.
+    """
+    features, model, lineage, layout = _pinned(spark, job, run_id)
+    keys = job.keys
+    columns = [*keys, *(i.name for i in job.inputs)]
     schema = T.StructType(
-        [
-            *(features.schema[k] for k in KEYS),
-            T.StructField("score", T.DoubleType(), True),
-            T.StructField("label", T.IntegerType(), True),
-        ]
+        [*(features.schema[k] for k in keys), *output_fields(job.request.spec.task)]
     )
+    names = schema.fieldNames()
 
     def identity(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             rows = batch.num_rows
             yield pa.RecordBatch.from_arrays(
                 [
-                    *(batch.column(k) for k in KEYS),
+                    *(batch.column(k) for k in keys),
                     pa.array(np.full(rows, 0.5)),
                     pa.array(np.zeros(rows, dtype="int32")),
                 ],
-                names=[*KEYS, "score", "label"],
+                names=names,
             )
 
     scored = features.select(*columns).mapInArrow(identity, schema)  # type: ignore[arg-type]
-    write_scores(spark, scored, job.tables, model, lineage, job.run_date, job.batch_size)
+    _write(spark, scored, job, layout, model, lineage)
 
 
 def _as_signature(column: Column, item: ModelInput) -> Column:
@@ -108,15 +155,46 @@ def _as_signature(column: Column, item: ModelInput) -> Column:
     return column.cast("double")
 
 
-def _pinned(spark: SparkSession, job: Job, run_id: str) -> tuple[DataFrame, ResolvedModel, Lineage]:
-    """The features partition at the current version, the model and the run's lineage.
+def _pinned(
+    spark: SparkSession, job: Job, run_id: str
+) -> tuple[DataFrame, ResolvedModel, Lineage, ScoresLayout]:
+    """The features partition at the current version, the model, the run's lineage, the layout.
 
-    One registry call and one pinned read, as `run_score` does.
+    One registry call and one pinned read, as `run_score` does; the date column is renamed
+    to `as_of_date` and the scored tables' layout comes from the features' entity types.
     """
-    model = resolve_model(job.target, job.model_uri)
-    version = io.current_version(spark, job.tables.features)
+    request, ref = job.request, job.tables["features"]
+    model = resolve_model(job.target, request.model_uri)
+    version = io.current_version(spark, ref)
     if version is None:
-        raise DataError(f"{job.tables.features}: features table does not exist")
-    features = io.read_partition(spark, job.tables.features, "as_of_date", job.run_date, version)
+        raise DataError(f"{ref}: features table does not exist")
+    features = io.read_partition(spark, ref, request.as_of_column, job.run_date, version)
     lineage = Lineage(model.name, model.version, model.run_id, version, run_id, datetime.now(UTC))
-    return features, model, lineage
+    layout = ScoresLayout(tuple(features.schema[k] for k in request.entity), request.spec.task)
+    keyed = features.withColumnRenamed(request.as_of_column, AS_OF_DATE)
+    return keyed, model, lineage, layout
+
+
+def _write(
+    spark: SparkSession,
+    scored: DataFrame,
+    job: Job,
+    layout: ScoresLayout,
+    model: ResolvedModel,
+    lineage: Lineage,
+) -> None:
+    """The writes of (a): the `scores` slice, then the MERGE into `scores_current`.
+
+    Whether the MERGE runs is decided as in `run_score` (`ScoreRequest.feeds_current`).
+    """
+    write_scores(
+        spark,
+        scored,
+        job.tables,
+        layout,
+        model,
+        lineage,
+        job.run_date,
+        job.batch_size,
+        update_current=job.request.feeds_current(model),
+    )
