@@ -40,7 +40,7 @@ def run_doctor(
 ) -> int:
     """Print the environment report and run every check; return the process exit code."""
     for label, value in environment_report(config, usecase):
-        print(f"{label:<22} {value}")
+        print(f"{label:<26} {value}")
     checks = [check_java()]
     spark = None
     try:

@@ -125,8 +125,8 @@ def _model(config: Config, usecase: UseCase) -> Check:
                 "model", True, f"{exc}; `scoring train` (or the pipeline) trains one", warning=True
             )
         return Check("model", False, f"{exc}; register one and record its baseline")
-    except ScoringError as exc:
-        return Check("model", False, str(exc))
+    except Exception as exc:  # the doctor reports every failure instead of raising
+        return Check("model", False, f"{uri}: {type(exc).__name__}: {exc}")
     try:
         folder = download_model(target, model)
         inputs = model_inputs(folder)
@@ -134,7 +134,7 @@ def _model(config: Config, usecase: UseCase) -> Check:
             fields = features_schema(usecase.features.contract, usecase.entity).fields
             check_inputs(T.StructType(list(fields)), inputs, str(usecase.features.contract.path))
         load_predictor(folder, usecase.model)
-    except ScoringError as exc:
+    except Exception as exc:  # the doctor reports every failure instead of raising
         return Check("model", False, f"{model.pinned_uri}: {exc}")
     return Check(
         "model",

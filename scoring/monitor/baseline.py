@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from scoring.core.errors import DataError, ModelError
 from scoring.model.registry import MlflowTarget, configure_mlflow
-from scoring.model.tasks import MONITORED_OUTPUTS, Outputs
+from scoring.model.tasks import MONITORED_OUTPUTS, Outputs, output_names
 
 BASELINE_TAG = "baseline_uri"
 BASELINE_ARTIFACT = "baseline/baseline.parquet"
@@ -123,5 +123,5 @@ def read_baseline(spark: SparkSession, path: str, outputs: Sequence[str]) -> Dat
 
 def input_features(baseline: DataFrame, entity: Sequence[str], task: str) -> list[str]:
     """The model input features of a baseline: every column but keys, outputs and target."""
-    others = {*entity, *MONITORED_OUTPUTS[task], TARGET}
+    others = {*entity, *output_names(task), TARGET}
     return [c for c in baseline.columns if c not in others]

@@ -4,21 +4,70 @@ import re
 
 import pytest
 
+from pathlib import Path
+
 from scoring.cli.doctor import check_delta_round_trip, run_doctor
 from scoring.core.errors import EnvironmentProblem
+from scoring.usecase import load_usecase
+from tests.conftest import CHURN_DIR
+from tests.usecase.factory import FEATURES_PY, usecase_doc, write_usecase
 
 
-def test_doctor_passes_and_reports_versions_and_locations(spark, config, capsys):
-    code = run_doctor(config, session_factory=lambda: spark)
+def test_doctor_passes_and_reports_versions_and_locations(spark, config, churn, capsys):
+    code = run_doctor(config, churn, session_factory=lambda: spark)
     out = capsys.readouterr().out
     assert code == 0
     assert re.search(r"^pyspark\s+4\.0\.\d+$", out, re.M)
     assert re.search(r"^delta-spark\s+4\.0\.\d+$", out, re.M)
     assert re.search(r"^mlflow\s+3\.", out, re.M)
-    assert re.search(rf"^table features\s+{re.escape(config.storage.root)}/features$", out, re.M)
+    root = re.escape(config.storage.root)
+    assert re.search(rf"^table features\s+{root}/churn/features$", out, re.M)
+    assert re.search(rf"^raw drops\s+{root}/churn/raw$", out, re.M)
     assert "[ok] delta write/read/time travel" in out
     assert "[ok] mlflow" in out
+    assert "[ok] feature code: " in out and "returns the 29 columns of" in out
+    assert "[ok] trainer: " in out and "[ok] sample data: " in out
+    # No model yet: the demo has a trainer, so the pipeline trains one (a warning only).
+    assert re.search(
+        r"^\[warn\] model: model URI 'models:/scoring_churn@champion': .* trains one$", out, re.M
+    )
     assert "doctor: all checks passed" in out
+
+
+def test_doctor_binds_the_trained_model_to_the_features(spark, trained, churn, capsys):
+    assert run_doctor(trained, churn, session_factory=lambda: spark) == 0
+    out = capsys.readouterr().out
+    assert (
+        "[ok] model: models:/scoring_churn@champion is models:/scoring_churn/1: 26 inputs bound, loads as a binary model"
+        in out
+    )
+
+
+def test_doctor_names_broken_feature_code_and_a_missing_model_one_line_each(
+    spark, config, tmp_path, capsys
+):
+    text = FEATURES_PY.replace('F.lit("a").alias("kind")', 'F.lit(1).alias("kind")')
+    usecase = load_usecase(
+        write_usecase(tmp_path / "uc", usecase_doc(train=None), {"features.py": text})
+    )
+    assert run_doctor(config, usecase, session_factory=lambda: spark) == 1
+    out = capsys.readouterr().out
+    assert re.search(
+        r"^\[FAILED\] feature code: features: column 'kind' has type int, .* says string$",
+        out,
+        re.M,
+    )
+    assert re.search(
+        r"^\[FAILED\] model: .*no alias 'champion' of model 'tiny_model'.*register one", out, re.M
+    )
+    assert "doctor: 2 check(s) failed: feature code, model" in out
+
+
+def test_doctor_checks_sql_features_of_the_second_use_case(spark, config, capsys):
+    claims = load_usecase(Path(__file__).parents[1] / "usecases" / "claims")
+    run_doctor(config, claims, session_factory=lambda: spark)
+    out = capsys.readouterr().out
+    assert re.search(r"^\[ok\] feature code: .*features\.sql returns the 10 columns of", out, re.M)
 
 
 def test_delta_round_trip_leaves_no_scratch_table(spark, config, tmp_path):
@@ -33,7 +82,7 @@ def test_doctor_fails_with_a_clear_message_when_the_session_cannot_start(config,
     def broken() -> None:
         raise EnvironmentProblem("/nowhere/delta-spark_2.13-4.0.1.jar: Delta jar missing")
 
-    code = run_doctor(config, session_factory=broken)  # type: ignore[arg-type]
+    code = run_doctor(config, load_usecase(CHURN_DIR), session_factory=broken)  # type: ignore[arg-type]
     out = capsys.readouterr().out
     assert code == 1
     assert "[FAILED] spark session: EnvironmentProblem: /nowhere/delta-spark" in out
@@ -46,7 +95,7 @@ def test_doctor_fails_when_the_mlflow_store_is_unusable(spark, tmp_path, capsys)
     blocker = tmp_path / "file-not-folder"
     blocker.write_text("x")
     config = make_config(tmp_path / "lake", f"mlflow.tracking_uri=sqlite:///{blocker}/db.sqlite")
-    code = run_doctor(config, session_factory=lambda: spark)
+    code = run_doctor(config, load_usecase(CHURN_DIR), session_factory=lambda: spark)
     assert code == 1
     assert "[FAILED] mlflow" in capsys.readouterr().out
 

@@ -161,8 +161,18 @@ def test_bronze_customers_keep_every_newer_version_with_its_lineage(spark, histo
             (*c1, "consumer", 1980, True, t0, DAY1, f1, "ingest-1"),
             (*c1, "smb", 1981, False, t1, DAY2, f2, "ingest-2"),  # newer: stored beside
             ("C0000002", date(2024, 2, 1), "FR", "smb", None, False, t0, DAY1, f1, "ingest-1"),
-            ("C0000003", date(2024, 3, 1), None, "enterprise", None, None, t0, DAY1, f1,
-             "ingest-1"),
+            (
+                "C0000003",
+                date(2024, 3, 1),
+                None,
+                "enterprise",
+                None,
+                None,
+                t0,
+                DAY1,
+                f1,
+                "ingest-1",
+            ),
             ("C0000009", date(2026, 3, 2), "GB", "consumer", 1999, True, t9, DAY2, f2, "ingest-2"),
         ],
         "customer_id string, signup_date date, country string, segment string, birth_year int, "
@@ -251,7 +261,9 @@ def test_feature_commit_records_run_id_and_bronze_versions_read(spark, history):
 def test_missing_csv_column_fails_naming_file_and_column_and_changes_nothing(spark, history):
     config = history["config"]
     header = CUSTOMER_HEADER.replace(",segment", "")
-    write_drop(Path(config.raw_root("churn")), "2026-03-05", ["C0000001"], TRANSACTIONS_DAY2, header)
+    write_drop(
+        Path(config.raw_root("churn")), "2026-03-05", ["C0000001"], TRANSACTIONS_DAY2, header
+    )
     before = versions(spark, config)
     with pytest.raises(DataError, match=r"customers_001\.csv: CSV header lacks .*'segment'"):
         ingest(spark, config, date(2026, 3, 5), "ingest-bad")
@@ -261,7 +273,7 @@ def test_missing_csv_column_fails_naming_file_and_column_and_changes_nothing(spa
 def test_json_key_absent_from_every_record_fails_naming_file_and_key(spark, history):
     config = history["config"]
     no_channel = [
-        line.replace(", \"channel\": \"app\"", "").replace(", \"channel\": \"web\"", "")
+        line.replace(', "channel": "app"', "").replace(', "channel": "web"', "")
         for line in TRANSACTIONS_DAY2[1:]
     ]
     write_drop(Path(config.raw_root("churn")), "2026-03-06", CUSTOMERS_DAY2, no_channel)

@@ -68,7 +68,9 @@ def test_a_type_nobody_reviewed_is_refused_naming_the_setting(tmp_path):
 
 def test_a_pickled_scikit_learn_model_is_refused(tmp_path):
     folder = save_sklearn(LogisticRegression().fit(X, Y), tmp_path / "m", fmt="cloudpickle")
-    with pytest.raises(ModelError, match="saved as 'cloudpickle'; loading a pickle trusts any code"):
+    with pytest.raises(
+        ModelError, match="saved as 'cloudpickle'; loading a pickle trusts any code"
+    ):
         load_predictor(folder, BINARY)
 
 

@@ -55,7 +55,9 @@ def test_class_one_is_one_class_whatever_its_type(classes):
 
 
 def test_a_positive_class_the_model_lacks_names_the_setting():
-    with pytest.raises(ModelError, match=r"do not include the positive class 'yes' .*positive_class"):
+    with pytest.raises(
+        ModelError, match=r"do not include the positive class 'yes' .*positive_class"
+    ):
         class_index(["a", "b"], "yes")
 
 

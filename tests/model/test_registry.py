@@ -31,7 +31,7 @@ def test_default_model_uri_uses_the_alias():
 
 @pytest.mark.slow
 def test_alias_resolves_to_the_pinned_version_and_its_run(trained):
-    model = resolve_model(mlflow_target(trained), "models:/scoring_churn@champion")
+    model = resolve_model(mlflow_target(trained, "churn"), "models:/scoring_churn@champion")
     assert (model.pinned_uri, model.alias, model.run_id is not None) == (
         "models:/scoring_churn/1",
         "champion",
@@ -42,23 +42,23 @@ def test_alias_resolves_to_the_pinned_version_and_its_run(trained):
 @pytest.mark.slow
 def test_unknown_alias_fails_naming_it(trained):
     with pytest.raises(ModelNotFoundError, match="no alias 'nope' of model 'scoring_churn'"):
-        resolve_model(mlflow_target(trained), "models:/scoring_churn@nope")
+        resolve_model(mlflow_target(trained, "churn"), "models:/scoring_churn@nope")
 
 
 @pytest.mark.slow
 def test_unknown_version_fails_naming_it(trained):
     with pytest.raises(ModelNotFoundError, match="no version 9 of model 'scoring_churn'"):
-        resolve_model(mlflow_target(trained), "models:/scoring_churn/9")
+        resolve_model(mlflow_target(trained, "churn"), "models:/scoring_churn/9")
 
 
 @pytest.mark.slow
-def test_has_model_is_false_only_when_the_registry_says_so(trained):
-    assert has_model(trained, "models:/scoring_churn@champion") is True
-    assert has_model(trained, "models:/scoring_churn@nope") is False
-    assert has_model(trained, "models:/no_such_model@champion") is False
+def test_has_model_is_false_only_when_the_registry_says_so(trained, churn):
+    assert has_model(trained, churn, "models:/scoring_churn@champion") is True
+    assert has_model(trained, churn, "models:/scoring_churn@nope") is False
+    assert has_model(trained, churn, "models:/no_such_model@champion") is False
 
 
-def test_an_unreachable_registry_is_an_error_not_a_missing_model(tmp_path, monkeypatch):
+def test_an_unreachable_registry_is_an_error_not_a_missing_model(tmp_path, monkeypatch, churn):
     """Otherwise the pipeline would train and register a new champion during an outage."""
     import mlflow
 
@@ -69,7 +69,7 @@ def test_an_unreachable_registry_is_an_error_not_a_missing_model(tmp_path, monke
     config = make_config(tmp_path, f"mlflow.tracking_uri={closed}")
     try:
         with pytest.raises(ModelError, match="could not be read") as error:
-            has_model(config, "models:/scoring_churn@champion")
+            has_model(config, churn, "models:/scoring_churn@champion")
     finally:
         mlflow.set_tracking_uri(before[0])
         mlflow.set_registry_uri(before[1])

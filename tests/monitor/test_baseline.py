@@ -3,8 +3,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from scoring.model.baseline import download_baseline, input_features, read_baseline
-from scoring.core.errors import ModelError
+from scoring.monitor.baseline import download_baseline, input_features, read_baseline
+from scoring.core.errors import DataError, ModelError
 
 
 def register(tmp_path, tags):
@@ -47,6 +47,22 @@ def test_an_unknown_version_is_a_model_error(tmp_path):
 def test_a_null_category_survives_the_crossing_to_spark(spark, tmp_path):
     path = tmp_path / "b.parquet"
     pd.DataFrame({"country": ["DE", None], "score": [0.1, 0.2]}).to_parquet(path)
-    frame = read_baseline(spark, str(path))
+    frame = read_baseline(spark, str(path), ["score"])
     assert [r["country"] for r in frame.collect()] == ["DE", None]
-    assert input_features(frame) == ["country"]
+    assert input_features(frame, ("customer_id",), "binary") == ["country"]
+
+
+def test_inputs_are_every_column_but_the_keys_outputs_and_target(spark, tmp_path):
+    path = tmp_path / "b.parquet"
+    columns = {"insurer_id": ["a"], "policy_no": [1], "x": [1.0], "label": ["hi"], "score": [0.7],
+               "target": ["hi"], "y": [2.0]}  # fmt: skip
+    pd.DataFrame(columns).to_parquet(path)
+    frame = read_baseline(spark, str(path), ["label", "score"])
+    assert input_features(frame, ("insurer_id", "policy_no"), "multiclass") == ["x", "y"]
+
+
+def test_a_baseline_without_the_models_output_is_named(spark, tmp_path):
+    path = tmp_path / "b.parquet"
+    pd.DataFrame({"x": [1.0], "score": [0.1]}).to_parquet(path)
+    with pytest.raises(DataError, match=r"b\.parquet: the baseline has no 'prediction' column"):
+        read_baseline(spark, str(path), ["prediction"])

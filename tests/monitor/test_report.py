@@ -9,15 +9,19 @@ import pytest
 
 from scoring.core import io
 from scoring.core.contracts import load_contract, spark_schema
-from scoring.monitor.report import baseline_histogram, run_report
+from scoring.monitor.report import baseline_histogram, output_range, run_report
 from scoring.monitor.report_page import ReportData, render_report
 from scoring.runs.history import append_run, run_row
+from scoring.runs.steps import usecase_tables
+from scoring.usecase import load_usecase
+from tests.conftest import CHURN_DIR
 
 DAY = date(2026, 3, 2)
 
 
 def drift_row(feature, metric, value, status, comparison="baseline"):
     return {
+        "usecase": "churn",
         "date": DAY,
         "model_name": "m",
         "model_version": "1",
@@ -51,12 +55,15 @@ RUN = {
 
 def page(**changes: Any) -> str:
     data: dict[str, Any] = {
+        "usecase": "churn",
         "run_date": DAY,
         "model_name": "m",
         "model_version": "1",
         "drift": DRIFT,
-        "score_current": [1] * 20,
-        "score_baseline": [2] * 20,
+        "output": "score",
+        "output_range": (0.0, 1.0),
+        "output_current": [1] * 20,
+        "output_baseline": [2] * 20,
         "quarantine": None,
         "runs": [RUN],
     }
@@ -88,14 +95,30 @@ def test_a_missing_quarantine_table_is_noted_on_the_page():
     )
 
 
+def test_the_title_names_the_use_case_model_and_date():
+    assert "Scoring monitor: churn, m v1 on 2026-03-02" in page()
+
+
 def test_baseline_scores_fall_in_twenty_bins_with_one_in_the_last():
-    counts = baseline_histogram(pd.Series([0.0, 0.04, 0.05, 0.99, 1.0, None]))
+    counts = baseline_histogram(pd.Series([0.0, 0.04, 0.05, 0.99, 1.0, None]), 0.0, 1.0)
     assert counts == [2, 1] + [0] * 17 + [2]
+
+
+def test_predictions_fall_in_twenty_bins_of_their_span_and_outliers_in_the_end_bins():
+    counts = baseline_histogram(pd.Series([-5.0, 0.0, 4.9, 5.0, 100.0, 150.0]), 0.0, 100.0)
+    assert counts == [3, 1] + [0] * 17 + [2]
+
+
+def test_a_regression_chart_spans_the_baseline_predictions():
+    assert output_range("prediction", pd.Series([3.0, 9.0]), None) == (3.0, 9.0)
+    assert output_range("score", pd.Series([3.0, 9.0]), None) == (0.0, 1.0)
+    assert output_range("prediction", pd.Series([2.0, 2.0]), None) == (1.5, 2.5)
 
 
 @pytest.mark.slow
 def test_the_report_is_rendered_from_the_tables(spark, config, tmp_path):
-    tables = {n: config.table(n) for n in ("drift_metrics", "scores", "runs", "quarantine")}
+    churn = load_usecase(CHURN_DIR)
+    tables = usecase_tables(config, churn)
     schema = spark_schema(load_contract("drift_metrics"))
     io.write_delta(spark.createDataFrame(DRIFT, schema), tables["drift_metrics"], "overwrite", {})
     scores = spark.createDataFrame(
@@ -105,11 +128,13 @@ def test_the_report_is_rendered_from_the_tables(spark, config, tmp_path):
     io.write_delta(scores, tables["scores"], "overwrite", {})
     start = datetime(2026, 3, 2, 1, tzinfo=UTC)
     append_run(
-        spark, tables["runs"], run_row("monitor", DAY, "monitor-7", None, start, start, None, None)
+        spark,
+        tables["runs"],
+        run_row("churn", "monitor", DAY, "monitor-7", None, start, start, None, None),
     )
     baseline = tmp_path / "b.parquet"
     pd.DataFrame({"score": [0.1, 0.2]}).to_parquet(baseline)
-    path = run_report(spark, tables, "m", lambda v: str(baseline), str(tmp_path / "r"), DAY)
+    path = run_report(spark, tables, churn, "m", lambda v: str(baseline), str(tmp_path / "r"), DAY)
     html = (tmp_path / "r" / "report_2026-03-02.html").read_text()
     assert path.endswith("report_2026-03-02.html")
     assert "Verdict: drift alerts: amount_sum_7d" in html

@@ -8,10 +8,13 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from scoring.cli import main
 from scoring.core import io
-from scoring.cli.main import main
 from scoring.core.errors import DataError
-from scoring.monitor.step import run_monitor
+from scoring.monitor.step import MonitorRequest, run_monitor
+from scoring.runs.steps import usecase_tables
+from scoring.usecase import load_usecase
+from tests.usecase.factory import usecase_doc, write_usecase
 
 DAY1, DAY2 = date(2026, 3, 1), date(2026, 3, 2)
 FEATURES = T.StructType(
@@ -60,9 +63,23 @@ def day_rows(day: date, x_shift: float):
     return features, scores
 
 
+def score_only(folder: Path, features: Path) -> Path:
+    """A use case that scores (and monitors) a features table the user keeps themselves."""
+    doc = usecase_doc(
+        name="kept",
+        entity=["customer_id"],
+        sources=None,
+        train=None,
+        features={"table": str(features)},
+        model={"name": "m", "task": "binary"},
+    )
+    return write_usecase(folder, doc)
+
+
 @pytest.fixture
 def tables(spark, config, tmp_path):
-    refs = {name: config.table(name) for name in ("features", "scores", "drift_metrics")}
+    usecase = load_usecase(score_only(tmp_path / "uc", tmp_path / "features"))
+    refs = usecase_tables(config, usecase)
     f1, s1 = day_rows(DAY1, 0.0)
     f2, s2 = day_rows(DAY2, 100.0)  # x moves beyond every baseline bin on day 2
     meta = {"run_id": "test"}
@@ -72,7 +89,8 @@ def tables(spark, config, tmp_path):
 
 
 def monitor(spark, config, tables, baseline, day=DAY2, run_id="monitor-1"):
-    return run_monitor(spark, tables, config.monitor, "m", lambda v: baseline, day, run_id)
+    request = MonitorRequest("m", ("customer_id",), "binary")
+    return run_monitor(spark, tables, config.monitor, request, lambda v: baseline, day, run_id)
 
 
 def statuses(spark, ref, comparison):
@@ -97,6 +115,7 @@ def test_a_shifted_feature_alerts_and_unshifted_ones_do_not(spark, config, table
     assert result.details["dataset_drift"] is True  # 1 of 3 inputs >= 0.3
     assert result.rows_in == N
     assert result.table_versions == {"drift_metrics": 1}
+    assert result.details["source_versions"] == {"features": 0, "scores": 0}
 
 
 @pytest.mark.slow
@@ -135,21 +154,26 @@ def test_monitor_command_writes_metrics_runs_and_prom_then_fails_on_alert(
     register_baseline(config, tmp_path)
     argv = [
         "monitor",
+        "--usecase",
+        str(tmp_path / "uc"),
         "--run-date",
         "2026-03-02",
         "--fail-on-alert",
         "--set",
         f"storage.root={config.storage.root}",
         "--set",
-        "mlflow.model_name=m",
-        "--set",
         "spark.shuffle_partitions=2",
     ]
     assert main(argv) == 3
-    runs = io.read_table(spark, config.table("runs")).collect()
-    assert [(r["step"], r["status"]) for r in runs] == [("monitor", "succeeded")]
-    alerts = io.read_table(spark, config.table("drift_metrics")).where(F.col("status") == "alert")
+    runs = io.read_table(spark, tables["runs"]).collect()
+    assert [(r["usecase"], r["step"], r["status"]) for r in runs] == [
+        ("kept", "monitor", "succeeded")
+    ]
+    alerts = io.read_table(spark, tables["drift_metrics"]).where(F.col("status") == "alert")
     assert alerts.where(F.col("feature") == "x").limit(1).collect()
-    prom = (tmp_path / "lakehouse" / "metrics" / "scoring.prom").read_text()
-    assert 'scoring_step_last_run_success{step="monitor"} 1' in prom
-    assert 'scoring_dataset_drift{step="monitor",model="m",comparison="baseline"} 1' in prom
+    prom = (tmp_path / "lakehouse" / "metrics" / "kept.prom").read_text()
+    assert 'scoring_step_last_run_success{usecase="kept",step="monitor"} 1' in prom
+    assert (
+        'scoring_dataset_drift{usecase="kept",step="monitor",model="m",comparison="baseline"} 1'
+        in prom
+    )

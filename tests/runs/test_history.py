@@ -9,14 +9,15 @@ from scoring.core import io
 from scoring.core.errors import DataError
 from scoring.runs.history import record_step
 from scoring.runs.result import StepResult
+from tests.conftest import churn_tables
 
 DAY = date(2026, 3, 2)
 
 
 @pytest.mark.slow
 def test_every_step_of_a_pipeline_run_is_recorded_including_the_failed_one(spark, config):
-    ref = config.table("runs")
-    with record_step(spark, ref, "ingest", DAY, "ingest-1", "pipeline-1") as rec:
+    ref = churn_tables(config)["runs"]
+    with record_step(spark, ref, "churn", "ingest", DAY, "ingest-1", "pipeline-1") as rec:
         rec.result = StepResult(
             "ingest",
             "ingest-1",
@@ -29,7 +30,7 @@ def test_every_step_of_a_pipeline_run_is_recorded_including_the_failed_one(spark
         )
     with (
         pytest.raises(DataError, match="features: column x missing"),
-        record_step(spark, ref, "features", DAY, "features-1", "pipeline-1"),
+        record_step(spark, ref, "churn", "features", DAY, "features-1", "pipeline-1"),
     ):
         raise DataError("features: column x missing")
     rows = {
@@ -37,6 +38,7 @@ def test_every_step_of_a_pipeline_run_is_recorded_including_the_failed_one(spark
         for r in io.read_table(spark, ref).where(F.col("pipeline_run_id") == "pipeline-1").collect()
     }
     assert set(rows) == {"ingest", "features"}
+    assert {r["usecase"] for r in rows.values()} == {"churn"}
     ingest, features = rows["ingest"], rows["features"]
     assert (ingest["status"], ingest["rows_in"], ingest["rows_out"]) == ("succeeded", 10, 7)
     assert (ingest["rows_quarantined"], ingest["rows_deduplicated"]) == (2, 1)

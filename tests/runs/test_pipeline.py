@@ -9,14 +9,15 @@ import pytest
 from pyspark.sql import functions as F
 
 from scoring.core import io
-from scoring.runs import steps as runner
-from scoring.demo import generate_demo_data
 from scoring.core.errors import DataError
+from scoring.runs import steps as runner
 from scoring.runs.pipeline import run_pipeline
-from tests.conftest import make_config
+from scoring.usecase import import_module, load_usecase
+from tests.conftest import CHURN_DIR, churn_tables, make_config
 
 pytestmark = pytest.mark.slow
 
+CHURN = load_usecase(CHURN_DIR)
 DAY = date(2026, 3, 1)
 DRIFTED_DAY = date(2026, 3, 2)  # the demo's second and last delivery drifts
 MISSING_DAY = date(2026, 3, 3)  # the demo below delivers two days only
@@ -28,8 +29,8 @@ def lakehouse(spark, tmp_path_factory):
     (P3), then a failed run (P2)."""
     root = tmp_path_factory.mktemp("pipeline") / "lakehouse"
     config = make_config(root)
-    generate_demo_data(
-        Path(config.raw_root),
+    import_module(CHURN, "generator").generate_demo_data(
+        Path(config.raw_root("churn")),
         customers=250,
         days=2,
         seed=5,
@@ -37,15 +38,15 @@ def lakehouse(spark, tmp_path_factory):
         history_days=60,
         drift_day=1,
     )
-    results = run_pipeline(spark, config, DAY, "P1")
-    run_pipeline(spark, config, DRIFTED_DAY, "P3")
+    results = run_pipeline(spark, config, CHURN, DAY, "P1")
+    run_pipeline(spark, config, CHURN, DRIFTED_DAY, "P3")
     with pytest.raises(DataError) as failure:
-        run_pipeline(spark, config, MISSING_DAY, "P2")
+        run_pipeline(spark, config, CHURN, MISSING_DAY, "P2")
     return config, results, failure.value
 
 
 def runs_of(spark, config, pipeline_run_id):
-    runs = io.read_table(spark, config.table("runs"))
+    runs = io.read_table(spark, churn_tables(config)["runs"])
     return runs.where(F.col("pipeline_run_id") == pipeline_run_id).orderBy("started_at").collect()
 
 
@@ -73,14 +74,16 @@ def test_a_failed_step_is_recorded_with_its_error_and_stops_the_run(spark, lakeh
     rows = runs_of(spark, config, "P2")
     assert [(r["step"], r["status"]) for r in rows] == [("ingest", "failed")]
     assert str(MISSING_DAY) in rows[0]["error"] and str(MISSING_DAY) in str(error)
-    features = io.read_table(spark, config.table("features"))
+    features = io.read_table(spark, churn_tables(config)["features"])
     assert features.where(F.col("as_of_date") == F.lit(MISSING_DAY)).isEmpty()
 
 
 def test_every_featured_customer_of_d_is_scored_once(spark, lakehouse):
     config, _, _ = lakehouse
-    featured = io.read_table(spark, config.table("features")).where(F.col("as_of_date") == DAY)
-    scores = io.read_table(spark, config.table("scores")).where(F.col("as_of_date") == DAY)
+    featured = io.read_table(spark, churn_tables(config)["features"]).where(
+        F.col("as_of_date") == DAY
+    )
+    scores = io.read_table(spark, churn_tables(config)["scores"]).where(F.col("as_of_date") == DAY)
     assert scores.count() == featured.count() > 200
     assert scores.select("customer_id").distinct().count() == scores.count()
     assert scores.where(~F.col("score").between(0.0, 1.0)).isEmpty()
@@ -88,13 +91,13 @@ def test_every_featured_customer_of_d_is_scored_once(spark, lakehouse):
 
 def test_drift_metrics_cover_the_score_and_every_model_input(spark, lakehouse):
     config, _, _ = lakehouse
-    drift = io.read_table(spark, config.table("drift_metrics")).where(F.col("date") == DAY)
+    drift = io.read_table(spark, churn_tables(config)["drift_metrics"]).where(F.col("date") == DAY)
     features = {r["feature"] for r in drift.select("feature").distinct().collect()}
     assert {"score", "amount_sum_30d", "segment", "country", "__dataset__"} <= features
 
 
 def psi_status(spark, config, day, comparison, feature):
-    drift = io.read_table(spark, config.table("drift_metrics"))
+    drift = io.read_table(spark, churn_tables(config)["drift_metrics"])
     (row,) = drift.where(
         (F.col("date") == day)
         & (F.col("comparison") == comparison)
@@ -110,7 +113,7 @@ def test_the_demo_drifted_day_alerts_and_the_report_flags_it(spark, lakehouse):
     assert psi_status(spark, config, DAY, "baseline", "segment") == "ok"
     assert psi_status(spark, config, DRIFTED_DAY, "previous", "segment") == "alert"
     assert psi_status(spark, config, DRIFTED_DAY, "baseline", "segment") == "alert"
-    page = Path(runner.report(spark, config, DRIFTED_DAY)).read_text()
+    page = Path(runner.report(spark, config, CHURN, DRIFTED_DAY)).read_text()
     verdict = page.split("Verdict: ", 1)[1].split("</p>", 1)[0]
     assert verdict.startswith(("drift alerts", "DATASET DRIFT")) and "segment" in verdict
 
@@ -119,11 +122,11 @@ def test_prometheus_textfile_and_mlflow_run_are_written(spark, lakehouse):
     from mlflow import MlflowClient
 
     config, _, _ = lakehouse
-    text = Path(config.prometheus_file).read_text()
-    assert 'scoring_step_last_run_success{step="score"} 1' in text
-    assert 'scoring_step_last_run_success{step="ingest"} 0' in text  # P2 failed last
+    text = Path(config.prometheus_file("churn")).read_text()
+    assert 'scoring_step_last_run_success{usecase="churn",step="score"} 1' in text
+    assert 'scoring_step_last_run_success{usecase="churn",step="ingest"} 0' in text  # P2 failed
     client = MlflowClient(tracking_uri=config.tracking_uri)
-    experiment = client.get_experiment_by_name(config.mlflow.experiment)
+    experiment = client.get_experiment_by_name(config.experiment("churn"))
     assert experiment is not None
     names = {r.info.run_name: r.info.status for r in client.search_runs([experiment.experiment_id])}
     assert names["P1"] == "FINISHED"
