@@ -54,9 +54,11 @@ test: setup
 	$(PY) -m pytest
 
 lint: setup
-	$(VENV)/bin/ruff check scoring jobs tests deploy bench
-	$(VENV)/bin/ruff format --check scoring jobs tests deploy bench
+	$(VENV)/bin/ruff check scoring jobs tests deploy bench examples
+	$(VENV)/bin/ruff format --check scoring jobs tests deploy bench examples
 	$(VENV)/bin/mypy scoring jobs tests deploy bench
+	# Each example is checked on its own: its files are modules of its folder (features.py, ...).
+	for usecase in examples/*/; do $(VENV)/bin/mypy "$$usecase" || exit 1; done
 
 # Our score step vs mlflow.pyfunc.spark_udf, in-process pandas and the Spark floor; writes the
 # measured tables into bench/RESULTS.md. Takes about 2 hours on 2 cores: never part of `make test`.

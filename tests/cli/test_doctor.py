@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
-
-from pathlib import Path
 
 from scoring.cli.doctor import check_delta_round_trip, run_doctor
 from scoring.core.errors import EnvironmentProblem

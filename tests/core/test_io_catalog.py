@@ -117,10 +117,13 @@ def test_merge_into_a_catalog_table_through_its_delta_handle(spark, ref):
     updates = spark.createDataFrame([("a", D1, 0.6), ("b", D1, 0.1)], SCHEMA)
     with io.commit_metadata(spark, {"run_id": "r2"}):
         (
-            io.delta_table(spark, ref).alias("t")
+            io.delta_table(spark, ref)
+            .alias("t")
             .merge(updates.alias("u"), "t.customer_id = u.customer_id")
-            .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
-        )  # fmt: skip
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
     assert_frames_equal(io.read_table(spark, ref), updates)
     assert io.last_commit(spark, ref)["userMetadata"]["run_id"] == "r2"
 

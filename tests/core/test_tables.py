@@ -46,9 +46,12 @@ def test_a_catalog_schema_names_every_table_with_the_use_case_filled_in():
 def test_a_table_given_by_key_wins_as_catalog_name_or_path(tmp_path):
     config = load_config(
         "local",
-        [f"storage.root={tmp_path}", "tables.scores=main.ml.scores_{usecase}",
-         "tables.features=s3://bucket/{usecase}/features"],
-    )  # fmt: skip
+        [
+            f"storage.root={tmp_path}",
+            "tables.scores=main.ml.scores_{usecase}",
+            "tables.features=s3://bucket/{usecase}/features",
+        ],
+    )
     tables = resolve_tables(config, "claims", [])
     assert tables["scores"].catalog_name == "main.ml.scores_claims"
     assert tables["features"].path == "s3://bucket/claims/features"

@@ -87,10 +87,21 @@ def test_installed_wheel_finds_its_packaged_conf_and_schemas_and_has_no_default_
 ):
     site = tmp_path / "site-packages"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
-         "--disable-pip-version-check", "--target", str(site), str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            "--disable-pip-version-check",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     script = (
         "from scoring.core.resources import resource_dir\n"
         "from scoring.core.contracts import load_contract\n"

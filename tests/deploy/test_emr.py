@@ -149,9 +149,11 @@ def test_job_run_uses_the_packed_environment_delta_glue_and_config_variables(job
         "environment": f"{ARTIFACTS}{ENV_ARCHIVE}",
         USECASE_ALIAS: f"{ARTIFACTS}{USECASE_ARCHIVE}",
     }
-    for key in ("spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON",
-                "spark.emr-serverless.driverEnv.PYSPARK_PYTHON",
-                "spark.executorEnv.PYSPARK_PYTHON"):  # fmt: skip
+    for key in (
+        "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON",
+        "spark.emr-serverless.driverEnv.PYSPARK_PYTHON",
+        "spark.executorEnv.PYSPARK_PYTHON",
+    ):
         assert confs[key] == "./environment/bin/python"
     for key, value in load_config("emr", environ=ENVIRON).spark.conf.items():
         assert confs[key] == value

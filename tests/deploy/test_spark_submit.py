@@ -69,13 +69,17 @@ def spark_submit(dist: Path, job: str, args: Sequence[str], cwd: Path) -> str:
     jars = ",".join(str(p) for p in delta_jars(env["SCORING_JARS_DIR"]))
     command = [
         str(Path(pyspark.__file__).parent / "bin" / "spark-submit"),
-        "--master", "local[2]",
-        "--jars", jars,
-        "--conf", "spark.ui.enabled=false",
-        "--py-files", str(dist / "scoring.zip"),
+        "--master",
+        "local[2]",
+        "--jars",
+        jars,
+        "--conf",
+        "spark.ui.enabled=false",
+        "--py-files",
+        str(dist / "scoring.zip"),
         str(dist / "jobs" / f"{job}.py"),
         *args,
-    ]  # fmt: skip
+    ]
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"{job} failed:\n{result.stdout}\n{result.stderr[-4000:]}"
     return result.stdout
@@ -179,8 +183,25 @@ def pipeline_lakehouse(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     work = tmp_path_factory.mktemp("pipeline")
     root = work / "lake"
     common = [*CHURN, "--env", "local", "--set", f"storage.root={root}"]
-    assert main(["generate-demo-data", *common, "--customers", "200", "--days", "2",
-                 "--start", "2026-03-01", "--seed", "3", "--history-days", "60"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "generate-demo-data",
+                *common,
+                "--customers",
+                "200",
+                "--days",
+                "2",
+                "--start",
+                "2026-03-01",
+                "--seed",
+                "3",
+                "--history-days",
+                "60",
+            ]
+        )
+        == 0
+    )
     spark_submit(dist, "pipeline", [*common, "--run-date", "2026-03-01", "--days", "2"], work)
     return root
 
@@ -224,8 +245,15 @@ def test_pipeline_job_from_the_zip_writes_scores_for_the_run_date(spark, churn, 
 def test_score_job_from_the_zip_rescores_the_date_in_place(spark, churn, dist, pipeline_lakehouse):
     require_command("score")
     before = scores_of_run_date(spark, pipeline_lakehouse, churn).count()
-    args = [*CHURN, "--env", "local", "--set", f"storage.root={pipeline_lakehouse}",
-            "--run-date", RUN_DATE]  # fmt: skip
+    args = [
+        *CHURN,
+        "--env",
+        "local",
+        "--set",
+        f"storage.root={pipeline_lakehouse}",
+        "--run-date",
+        RUN_DATE,
+    ]
     spark_submit(dist, "score", args, pipeline_lakehouse.parent)
     assert scores_of_run_date(spark, pipeline_lakehouse, churn).count() == before
     assert last_code_version(spark, pipeline_lakehouse, churn) == "0.1.0"

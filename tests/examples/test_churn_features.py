@@ -2,16 +2,18 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from pyspark.sql import functions as F
 
+from scoring.core.contracts import Contract
 from scoring.features.build import conform_features, features_schema
 from scoring.usecase import import_module, load_usecase
 from tests.conftest import CHURN_DIR
 from tests.helpers import assert_frames_equal
 
 CHURN = load_usecase(CHURN_DIR)
+CONTRACT = cast(Contract, CHURN.features.contract)  # the demo builds its features
 features = import_module(CHURN, "features")
 in_window, share = features.in_window, features.share
 
@@ -87,7 +89,7 @@ def test_features_as_of_a_date_for_a_buyer_and_a_customer_without_events(spark):
         ],
     )
     built = features.build({"customers": customers, "transactions": events}, D)
-    actual = conform_features(built, CHURN.features.contract, CHURN.entity, D, "run-1")
+    actual = conform_features(built, CONTRACT, CHURN.entity, D, "run-1")
     third = 1 / 3
     buyer: tuple[Any, ...] = (
         "A",
@@ -109,6 +111,6 @@ def test_features_as_of_a_date_for_a_buyer_and_a_customer_without_events(spark):
     buyer += (12.0, 34.0, 30.0, 3, 3, 3.0, 3.0, 2, 2 / 3, third, third, third, 1, "run-1")
     newcomer: tuple[Any, ...] = ("B", D, "smb", None, 0, None, None, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0)
     newcomer += (None, None, None, 0, 0, None, None, 0, None, None, None, None, 0, "run-1")
-    schema = features_schema(CHURN.features.contract, CHURN.entity)
+    schema = features_schema(CONTRACT, CHURN.entity)
     expected = spark.createDataFrame([buyer, newcomer], schema)
     assert_frames_equal(actual, expected)

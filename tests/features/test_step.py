@@ -33,8 +33,15 @@ def lake(spark, tmp_path_factory):
     usecase = load_usecase(write_usecase(root / "uc"))
     write_visits(Path(config.raw_root("tiny")), D.isoformat(), VISITS)
     tables = usecase_tables(config, usecase)
-    run_ingest(spark, tables, usecase.sources, raw_root=config.raw_root("tiny"),
-               max_quarantine_share=0.5, run_date=D, run_id="i1")  # fmt: skip
+    run_ingest(
+        spark,
+        tables,
+        usecase.sources,
+        raw_root=config.raw_root("tiny"),
+        max_quarantine_share=0.5,
+        run_date=D,
+        run_id="i1",
+    )
     run_features(spark, tables, usecase, D, "f1")
     return config, root, tables
 
@@ -57,7 +64,7 @@ def test_features_of_the_tiny_use_case_follow_its_function(spark, lake):
 
 
 def rebuild_fails(spark, lake, usecase, error, match):
-    config, _, tables = lake
+    _, _, tables = lake
     before = io.current_version(spark, tables["features"])
     with pytest.raises(error, match=match):
         run_features(spark, tables, usecase, D, "f-bad")

@@ -133,7 +133,7 @@ def test_custom_regression_may_return_a_plain_array_or_a_named_column():
 
 
 def test_custom_outputs_without_what_the_task_needs_say_what_is_needed():
-    with pytest.raises(ModelError, match="must return a DataFrame .*'score' or 'probability'"):
+    with pytest.raises(ModelError, match=r"must return a DataFrame .*'score' or 'probability'"):
         choose_outputs(np.array([0.1, 0.2]), BINARY)
     with pytest.raises(ModelError, match="have no 'probabilities'"):
         choose_outputs(pd.DataFrame({"label": ["a"]}), MULTICLASS)

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from scoring.monitor.baseline import download_baseline, input_features, read_baseline
 from scoring.core.errors import DataError, ModelError
+from scoring.monitor.baseline import download_baseline, input_features, read_baseline
 
 
 def register(tmp_path, tags):
@@ -54,8 +54,15 @@ def test_a_null_category_survives_the_crossing_to_spark(spark, tmp_path):
 
 def test_inputs_are_every_column_but_the_keys_outputs_and_target(spark, tmp_path):
     path = tmp_path / "b.parquet"
-    columns = {"insurer_id": ["a"], "policy_no": [1], "x": [1.0], "label": ["hi"], "score": [0.7],
-               "target": ["hi"], "y": [2.0]}  # fmt: skip
+    columns = {
+        "insurer_id": ["a"],
+        "policy_no": [1],
+        "x": [1.0],
+        "label": ["hi"],
+        "score": [0.7],
+        "target": ["hi"],
+        "y": [2.0],
+    }
     pd.DataFrame(columns).to_parquet(path)
     frame = read_baseline(spark, str(path), ["label", "score"])
     assert input_features(frame, ("insurer_id", "policy_no"), "multiclass") == ["x", "y"]

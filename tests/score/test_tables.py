@@ -25,14 +25,25 @@ def score_rows(spark, rows):
 
 def test_the_scored_tables_are_entity_date_outputs_then_lineage():
     assert [f.simpleString() for f in POLICY.schema.fields] == [
-        "insurer_id:string", "policy_no:bigint", "as_of_date:date", "label:string",
-        "score:double", "probabilities:map<string,double>", "model_name:string",
-        "model_version:string", "model_run_id:string", "feature_table_version:bigint",
-        "run_id:string", "scored_at:timestamp",
-    ]  # fmt: skip
+        "insurer_id:string",
+        "policy_no:bigint",
+        "as_of_date:date",
+        "label:string",
+        "score:double",
+        "probabilities:map<string,double>",
+        "model_name:string",
+        "model_version:string",
+        "model_run_id:string",
+        "feature_table_version:bigint",
+        "run_id:string",
+        "scored_at:timestamp",
+    ]
     assert [f.name for f in CUSTOMER.schema.fields][:4] == [
-        "customer_id", "as_of_date", "score", "label"
-    ]  # fmt: skip
+        "customer_id",
+        "as_of_date",
+        "score",
+        "label",
+    ]
 
 
 def test_parquet_string_statistics_are_left_out_for_exactly_the_string_columns():
@@ -45,7 +56,7 @@ def test_parquet_string_statistics_are_left_out_for_exactly_the_string_columns()
             "model_version",
             "model_run_id",
             "run_id",
-        )  # fmt: skip
+        )
     }
     assert set(POLICY.parquet_string_stats_off.values()) == {"false"}
 
@@ -69,10 +80,19 @@ def test_lineage_columns_are_stamped_on_every_row_in_contract_order(spark):
     row = with_lineage(scored, lineage, POLICY).first()
     assert row is not None
     assert row.asDict() == {
-        "insurer_id": "INS01", "policy_no": 7, "as_of_date": D1, "label": "high", "score": 0.7,
-        "probabilities": {"high": 0.7, "low": 0.3}, "model_name": "m", "model_version": "3",
-        "model_run_id": None, "feature_table_version": 12, "run_id": "run-1", "scored_at": T1,
-    }  # fmt: skip
+        "insurer_id": "INS01",
+        "policy_no": 7,
+        "as_of_date": D1,
+        "label": "high",
+        "score": 0.7,
+        "probabilities": {"high": 0.7, "low": 0.3},
+        "model_name": "m",
+        "model_version": "3",
+        "model_run_id": None,
+        "feature_table_version": 12,
+        "run_id": "run-1",
+        "scored_at": T1,
+    }
 
 
 def test_slice_predicate_escapes_the_model_name():

@@ -33,10 +33,15 @@ def test_a_multiclass_model_writes_label_its_probability_and_every_class(spark, 
     with mlflow.start_run(experiment_id=ensure_experiment(target)):
         info = log_model(model, frame, "multiclass", "tiers", ())
     spec = ModelSpec("tiers", "champion", "multiclass")
-    request = ScoreRequest(f"models:/tiers/{info.registered_model_version}", spec, "tiers",
-                           ("customer_id",), update_current=True)  # fmt: skip
+    request = ScoreRequest(
+        f"models:/tiers/{info.registered_model_version}",
+        spec,
+        "tiers",
+        ("customer_id",),
+        update_current=True,
+    )
     run_score(spark, churn_tables(config), target, request, RUN_DATE, "score-m", 7)
-    scored = io.read_table(spark, churn_tables(config)["scores"]).toPandas()
+    scored: pd.DataFrame = io.read_table(spark, churn_tables(config)["scores"]).toPandas()
     scored = scored.sort_values("customer_id", ignore_index=True)
     expected = model.predict_proba(frame)
     classes = list(model.classes_)

@@ -29,7 +29,7 @@ def train(spark, config, usecase, run_date=RUN_DATE):
 
 def test_train_fails_naming_the_missing_label_partition(spark, config, churn):
     write_features(spark, config, [feature_row(c, RUN_DATE) for c in range(4)])
-    with pytest.raises(DataError, match="as_of_date=2026-03-31.*the churn label of 2026-03-01"):
+    with pytest.raises(DataError, match=r"as_of_date=2026-03-31.*the churn label of 2026-03-01"):
         train(spark, config, churn)
 
 

@@ -38,8 +38,18 @@ KEY = ["insurer_id", "policy_no"]
 
 
 def cli(root: Path, usecase: Path, *args: str) -> int:
-    return main([args[0], "--usecase", str(usecase), "--set", f"storage.root={root}",
-                 "--set", "spark.shuffle_partitions=2", *args[1:]])  # fmt: skip
+    return main(
+        [
+            args[0],
+            "--usecase",
+            str(usecase),
+            "--set",
+            f"storage.root={root}",
+            "--set",
+            "spark.shuffle_partitions=2",
+            *args[1:],
+        ]
+    )
 
 
 def versions(spark, config, usecase_dir: Path) -> dict[str, int | None]:
@@ -55,8 +65,12 @@ def register_regressor(config, features: pd.DataFrame) -> str:
     for column in inputs[2:]:
         frame[column] = frame[column].astype("float64")
     target = 0.002 * frame["insured_value"] + 150.0 * frame["claims_365d"]
-    encode = Pipeline([("fill", SimpleImputer(strategy="constant", fill_value="none")),
-                       ("onehot", OneHotEncoder(handle_unknown="ignore"))])  # fmt: skip
+    encode = Pipeline(
+        [
+            ("fill", SimpleImputer(strategy="constant", fill_value="none")),
+            ("onehot", OneHotEncoder(handle_unknown="ignore")),
+        ]
+    )
     model = Pipeline(
         [
             (
@@ -64,7 +78,7 @@ def register_regressor(config, features: pd.DataFrame) -> str:
                 ColumnTransformer(
                     [("text", encode, ["product", "region"])], remainder="passthrough"
                 ),
-            ),  # fmt: skip
+            ),
             ("regress", HistGradientBoostingRegressor(max_iter=30, random_state=1)),
         ]
     ).fit(frame, target)
@@ -95,8 +109,19 @@ def lakehouse(spark, tmp_path_factory) -> dict[str, Any]:
     config = make_config(root)
     out: dict[str, Any] = {"root": root, "config": config, "codes": {}}
     codes = out["codes"]
-    codes["demo-data"] = cli(root, CHURN_DIR, "generate-demo-data", "--customers", "150",
-                             "--days", "2", "--history-days", "60", "--start", "2026-03-01")  # fmt: skip
+    codes["demo-data"] = cli(
+        root,
+        CHURN_DIR,
+        "generate-demo-data",
+        "--customers",
+        "150",
+        "--days",
+        "2",
+        "--history-days",
+        "60",
+        "--start",
+        "2026-03-01",
+    )
     codes["demo-pipeline"] = cli(root, CHURN_DIR, "pipeline", "--run-date", "2026-03-01")
     out["demo_before"] = versions(spark, config, CHURN_DIR)
     out["drops"] = write_claims_drops(Path(config.raw_root("claims_cost")))
@@ -105,8 +130,14 @@ def lakehouse(spark, tmp_path_factory) -> dict[str, Any]:
     tables = usecase_tables(config, load_usecase(CLAIMS_DIR))
     day1 = io.read_table(spark, tables["features"]).where(F.col("as_of_date") == DAY1)
     out["version"] = register_regressor(config, day1.toPandas())
-    for step, day in [("baseline", DAY1), ("score", DAY1), ("ingest", DAY2),
-                      ("features", DAY2), ("score", DAY2), ("monitor", DAY2)]:  # fmt: skip
+    for step, day in [
+        ("baseline", DAY1),
+        ("score", DAY1),
+        ("ingest", DAY2),
+        ("features", DAY2),
+        ("score", DAY2),
+        ("monitor", DAY2),
+    ]:
         codes[f"{step}-{day}"] = cli(root, CLAIMS_DIR, step, "--run-date", day.isoformat())
     out["demo_after"] = versions(spark, config, CHURN_DIR)
     out["claims_before"] = versions(spark, config, CLAIMS_DIR)
@@ -133,7 +164,7 @@ def test_the_claims_tables_live_in_their_own_folder(lakehouse):
             "scores_current",
             "drift_metrics",
             "runs",
-        )  # fmt: skip
+        )
     }
 
 
@@ -158,10 +189,14 @@ def test_parquet_and_csv_records_are_all_accounted_for(spark, lakehouse):
 
 def test_features_follow_the_sql_with_a_composite_key_and_point_in_time_sources(spark, lakehouse):
     features = io.read_table(spark, lakehouse["tables"]["features"])
-    day1 = {(r["insurer_id"], r["policy_no"]): r for r in
-            features.where(F.col("as_of_date") == DAY1).collect()}  # fmt: skip
-    day2 = {(r["insurer_id"], r["policy_no"]): r for r in
-            features.where(F.col("as_of_date") == DAY2).collect()}  # fmt: skip
+    day1 = {
+        (r["insurer_id"], r["policy_no"]): r
+        for r in features.where(F.col("as_of_date") == DAY1).collect()
+    }
+    day2 = {
+        (r["insurer_id"], r["policy_no"]): r
+        for r in features.where(F.col("as_of_date") == DAY2).collect()
+    }
     assert len(day1) == 120 and len(day2) == 121
     assert ("INS01", 5000) not in day1  # delivered (and starting) on day 2
     assert (day1[("INS01", 1001)]["region"], day2[("INS01", 1001)]["region"]) == ("south", "north")
@@ -207,8 +242,15 @@ def test_each_use_case_has_its_own_runs_and_prometheus_file(spark, lakehouse):
     runs = io.read_table(spark, lakehouse["tables"]["runs"]).collect()
     assert {r["usecase"] for r in runs} == {"claims_cost"}
     assert [r["step"] for r in sorted(runs, key=lambda r: r["started_at"])] == [
-        "ingest", "features", "baseline", "score", "ingest", "features", "score", "monitor"
-    ]  # fmt: skip
+        "ingest",
+        "features",
+        "baseline",
+        "score",
+        "ingest",
+        "features",
+        "score",
+        "monitor",
+    ]
     prom = Path(config.prometheus_file("claims_cost")).read_text()
     assert 'usecase="claims_cost"' in prom and 'usecase="churn"' not in prom
     assert Path(config.prometheus_file("churn")).is_file()

@@ -93,7 +93,7 @@ def write_claims_drops(raw_root: Path, seed: int = 3) -> dict[str, int]:
         f"CL9001,INS01,1001,{DAY2},1200.00,collision",
         f"CL9002,INS02,1002,{DAY2},300.50,water",
         f"CL9003,INS01,1003,{DAY1},80.00,other",  # reported on day 1, delivered on day 2
-        f"CL9004,INS01,1004,not-a-date,10.00,fire",  # quarantined: bad_type:reported_on
+        "CL9004,INS01,1004,not-a-date,10.00,fire",  # quarantined: bad_type:reported_on
         *(f"CL{9010 + i},INS02,{1010 + i},{DAY2},{50 + i}.00,theft" for i in range(6)),
     ]
     write_csv(raw_root / "claims" / DAY2.isoformat(), "claims_day2.csv", second)
