@@ -38,7 +38,7 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 @dataclass(frozen=True)
 class SparkSettings:
-    """How the SparkSession is built (see `scoring.session.build_session`)."""
+    """How the SparkSession is built (see `scoring.core.session.build_session`)."""
 
     platform: Literal["local", "databricks", "emr"]
     master: str | None

@@ -184,11 +184,14 @@ def list_files(spark: SparkSession, folder: str, glob: str) -> list[str] | None:
 
 
 def read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
-    """The non-blank lines of text files: `value` (the line as delivered) and `_source_file`."""
+    """The non-blank lines of text files: `_record` (the line as delivered), `_source_file`.
+
+    Underscored names, so a contract column may be called `value`.
+    """
     return (
         spark.read.text(files)
-        .select("value", F.col("_metadata.file_path").alias("_source_file"))
-        .filter(F.trim("value") != "")
+        .select(F.col("value").alias("_record"), F.col("_metadata.file_path").alias("_source_file"))
+        .filter(F.trim("_record") != "")
     )
 
 

@@ -93,7 +93,9 @@ def write_spark_defaults(settings: SparkSettings, spark_home: Path | None = None
     target = home / "conf" / "spark-defaults.conf"
     target.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"{key} {value}" for key, value in launch_conf(settings).items()]
-    header = "# Written by `make setup` (scoring.session.write_spark_defaults); safe to delete.\n"
+    header = (
+        "# Written by `make setup` (scoring.core.session.write_spark_defaults); safe to delete.\n"
+    )
     target.write_text(header + "\n".join(lines) + "\n", encoding="utf-8")
     return target
 

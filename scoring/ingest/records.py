@@ -1,8 +1,8 @@
 """Contract checks on raw records: parse, cast, validate, deduplicate. Pure functions.
 
-Every check is derived from a contract in `schemas/` (type, nullability, `pattern`,
+Every check is derived from the source's contract (type, nullability, `pattern`,
 `allowed`, `range`, `keys`, `version_column`); nothing here repeats a schema. A raw frame
-has one row per delivered line: `value` (the original text) and `_source_file`.
+has one row per delivered record: `_record` (the original text) and `_source_file`.
 
 Example:
     >>> contract = load_contract("transactions")  # doctest: +SKIP
@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from scoring.core.contracts import ColumnSpec, Contract
 
 CORRUPT = "_corrupt_record"
-RECORD = "value"
+RECORD = "_record"
 SOURCE_FILE = "_source_file"
 REASONS = "_reasons"
 STATUS = "_status"

@@ -31,10 +31,10 @@ from pyspark.sql import functions as F
 
 from scoring.core import io, sql
 from scoring.core.contracts import Contract, load_contract, spark_schema
-from scoring.core.errors import DataError
+from scoring.core.errors import DataError, UseCaseError
 from scoring.core.tables import TableRef, Tables, bronze_name
 from scoring.ingest.drops import checked_records, delivery_files
-from scoring.ingest.records import DUPLICATE, QUARANTINED, STATUS, VALID, conform
+from scoring.ingest.records import DUPLICATE, QUARANTINED, RECORD, STATUS, VALID, conform
 from scoring.runs.result import StepResult
 from scoring.usecase.spec import Source
 
@@ -66,11 +66,15 @@ def run_ingest(
         started_at: the run's start (UTC), stamped on rows; defaults to now.
 
     Raises:
+        UseCaseError: the use case has no raw sources.
         DataError: a folder, file, column or key is missing, or too much is quarantined;
             no table has changed when it is raised.
     """
     if not sources:
-        raise DataError(f"{tables.usecase}: the use case has no raw sources to ingest")
+        raise UseCaseError(
+            f"use case '{tables.usecase}' has no raw sources (it scores an existing features "
+            "table): there is nothing to ingest"
+        )
     started_at = started_at or datetime.now(UTC)
     contracts = {name: source.contract for name, source in sources.items()}
     files = {s: delivery_files(spark, raw_root, s, c, run_date) for s, c in contracts.items()}
@@ -200,7 +204,7 @@ def _write_quarantine(
             F.lit(stamp["run_date"]).alias("delivery_date"),
             F.lit(source).alias("source"),
             F.col("_source_file").alias("source_file"),
-            F.col("value").alias("record"),
+            F.col(RECORD).alias("record"),
             F.col("_reasons").alias("reasons"),
             F.lit(stamp["run_id"]).alias("run_id"),
             F.lit(stamp["started_at"]).alias("quarantined_at"),

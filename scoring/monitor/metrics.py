@@ -1,7 +1,7 @@
 """Drift metrics from two sets of bucket counts (reference and current), per feature.
 
 The counts are tiny (at most n_bins + 2 buckets per feature), so the arithmetic runs on the
-driver; the pass over the rows that produced them ran in Spark (`drift.bucket_counts`).
+driver; the pass over the rows that produced them ran in Spark (`scoring.monitor.binning.bucket_counts`).
 With p and q the reference's and the current's share of rows per bucket:
 
 - `psi` = sum over buckets of (q - p) * ln(q / p), with p and q floored at `epsilon`

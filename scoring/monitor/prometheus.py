@@ -124,8 +124,15 @@ def write_prometheus(
     spark: SparkSession, usecase: str, runs: TableRef, drift: TableRef, path: str
 ) -> str:
     """Rebuild a use case's textfile from its `runs` and `drift_metrics`; returns its text."""
-    steps = step_stats(io.read_table(spark, runs)) if io.table_exists(spark, runs) else []
-    counts = drift_counts(io.read_table(spark, drift)) if io.table_exists(spark, drift) else []
+    mine = F.col("usecase") == F.lit(usecase)  # tables given by name may be shared
+    steps = (
+        step_stats(io.read_table(spark, runs).where(mine)) if io.table_exists(spark, runs) else []
+    )
+    counts = (
+        drift_counts(io.read_table(spark, drift).where(mine))
+        if io.table_exists(spark, drift)
+        else []
+    )
     text = render(usecase, steps, counts)
     write_atomically(path, text)
     return text

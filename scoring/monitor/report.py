@@ -43,7 +43,7 @@ def run_report(
         baseline_path: model version -> local baseline Parquet, or None when unavailable.
     """
     notes: list[str] = []
-    drift = _drift_rows(spark, tables["drift_metrics"], model_name, run_date)
+    drift = _drift_rows(spark, tables["drift_metrics"], usecase.name, model_name, run_date)
     version = str(drift[0]["model_version"]) if drift else None
     column = MONITORED_OUTPUTS[usecase.model.task][-1]  # score, or prediction
     values = None
@@ -65,7 +65,7 @@ def run_report(
         output_current=_histogram(scored, column, low, high),
         output_baseline=baseline_histogram(values, low, high) if values is not None else None,
         quarantine=_quarantine(spark, tables, run_date),
-        runs=_runs(spark, tables["runs"]),
+        runs=_runs(spark, tables["runs"], usecase.name),
         notes=notes,
     )
     target = Path(reports_dir) / f"report_{run_date.isoformat()}.html"
@@ -108,11 +108,15 @@ def baseline_histogram(values: pd.Series, low: float, high: float) -> list[int]:
     return [int(n) for n in np.bincount(index.astype(int), minlength=SCORE_BINS)[:SCORE_BINS]]
 
 
-def _drift_rows(spark: SparkSession, ref: TableRef, model: str, day: date) -> list[dict[str, Any]]:
+def _drift_rows(
+    spark: SparkSession, ref: TableRef, usecase: str, model: str, day: date
+) -> list[dict[str, Any]]:
     if not io.table_exists(spark, ref):
         return []
     rows = io.read_table(spark, ref).where(
-        (F.col("date") == F.lit(day)) & (F.col("model_name") == F.lit(model))
+        (F.col("usecase") == F.lit(usecase))
+        & (F.col("date") == F.lit(day))
+        & (F.col("model_name") == F.lit(model))
     )
     return [r.asDict() for r in rows.collect()]
 
@@ -154,8 +158,9 @@ def _quarantine(spark: SparkSession, tables: Tables, day: date) -> list[dict[str
     return [r.asDict() for r in rows.collect()]
 
 
-def _runs(spark: SparkSession, ref: TableRef) -> list[dict[str, Any]]:
+def _runs(spark: SparkSession, ref: TableRef, usecase: str) -> list[dict[str, Any]]:
     if not io.table_exists(spark, ref):
         return []
-    latest = io.read_table(spark, ref).orderBy(F.col("ended_at").desc()).limit(HISTORY_ROWS)
+    mine = io.read_table(spark, ref).where(F.col("usecase") == F.lit(usecase))
+    latest = mine.orderBy(F.col("ended_at").desc()).limit(HISTORY_ROWS)
     return [r.asDict() for r in latest.collect()]

@@ -3,7 +3,7 @@
 read  - the scores of the run date for the model (its version: the one that scored the date
         last, unless given), the features of that date, the same for the previous scored
         date, and the model version's training baseline;
-math  - bin edges from the baseline, ONE grouped pass per frame (`drift.bucket_counts`), only
+math  - bin edges from the baseline, ONE grouped pass per frame (`scoring.monitor.binning.bucket_counts`), only
         the bucket counts (tiny) collected, metrics and statuses computed from them;
 write - `drift_metrics` for (date, model_name) replaced as a whole, so reruns are idempotent.
 """

@@ -58,7 +58,7 @@ def log_pipeline_run(
 ) -> str:
     """Log the pipeline run to MLflow in `experiment_id`; returns the MLflow run id.
 
-    The experiment comes from `scoring.registry.ensure_experiment`, the same one training uses.
+    The experiment comes from `scoring.model.registry.ensure_experiment`, the same one training uses.
     """
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag

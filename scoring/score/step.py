@@ -206,10 +206,10 @@ def _check_model(
     missing = [c for c in request.entity if c not in features.columns]
     if missing:
         raise DataError(f"{table}: entity column '{missing[0]}' is missing")
-    check_inputs(features.schema, shipped.inputs, table)
-    sample = features.select(*[F.col(i.name) for i in shipped.inputs]).limit(CHECK_ROWS)
-    frame = bind_inputs(sample.toPandas(), shipped.inputs)
     try:
+        check_inputs(features.schema, shipped.inputs, table)
+        sample = features.select(*[F.col(i.name) for i in shipped.inputs]).limit(CHECK_ROWS)
+        frame = bind_inputs(sample.toPandas(), shipped.inputs)
         outputs = driver_predictor(shipped).predict(frame)
     except ModelError as exc:
         raise ModelError(f"{model.pinned_uri}: {exc}") from exc

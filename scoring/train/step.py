@@ -10,7 +10,9 @@ champion.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -54,6 +56,7 @@ class PinnedData:
     tables: Tables
     usecase: UseCase
     feature_version: int
+    source_versions: Mapping[str, int]
 
     def features(self, as_of: date) -> DataFrame:
         """The features partition of `as_of` at the pinned version."""
@@ -63,10 +66,10 @@ class PinnedData:
         )
 
     def source(self, name: str, as_of: date) -> DataFrame:
-        """A raw source as known at the end of `as_of` (its bronze table's current version)."""
-        if name not in self.usecase.sources:
-            raise UseCaseError(f"{self.usecase.path}: no source '{name}' to label from")
-        bronze = io.read_table(self.spark, self.tables.bronze(name))
+        """A raw source as known at the end of `as_of` (its bronze table at the pinned version)."""
+        if name not in self.source_versions:
+            raise UseCaseError(f"{self.usecase.path}: no ingested source '{name}' to label from")
+        bronze = io.read_table(self.spark, self.tables.bronze(name), self.source_versions[name])
         return as_known_at(bronze, self.usecase.sources[name], as_of, first_delivery(bronze))
 
 
@@ -92,7 +95,7 @@ def run_train(
     version = io.current_version(spark, tables["features"])
     if version is None:
         raise DataError(f"{tables['features']}: features table does not exist")
-    data = PinnedData(spark, tables, usecase, version)
+    data = PinnedData(spark, tables, usecase, version, _source_versions(spark, tables, usecase))
     rows = _labelled_rows(data, trainer, run_date)
     exclude = (*usecase.entity, AS_OF_DATE, FEATURE_RUN_ID, LABEL)
     assert usecase.features.contract is not None  # a trainer needs built or declared features
@@ -106,6 +109,7 @@ def run_train(
         "run_date": run_date.isoformat(),
         "usecase": usecase.name,
         "feature_table_version": str(version),
+        "source_versions": json.dumps(dict(data.source_versions), sort_keys=True),
     }
     keep = sample_positions(len(rows), settings.baseline_max_rows, settings.seed)
     baseline = baseline_rows(
@@ -137,6 +141,12 @@ def run_train(
             "feature_table_version": version,
         },
     )
+
+
+def _source_versions(spark: SparkSession, tables: Tables, usecase: UseCase) -> dict[str, int]:
+    """Each ingested source's bronze version, pinned for the label function's reads."""
+    versions = {name: io.current_version(spark, tables.bronze(name)) for name in usecase.sources}
+    return {name: version for name, version in versions.items() if version is not None}
 
 
 def _trainer(usecase: UseCase) -> TrainSpec:

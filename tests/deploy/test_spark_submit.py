@@ -166,7 +166,8 @@ def test_doctor_passes_under_spark_submit_from_the_built_zip_and_use_case_archiv
     zipfile.ZipFile(dist / USECASES_DIR / "churn.zip").extractall(tmp_path / "usecase")
     args = ["--usecase", "./usecase", "--env", "local", "--set", f"storage.root={tmp_path}/lake"]
     out = spark_submit(dist, "doctor", args, tmp_path)
-    assert f"scoring                0.1.0 ({dist / 'scoring.zip'}/scoring)" in out
+    zipped = re.escape(f"{dist / 'scoring.zip'}/scoring")
+    assert re.search(rf"^scoring\s+0\.1\.0 \({zipped}\)$", out, re.M)
     assert "/scoring-conf-" in out.split("config files", 1)[1].splitlines()[0]
     assert re.search(rf"^use case\s+churn \({re.escape(str(tmp_path / 'usecase'))}\)$", out, re.M)
     assert "[ok] delta write/read/time travel" in out

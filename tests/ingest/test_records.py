@@ -86,7 +86,7 @@ def test_blank_values_count_as_absent(spark):
 
 
 def lines(spark, texts, file="f1"):
-    return spark.createDataFrame([(t, file) for t in texts], "value string, _source_file string")
+    return spark.createDataFrame([(t, file) for t in texts], "_record string, _source_file string")
 
 
 def test_csv_columns_bind_by_header_name_and_a_short_line_is_corrupt(spark):
@@ -130,12 +130,12 @@ def test_json_numbers_keep_their_text_and_keys_tell_absent_from_null(spark):
 def test_malformed_record_gets_only_the_malformed_reason(spark):
     frame = spark.createDataFrame(
         [("bad", "f", "bad", *([None] * 7))],
-        "value string, _source_file string, _corrupt_record string, "
+        "_record string, _source_file string, _corrupt_record string, "
         + ", ".join(f"{c} string" for c in CUSTOMERS.column_names),
     )
-    actual = validate(frame, CUSTOMERS).select("value", "_reasons")
+    actual = validate(frame, CUSTOMERS).select("_record", "_reasons")
     expected = spark.createDataFrame(
-        [("bad", ["malformed"])], "value string, _reasons array<string>"
+        [("bad", ["malformed"])], "_record string, _reasons array<string>"
     )
     assert_frames_equal(actual, expected)
 
@@ -144,10 +144,10 @@ def test_valid_record_is_typed_per_contract(spark):
     values = ("C0000001", "2024-01-10", None, "smb", "1980", "true", "2026-02-28T10:00:00")
     frame = spark.createDataFrame(
         [("line", "f", None, *values)],
-        "value string, _source_file string, _corrupt_record string, "
+        "_record string, _source_file string, _corrupt_record string, "
         + ", ".join(f"{c} string" for c in CUSTOMERS.column_names),
     )
-    actual = validate(frame, CUSTOMERS).drop("value", "_source_file")
+    actual = validate(frame, CUSTOMERS).drop("_record", "_source_file")
     expected = spark.createDataFrame(
         [("C0000001", date(2024, 1, 10), None, "smb", 1980, True, datetime(2026, 2, 28, 10), [])],
         "customer_id string, signup_date date, country string, segment string, birth_year int, "
@@ -164,13 +164,13 @@ def test_newest_customer_version_wins_and_invalid_rows_stay_quarantined(spark):
             ("C1", None, "f1", "broken", ["missing:updated_at"]),
             ("C2", datetime(2026, 2, 1), "f1", "only", []),
         ],
-        "customer_id string, updated_at timestamp, _source_file string, value string, "
+        "customer_id string, updated_at timestamp, _source_file string, _record string, "
         "_reasons array<string>",
     )
-    actual = mark_duplicates(frame, CUSTOMERS).select("value", "_status")
+    actual = mark_duplicates(frame, CUSTOMERS).select("_record", "_status")
     expected = spark.createDataFrame(
         [("new", "valid"), ("old", "duplicate"), ("broken", "quarantined"), ("only", "valid")],
-        "value string, _status string",
+        "_record string, _status string",
     )
     assert_frames_equal(actual, expected)
 
@@ -178,11 +178,11 @@ def test_newest_customer_version_wins_and_invalid_rows_stay_quarantined(spark):
 def test_identical_transaction_redelivery_keeps_one(spark):
     frame = spark.createDataFrame(
         [("T1", "f1", "same", []), ("T1", "f2", "same", []), (None, "f1", "x", ["malformed"])],
-        "transaction_id string, _source_file string, value string, _reasons array<string>",
+        "transaction_id string, _source_file string, _record string, _reasons array<string>",
     )
-    actual = mark_duplicates(frame, TRANSACTIONS).select("_source_file", "value", "_status")
+    actual = mark_duplicates(frame, TRANSACTIONS).select("_source_file", "_record", "_status")
     expected = spark.createDataFrame(
         [("f2", "same", "valid"), ("f1", "same", "duplicate"), ("f1", "x", "quarantined")],
-        "_source_file string, value string, _status string",
+        "_source_file string, _record string, _status string",
     )
     assert_frames_equal(actual, expected)

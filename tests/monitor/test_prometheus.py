@@ -88,3 +88,18 @@ def test_the_textfile_is_rebuilt_from_the_runs_table(spark, config, tmp_path):
     assert 'scoring_step_duration_seconds{usecase="churn",step="score"} 30\n' in text
     assert 'scoring_step_rows{usecase="churn",step="score",kind="out"} 5\n' in text
     assert (tmp_path / "s.prom").read_text() == text
+
+
+@pytest.mark.slow
+def test_a_runs_table_shared_by_two_use_cases_feeds_each_file_only_its_own_rows(
+    spark, config, tmp_path
+):
+    ref = churn_tables(config)["runs"]
+    start = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    for usecase, step in (("churn", "score"), ("claims", "ingest")):
+        result = StepResult(step, f"{step}-1", date(2026, 3, 2), rows_in=1)
+        row = run_row(usecase, step, date(2026, 3, 2), f"{step}-1", None, start, start, result, None)
+        append_run(spark, ref, row)
+    drift = churn_tables(config)["drift_metrics"]
+    text = write_prometheus(spark, "claims", ref, drift, str(tmp_path / "claims.prom"))
+    assert 'step="ingest"' in text and 'step="score"' not in text

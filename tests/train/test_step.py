@@ -83,7 +83,7 @@ def test_a_model_needing_unreviewed_skops_types_is_refused_at_training():
 @pytest.mark.slow
 def test_trained_model_is_registered_with_the_champion_alias_and_run_tags(trained):
     target = mlflow_target(trained, "churn")
-    version = MlflowClient(target.tracking_uri).get_model_version_by_alias(
+    version = MlflowClient(target.tracking_uri, target.registry_uri).get_model_version_by_alias(
         "scoring_churn", "champion"
     )
     assert (str(version.version), version.tags["run_date"], version.tags["run_id"]) == (
@@ -97,7 +97,11 @@ def test_trained_model_is_registered_with_the_champion_alias_and_run_tags(traine
 @pytest.mark.slow
 def test_baseline_parquet_holds_the_sampled_keys_inputs_score_and_target(trained):
     target = mlflow_target(trained, "churn")
-    tags = MlflowClient(target.tracking_uri).get_model_version("scoring_churn", "1").tags
+    tags = (
+        MlflowClient(target.tracking_uri, target.registry_uri)
+        .get_model_version("scoring_churn", "1")
+        .tags
+    )
     baseline = pd.read_parquet(tags["baseline_uri"])
     assert len(baseline) == 30
     assert list(baseline.columns[:3]) == ["customer_id", "segment", "country"]
