@@ -55,31 +55,17 @@ def build_wheel(dist: Path) -> Path:
 def pyfiles_zip(wheel: Path, target: Path) -> Path:
     """Copy the `scoring/` tree of the wheel into a zip importable with `--py-files`.
 
-    Every folder also gets its own entry (a wheel has none): zipimport finds a package folder
-    without `__init__.py` (a namespace package) only by that entry.
+    Every package folder has an `__init__.py`: zipimport does not find a namespace package
+    (a folder without one) in a zip that, like a wheel, has no entries for folders.
     """
     with (
         zipfile.ZipFile(wheel) as source,
         zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out,
     ):
-        folders: set[str] = set()
         for info in source.infolist():
             if info.filename.startswith("scoring/"):
-                _add_folders(out, info, folders)
                 out.writestr(info, source.read(info))
     return target
-
-
-def _add_folders(out: zipfile.ZipFile, info: zipfile.ZipInfo, written: set[str]) -> None:
-    """Write the entries `a/`, `a/b/` of the folders above `info` that are not yet written."""
-    parts = info.filename.split("/")[:-1]
-    for depth in range(1, len(parts) + 1):
-        folder = "/".join(parts[:depth]) + "/"
-        if folder not in written:
-            written.add(folder)
-            entry = zipfile.ZipInfo(folder, info.date_time)
-            entry.external_attr = (0o40755 << 16) | 0x10  # a directory, for unzip and zipimport
-            out.writestr(entry, b"")
 
 
 def copy_jobs(dist: Path) -> Path:

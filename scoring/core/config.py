@@ -27,11 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from scoring.core.config_parse import build_section, deep_merge, interpolate, parse_override
 from scoring.core.errors import ConfigError
 from scoring.core.resources import resource_dir
+from scoring.core.yamlfile import read_mapping
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
@@ -230,7 +229,8 @@ def load_config(
     merged: dict[str, Any] = {}
     provenance: dict[str, str] = {}
     for path in (base_path, env_path):
-        deep_merge(merged, _read_yaml(path), str(path), provenance)
+        data = read_mapping(path, ConfigError, "configuration file not found", empty_ok=True)
+        deep_merge(merged, data, str(path), provenance)
     for origin, document in layers:
         deep_merge(merged, document, origin, provenance)
     for override in overrides:
@@ -261,21 +261,6 @@ _SECTIONS: dict[str, Any] = {
     "ingest": IngestSettings,
     "monitor": MonitorSettings,
 }
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    """Read one YAML file that must hold a mapping (an empty file is an empty mapping)."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: configuration file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections")
-    return data
 
 
 def _absolutise(config: Config) -> Config:

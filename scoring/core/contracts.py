@@ -21,11 +21,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pyspark.sql import types as T
 
 from scoring.core.errors import ContractError
 from scoring.core.resources import resource_dir
+from scoring.core.yamlfile import read_mapping
 
 _SIMPLE_TYPES: dict[str, T.DataType] = {
     "string": T.StringType(),
@@ -156,14 +156,7 @@ def read_contract(path: str | Path) -> Contract:
             file and the key.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ContractError(f"{path}: contract file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ContractError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from exc
-    if not isinstance(raw, dict):
-        raise ContractError(f"{path}: a contract must be a mapping at the top level")
+    raw = read_mapping(path, ContractError, "contract file not found")
     return _contract_from_dict(raw, str(path))
 
 

@@ -29,7 +29,13 @@ from scoring.model.predictors import EstimatorPredictor, check_estimator
 from scoring.model.registry import MlflowTarget, configure_mlflow, ensure_experiment
 from scoring.model.signature import bind_inputs, contract_inputs
 from scoring.model.tasks import REGRESSION
-from scoring.monitor.baseline import BASELINE_TAG, baseline_rows, log_baseline, sample_positions
+from scoring.monitor.baseline import (
+    BASELINE_TAG,
+    baseline_rows,
+    log_baseline,
+    sample_positions,
+    tag_version,
+)
 from scoring.runs.result import StepResult
 from scoring.train.register import log_model
 from scoring.usecase.code import load_function
@@ -122,10 +128,8 @@ def run_train(
     registered, baseline_uri, mlflow_run = _log(
         target, model, used, baseline, usecase, registered_name, tags
     )
-    client = configure_mlflow(target)
-    for key, value in {**tags, BASELINE_TAG: baseline_uri}.items():
-        client.set_model_version_tag(registered_name, registered, key, value)
-    client.set_registered_model_alias(registered_name, settings.alias, registered)
+    tag_version(target, registered_name, registered, {**tags, BASELINE_TAG: baseline_uri})
+    configure_mlflow(target).set_registered_model_alias(registered_name, settings.alias, registered)
     log.info("registered %s version %s as @%s", registered_name, registered, settings.alias)
     return StepResult(
         step="train",

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-import yaml
-
 from scoring.core.contracts import Contract, read_contract
 from scoring.core.errors import ContractError, UseCaseError
+from scoring.core.yamlfile import read_mapping
 
 USECASE_FILE = "usecase.yaml"
 TASKS = ("binary", "multiclass", "regression")
@@ -139,7 +138,7 @@ def load_usecase(folder: str | Path) -> UseCase:
     """
     folder = Path(folder).expanduser().absolute()
     path = folder / USECASE_FILE
-    raw = _read(path)
+    raw = read_mapping(path, UseCaseError, f"no such file (a use case folder holds {USECASE_FILE})")
     where = _Where(path, folder)
     where.unknown(raw, _TOP_KEYS, "")
     name = where.text(raw, "name", pattern=_NAME, hint="[a-z][a-z0-9_]*")
@@ -165,18 +164,6 @@ def load_usecase(folder: str | Path) -> UseCase:
         monitor=where.mapping(raw, "monitor", required=False),
         description=str(raw.get("description") or "").strip(),
     )
-
-
-def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UseCaseError(f"{path}: no such file (a use case folder holds {USECASE_FILE})")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise UseCaseError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from exc
-    if not isinstance(raw, dict):
-        raise UseCaseError(f"{path}: the top level must be a mapping of keys")
-    return raw
 
 
 @dataclass(frozen=True)

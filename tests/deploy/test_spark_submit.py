@@ -120,7 +120,7 @@ def test_config_and_contracts_load_from_inside_the_zip(dist, tmp_path):
 
 
 def test_every_module_of_the_package_imports_from_the_zip(dist, tmp_path):
-    # zipimport finds a package folder without __init__.py only by the folder's own entry.
+    # zipimport finds no namespace package (a folder without __init__.py) in a wheel-made zip.
     script = (
         "import importlib, os, zipfile\n"
         "archive = os.environ['PYTHONPATH']\n"
