@@ -102,5 +102,5 @@ def write_features(
 
     One file per partition of `frame`: the table's shape is the frame's.
     """
-    io.ensure_table(spark, ref, schema, (AS_OF_DATE,))
+    io.ensure_table(spark, ref, io.TableSpec(schema, (AS_OF_DATE,)))
     io.write_delta(frame, ref, "append", {"run_id": "bench-features"})

@@ -87,7 +87,7 @@ def timed_write(
     """Seconds to append `source` to a new table `ref` of `schema` and `props`, under `conf`."""
     assert ref.path is not None
     shutil.rmtree(ref.path, ignore_errors=True)
-    io.ensure_table(spark, ref, schema, (AS_OF_DATE,), props)
+    io.ensure_table(spark, ref, io.TableSpec(schema, (AS_OF_DATE,), props))
     with temporary_conf(spark, conf or {}):
         started = time.perf_counter()
         io.write_delta(source, ref, "append", {"run_id": "bench-stats"})

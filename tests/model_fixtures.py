@@ -77,7 +77,7 @@ def features_frame(spark: SparkSession, rows: list[dict[str, Any]]) -> DataFrame
 def write_features(spark: SparkSession, config: Config, rows: list[dict[str, Any]]) -> int:
     """Append rows to the test's churn features table; return the new table version."""
     ref = churn_tables(config)["features"]
-    io.ensure_table(spark, ref, churn_features_schema(), ("as_of_date",))
+    io.ensure_table(spark, ref, io.TableSpec(churn_features_schema(), ("as_of_date",)))
     io.write_delta(features_frame(spark, rows), ref, "append", {"run_id": "features-test"})
     return int(io.last_commit(spark, ref)["version"])
 

@@ -11,10 +11,10 @@ failed step.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from scoring.cli.commands import COMMANDS, Command, Invocation, iso_date
 from scoring.core.config import load_config
@@ -22,9 +22,8 @@ from scoring.core.errors import ConfigError, ScoringError
 from scoring.core.logs import configure_logging, new_run_id
 from scoring.usecase import USECASE_ENV, default_usecase_dir, load_usecase
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "main", "run"]
 
-log = logging.getLogger("scoring")
 EXIT_CONFIG = 2
 EXIT_FAILED = 1
 
@@ -64,8 +63,17 @@ def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentPar
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `scoring` console script and of `jobs/*.py`; the exit code."""
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Entry point of the `scoring` console script, `jobs/*.py` and Databricks' wheel tasks.
+
+    Raises `SystemExit` with the exit code, also 0: a runner that calls this function instead
+    of running a process (`python_wheel_task`) sees a failed step as a failed task.
+    """
+    raise SystemExit(run(argv))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """The command line `argv` (default `sys.argv[1:]`) run; its exit code (for tests)."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     command = next(c for c in COMMANDS if c.name == args.command)
@@ -88,10 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             Invocation(args.command, config, usecase, run_id, args.run_date, args)
         )
     except ConfigError as exc:
-        log.error("%s failed: %s", args.command, exc)
         print(f"scoring {args.command}: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except ScoringError as exc:
-        log.error("%s failed: %s", args.command, exc)
         print(f"scoring {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -128,6 +128,7 @@ class MonitorSettings:
     dataset_drift_share: float = field(metadata={"min": 0, "max": 1})
     feature_overrides: Mapping[str, PsiOverride]
     prometheus_file: str | None
+    pushgateway_url: str | None
     reports_dir: str | None
 
 

@@ -130,6 +130,11 @@ def spark_schema(contract: Contract) -> T.StructType:
     )
 
 
+def column_comments(*contracts: Contract) -> dict[str, str]:
+    """Column name -> description, from every contract given (a later one wins)."""
+    return {c.name: c.description for contract in contracts for c in contract.columns}
+
+
 @cache
 def load_contract(name: str, schemas_dir: str | None = None) -> Contract:
     """Read and validate the engine's contract `schemas/<name>.yaml`.

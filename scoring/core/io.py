@@ -11,6 +11,7 @@ import json
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -23,6 +24,7 @@ from pyspark.sql import types as T
 
 import scoring
 from scoring.core import sql
+from scoring.core.contracts import Contract, column_comments, spark_schema
 from scoring.core.errors import DataError
 from scoring.core.tables import TableRef
 
@@ -84,24 +86,74 @@ def last_commit(spark: SparkSession, ref: TableRef) -> dict[str, Any]:
     }
 
 
-def ensure_table(
-    spark: SparkSession,
-    ref: TableRef,
-    schema: T.StructType,
-    partition_by: tuple[str, ...] = (),
-    properties: Mapping[str, str] | None = None,
-) -> None:
-    """Create the table with its schema and properties unless it exists already."""
+@dataclass(frozen=True)
+class TableSpec:
+    """What a table is created with: schema, partitioning, properties and its descriptions.
+
+    The descriptions become the table's and the columns' comments (in `DESCRIBE TABLE`, Unity
+    Catalog, Glue and the Delta log that delta-rs and Trino read); the properties are also
+    enforced on a table that exists already.
+    """
+
+    schema: T.StructType
+    partition_by: tuple[str, ...] = ()
+    properties: Mapping[str, str] = field(default_factory=dict)
+    description: str | None = None
+    comments: Mapping[str, str] = field(default_factory=dict)
+
+
+def contract_spec(contract: Contract, properties: Mapping[str, str] | None = None) -> TableSpec:
+    """The TableSpec of an engine table described wholly by one contract."""
+    return TableSpec(
+        spark_schema(contract),
+        contract.partition_by,
+        dict(properties or {}),
+        contract.description,
+        column_comments(contract),
+    )
+
+
+def ensure_table(spark: SparkSession, ref: TableRef, spec: TableSpec) -> None:
+    """Create the table as `spec` says unless it exists; then set any declared property the
+    existing table lacks or has another value for (one ALTER TABLE, no data rewritten)."""
+    wanted = {**DEFAULT_PROPERTIES, **spec.properties}
+    if table_exists(spark, ref):
+        _set_properties(spark, ref, wanted)
+        return
     builder = DeltaTable.createIfNotExists(spark)
     builder = (
         builder.tableName(ref.catalog_name) if ref.catalog_name else builder.location(str(ref.path))
     )
-    builder = builder.addColumns(schema)
-    if partition_by:
-        builder = builder.partitionedBy(*partition_by)
-    for key, value in {**DEFAULT_PROPERTIES, **(properties or {})}.items():
+    for column in spec.schema.fields:
+        builder = builder.addColumn(
+            column.name, column.dataType, column.nullable, comment=spec.comments.get(column.name)
+        )
+    if spec.partition_by:
+        builder = builder.partitionedBy(*spec.partition_by)
+    if spec.description:
+        builder = builder.comment(spec.description)
+    for key, value in wanted.items():
         builder = builder.property(key, value)
     builder.execute()
+
+
+def _set_properties(spark: SparkSession, ref: TableRef, wanted: Mapping[str, str]) -> None:
+    """ALTER TABLE SET TBLPROPERTIES for the properties that differ from `wanted`."""
+    detail = delta_table(spark, ref).detail().first()
+    current = dict(detail["properties"] or {}) if detail is not None else {}
+    missing = {k: v for k, v in wanted.items() if current.get(k) != v}
+    if missing:
+        pairs = ", ".join(
+            f"{sql.literal(k)} = {sql.literal(v)}" for k, v in sorted(missing.items())
+        )
+        spark.sql(f"ALTER TABLE {sql_name(ref)} SET TBLPROPERTIES ({pairs})")
+
+
+def sql_name(ref: TableRef) -> str:
+    """The table as SQL names it: its quoted catalog name, or delta.`<path>`."""
+    if ref.catalog_name:
+        return quoted(ref.catalog_name)
+    return f"delta.{sql.identifier(str(ref.path))}"
 
 
 def write_delta(

@@ -20,28 +20,32 @@ from pyspark.sql import SparkSession
 
 from scoring.core.config import Config, SparkSettings, join_path
 from scoring.core.errors import EnvironmentProblem
-
-DELTA_JAR_PREFIXES = ("delta-spark_2.13-", "delta-storage-")
+from scoring.core.resources import resource_dir
 
 
 def session_for(config: Config) -> SparkSession:
-    """The session of a job run: `build_session` with the run's storage root."""
-    return build_session(config.spark, join_path(config.storage.root, "_warehouse"))
+    """The session of a job run: `build_session` with the run's storage root; Spark's console
+    progress bar on a terminal, unless logs are JSON lines for a collector."""
+    progress = sys.stderr.isatty() and not config.logging.json
+    return build_session(config.spark, join_path(config.storage.root, "_warehouse"), progress)
 
 
-def build_session(settings: SparkSettings, warehouse_dir: str | None = None) -> SparkSession:
+def build_session(
+    settings: SparkSettings, warehouse_dir: str | None = None, progress: bool = False
+) -> SparkSession:
     """Build (or get) the SparkSession described by `settings`.
 
     Args:
         settings: the `spark` section of the configuration.
         warehouse_dir: local platform only: where catalog tables are stored.
+        progress: local platform only: show Spark's console progress bar.
 
     Raises:
         EnvironmentProblem: Java or the Delta jars are missing on the local platform.
     """
     builder = SparkSession.builder.appName(settings.app_name)
     if settings.platform == "local":
-        for key, value in local_conf(settings, warehouse_dir).items():
+        for key, value in local_conf(settings, warehouse_dir, progress).items():
             builder = builder.config(key, value)
     for key, value in {**runtime_conf(settings), **settings.conf}.items():
         builder = builder.config(key, value)
@@ -61,6 +65,9 @@ def runtime_conf(settings: SparkSettings) -> dict[str, str]:
         # Fail loudly instead of silently falling back to slow row-by-row conversion.
         "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        # Parquet timestamps as INT64 microseconds, the type every reader (delta-rs, Trino,
+        # DuckDB, pyarrow) knows; Spark's default is the deprecated INT96.
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     }
 
 
@@ -72,8 +79,12 @@ def launch_conf(settings: SparkSettings) -> dict[str, str]:
     spark-defaults.conf (see `write_spark_defaults`).
     """
     python = ensure_worker_python()
+    # UTC in the JVM too; Spark's own log lines in the project's timestamp format.
+    java = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={log4j_config()}"
     return {
         "spark.jars": ",".join(str(p) for p in delta_jars(settings.jars_dir)),
+        "spark.driver.extraJavaOptions": java,
+        "spark.executor.extraJavaOptions": java,
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.pyspark.python": python,
@@ -100,21 +111,26 @@ def write_spark_defaults(settings: SparkSettings, spark_home: Path | None = None
     return target
 
 
-def local_conf(settings: SparkSettings, warehouse_dir: str | None) -> dict[str, str]:
-    """Settings of the embedded local session: master, Delta, jars, the driver's Python."""
+def local_conf(
+    settings: SparkSettings, warehouse_dir: str | None, progress: bool = False
+) -> dict[str, str]:
+    """Settings of the embedded local session: master, UI, progress bar, and `launch_conf`."""
     conf = {
         "spark.master": settings.master or "local[2]",
         **launch_conf(settings),
         "spark.ui.enabled": str(settings.ui_enabled).lower(),
-        "spark.ui.showConsoleProgress": "false",
+        "spark.ui.showConsoleProgress": str(progress).lower(),
         # Delta's log replay uses this many partitions; the default 50 is slow for small tables.
         "spark.databricks.delta.snapshotPartitions": str(max(2, settings.shuffle_partitions)),
-        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
-        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     }
     if warehouse_dir:
         conf["spark.sql.warehouse.dir"] = warehouse_dir
     return conf
+
+
+def log4j_config() -> str:
+    """The `file:` URI of the packaged `conf/log4j2.properties`."""
+    return (resource_dir("conf") / "log4j2.properties").absolute().as_uri()
 
 
 def ensure_worker_python() -> str:
@@ -130,7 +146,7 @@ def ensure_worker_python() -> str:
 
 
 def delta_jars(jars_dir: str | None) -> list[Path]:
-    """The Delta jars in `jars_dir`, checked against the installed delta-spark version.
+    """The Delta jars in `jars_dir` for the installed delta-spark and pyspark versions.
 
     Raises:
         EnvironmentProblem: naming the folder, when a jar is missing or of another version.
@@ -138,18 +154,35 @@ def delta_jars(jars_dir: str | None) -> list[Path]:
     if not jars_dir:
         raise EnvironmentProblem("spark.jars_dir is not set: the local platform needs Delta jars")
     folder = Path(jars_dir)
-    expected = version("delta-spark")
+    delta, pyspark = version("delta-spark"), version("pyspark")
     jars = []
-    for prefix in DELTA_JAR_PREFIXES:
-        path = folder / f"{prefix}{expected}.jar"
-        if not path.is_file():
+    for names in delta_jar_names(delta, pyspark):
+        path = next((folder / name for name in names if (folder / name).is_file()), None)
+        if path is None:
             found = sorted(p.name for p in folder.glob("*.jar")) if folder.is_dir() else []
             raise EnvironmentProblem(
-                f"{path}: Delta jar missing (delta-spark {expected} is installed; found "
-                f"{found or 'no jars'}). Run `make setup` to copy it from Maven Central."
+                f"{folder}: Delta jar missing: {' or '.join(names)} (delta-spark {delta} and "
+                f"pyspark {pyspark} are installed; found {found or 'no jars'}). Run `make setup` "
+                "(`make setup-latest` for the newest pair) to copy it from Maven Central."
             )
         jars.append(path)
     return jars
+
+
+def delta_jar_names(delta: str, pyspark: str) -> list[tuple[str, ...]]:
+    """The file names each Delta jar may have, preferred first, for Delta `delta` on `pyspark`.
+
+    Since Delta 4.1 the artifact names the Spark it is built for (`delta-spark_4.2_2.13`);
+    Delta 4.0's, and later Deltas' build for their newest Spark, is `delta-spark_2.13`.
+
+    >>> delta_jar_names("4.4.0", "4.2.0")[0]
+    ('delta-spark_4.2_2.13-4.4.0.jar', 'delta-spark_2.13-4.4.0.jar')
+    """
+    spark = ".".join(pyspark.split(".")[:2])
+    return [
+        (f"delta-spark_{spark}_2.13-{delta}.jar", f"delta-spark_2.13-{delta}.jar"),
+        (f"delta-storage-{delta}.jar",),
+    ]
 
 
 @contextmanager

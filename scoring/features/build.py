@@ -22,7 +22,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from scoring.core.contracts import Contract, load_contract, spark_schema
+from scoring.core import io
+from scoring.core.contracts import Contract, column_comments, load_contract, spark_schema
 from scoring.core.errors import DataError, UseCaseCodeError
 from scoring.usecase.spec import AS_OF_DATE, FEATURE_RUN_ID
 
@@ -121,6 +122,17 @@ def conform_features(
             lineage.get(f.name, F.col(f.name)).cast(f.dataType).alias(f.name)
             for f in features_schema(contract, entity).fields
         )
+    )
+
+
+def features_table_spec(contract: Contract, entity: tuple[str, ...]) -> io.TableSpec:
+    """The features table: its schema, partitioned by date, commented from the contracts."""
+    lineage = load_contract("features_lineage")
+    return io.TableSpec(
+        features_schema(contract, entity),
+        lineage.partition_by,
+        description=contract.description,
+        comments=column_comments(contract, lineage),
     )
 
 

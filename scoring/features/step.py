@@ -22,7 +22,7 @@ from scoring.core.tables import Tables, bronze_name
 from scoring.features.asof import as_known_at, first_delivery
 from scoring.features.build import (
     conform_features,
-    features_schema,
+    features_table_spec,
     run_python,
     run_sql,
     source_views,
@@ -111,7 +111,7 @@ def _checked_write(
         check_violations(counts, contract)
         check_unique(rows, usecase.entity)
         ref = tables["features"]
-        io.ensure_table(spark, ref, features_schema(contract, usecase.entity), (AS_OF_DATE,))
+        io.ensure_table(spark, ref, features_table_spec(contract, usecase.entity))
         metadata = {
             "run_id": run_id,
             "usecase": usecase.name,

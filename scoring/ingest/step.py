@@ -30,7 +30,7 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from scoring.core import io, sql
-from scoring.core.contracts import Contract, load_contract, spark_schema
+from scoring.core.contracts import Contract, load_contract
 from scoring.core.errors import DataError, UseCaseError
 from scoring.core.tables import TableRef, Tables, bronze_name
 from scoring.ingest.drops import checked_records, delivery_files
@@ -196,7 +196,7 @@ def _write_quarantine(
 ) -> None:
     """Replace the delivery date's quarantine rows with this run's (idempotent per date)."""
     contract = load_contract("quarantine")
-    io.ensure_table(spark, ref, spark_schema(contract), contract.partition_by)
+    io.ensure_table(spark, ref, io.contract_spec(contract))
     frames = [
         checked[source]
         .filter(F.col(STATUS) == QUARANTINED)
@@ -262,8 +262,9 @@ def _merge_bronze(
     metadata: Mapping[str, Any],
 ) -> dict[str, int] | None:
     """MERGE one source's rows into its bronze table (created from the contracts if absent)."""
-    schema = spark_schema(bronze_contract(source.contract, load_contract(LINEAGE)))
-    io.ensure_table(spark, ref, schema)
+    io.ensure_table(
+        spark, ref, io.contract_spec(bronze_contract(source.contract, load_contract(LINEAGE)))
+    )
     return io.merge_insert_new(spark, ref, rows, stored_match(source), metadata)
 
 

@@ -1,30 +1,43 @@
-"""A Prometheus textfile for node_exporter's textfile collector, written atomically.
+"""A use case's metrics for Prometheus: a textfile for node_exporter and, when configured, a
+push to a Pushgateway.
 
 Batch jobs cannot be scraped while they run, so, following Prometheus' guidance for batch
-jobs, the job leaves a `.prom` file that node_exporter exposes: per step the time of the
-last success (alert when it gets old), the last run's duration, rows and status, and the
-drift verdicts of the latest monitored date. Samples carry no timestamps. The file is
-rebuilt from the `runs` and `drift_metrics` tables, so whichever process ran a step, the
-file says the same; it is written to a temporary file in the same folder and renamed over
-the old one, so the collector never reads half a file.
+jobs, the job leaves a `.prom` file that node_exporter exposes (and, on a cluster where no
+node_exporter reads the driver's disk, pushes the same metrics to a Pushgateway, grouped by
+job `scoring` and the use case): per step the time of the last success (alert when it gets
+old), the last run's duration, rows and status, and the drift verdicts of the latest
+monitored date. Every sample carries the `usecase` label; none carries a timestamp. The
+metrics are rebuilt from the `runs` and `drift_metrics` tables, so whichever process ran a
+step, they say the same. `prometheus_client` writes the file to a temporary file in the same
+folder and renames it over the old one, so the collector never reads half a file.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from prometheus_client import (
+    CollectorRegistry,
+    Gauge,
+    generate_latest,
+    push_to_gateway,
+    write_to_textfile,
+)
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from scoring.core import io
 from scoring.core.tables import TableRef
 
+log = logging.getLogger(__name__)
 ROW_KINDS = ("in", "out", "quarantined", "deduplicated")
+PUSH_JOB = "scoring"
+PUSH_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -49,81 +62,86 @@ class DriftCounts:
     dataset_drift: bool
 
 
-def render(usecase: str, steps: Sequence[StepStats], drift: Sequence[DriftCounts]) -> str:
-    """The text exposition format: HELP and TYPE once per metric, then its samples; every
-    sample is labelled with the use case."""
-    families: list[tuple[str, str, list[tuple[str, float]]]] = [
-        (
-            "scoring_step_last_success_timestamp_seconds",
-            "Unix time the step last succeeded.",
-            [
-                (_labels(usecase=usecase, step=s.step), s.last_success_timestamp)
-                for s in steps
-                if s.last_success_timestamp is not None
-            ],
-        ),
-        (
-            "scoring_step_last_run_success",
-            "1 if the step's last run succeeded, else 0.",
-            [(_labels(usecase=usecase, step=s.step), float(s.last_run_succeeded)) for s in steps],
-        ),
-        (
-            "scoring_step_duration_seconds",
-            "Duration of the step's last run.",
-            [(_labels(usecase=usecase, step=s.step), s.duration_seconds) for s in steps],
-        ),
-        (
-            "scoring_step_rows",
-            "Rows of the step's last run, by kind (in, out, ...).",
-            [
-                (_labels(usecase=usecase, step=s.step, kind=k), float(v))
-                for s in steps
-                for k, v in s.rows.items()
-                if v is not None
-            ],
-        ),
-        (
-            "scoring_drift_alerts",
-            "Drift metrics at alert on the latest monitored date.",
-            [(_drift_labels(usecase, d), float(d.alerts)) for d in drift],
-        ),
-        (
-            "scoring_drift_warnings",
-            "Drift metrics at warn on the latest monitored date.",
-            [(_drift_labels(usecase, d), float(d.warnings)) for d in drift],
-        ),
-        (
-            "scoring_dataset_drift",
-            "1 if the share of drifted features reached its threshold.",
-            [(_drift_labels(usecase, d), float(d.dataset_drift)) for d in drift],
-        ),
-    ]
-    lines: list[str] = []
-    for name, help_text, samples in families:
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-        lines += [f"{name}{{{labels}}} {_number(value)}" for labels, value in samples]
-    return "\n".join(lines) + "\n"
+def registry_of(
+    usecase: str, steps: Sequence[StepStats], drift: Sequence[DriftCounts]
+) -> CollectorRegistry:
+    """A registry holding the use case's gauges (and nothing else)."""
+    registry = CollectorRegistry()
+
+    def gauge(name: str, documentation: str, labels: Sequence[str]) -> Gauge:
+        return Gauge(name, documentation, ["usecase", *labels], registry=registry)
+
+    last_success = gauge(
+        "scoring_step_last_success_timestamp_seconds",
+        "Unix time the step last succeeded.",
+        ["step"],
+    )
+    last_ok = gauge(
+        "scoring_step_last_run_success", "1 if the step's last run succeeded, else 0.", ["step"]
+    )
+    duration = gauge("scoring_step_duration_seconds", "Duration of the step's last run.", ["step"])
+    rows = gauge(
+        "scoring_step_rows",
+        "Rows of the step's last run, by kind (in, out, ...).",
+        ["step", "kind"],
+    )
+    for s in steps:
+        if s.last_success_timestamp is not None:
+            last_success.labels(usecase, s.step).set(s.last_success_timestamp)
+        last_ok.labels(usecase, s.step).set(float(s.last_run_succeeded))
+        duration.labels(usecase, s.step).set(s.duration_seconds)
+        for kind, value in s.rows.items():
+            if value is not None:
+                rows.labels(usecase, s.step, kind).set(value)
+    drift_labels = ["step", "model", "comparison"]
+    alerts = gauge(
+        "scoring_drift_alerts", "Drift metrics at alert on the latest monitored date.", drift_labels
+    )
+    warnings = gauge(
+        "scoring_drift_warnings",
+        "Drift metrics at warn on the latest monitored date.",
+        drift_labels,
+    )
+    dataset = gauge(
+        "scoring_dataset_drift",
+        "1 if the share of drifted features reached its threshold.",
+        drift_labels,
+    )
+    for d in drift:
+        labels = (usecase, "monitor", d.model_name, d.comparison)
+        alerts.labels(*labels).set(d.alerts)
+        warnings.labels(*labels).set(d.warnings)
+        dataset.labels(*labels).set(float(d.dataset_drift))
+    return registry
 
 
-def write_atomically(path: str, text: str) -> None:
-    """Write `text` to `path` via a temporary file in the same folder and os.replace."""
+def publish(registry: CollectorRegistry, usecase: str, path: str, pushgateway: str | None) -> str:
+    """Write the textfile (atomically, readable by node_exporter's user) and push to the
+    Pushgateway when one is configured; return the text. A push that fails is logged, not
+    raised: the metrics are in the file and the tables, and the step itself succeeded."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temporary, 0o644)  # node_exporter usually runs as another user
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_to_textfile(str(target), registry)
+    os.chmod(target, 0o644)  # node_exporter usually runs as another user
+    if pushgateway:
+        try:
+            push_to_gateway(pushgateway, job=PUSH_JOB, grouping_key={"usecase": usecase},
+                            registry=registry, timeout=PUSH_TIMEOUT_SECONDS)  # fmt: skip
+        except OSError as exc:
+            log.error("could not push the metrics of %s to %s: %s", usecase, pushgateway, exc)
+    return generate_latest(registry).decode("utf-8")
 
 
 def write_prometheus(
-    spark: SparkSession, usecase: str, runs: TableRef, drift: TableRef, path: str
+    spark: SparkSession,
+    usecase: str,
+    runs: TableRef,
+    drift: TableRef,
+    path: str,
+    pushgateway: str | None = None,
 ) -> str:
-    """Rebuild a use case's textfile from its `runs` and `drift_metrics`; returns its text."""
+    """Rebuild a use case's metrics from its `runs` and `drift_metrics`, write the textfile
+    and push them (`publish`); returns the text."""
     mine = F.col("usecase") == F.lit(usecase)  # tables given by name may be shared
     steps = (
         step_stats(io.read_table(spark, runs).where(mine)) if io.table_exists(spark, runs) else []
@@ -133,9 +151,7 @@ def write_prometheus(
         if io.table_exists(spark, drift)
         else []
     )
-    text = render(usecase, steps, counts)
-    write_atomically(path, text)
-    return text
+    return publish(registry_of(usecase, steps, counts), usecase, path, pushgateway)
 
 
 def step_stats(runs: DataFrame) -> list[StepStats]:
@@ -186,22 +202,6 @@ def drift_counts(drift: DataFrame) -> list[DriftCounts]:
         )
         for r in rows
     ]
-
-
-def _drift_labels(usecase: str, counts: DriftCounts) -> str:
-    return _labels(
-        usecase=usecase, step="monitor", model=counts.model_name, comparison=counts.comparison
-    )
-
-
-def _labels(**labels: str) -> str:
-    """`k="v",...` with backslash, quote and newline escaped as the format requires."""
-    escape = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
-    return ",".join(f'{k}="{v.translate(escape)}"' for k, v in labels.items())
-
-
-def _number(value: float) -> str:
-    return repr(float(value)) if value != int(value) else str(int(value))
 
 
 def _epoch(moment: datetime | None) -> float | None:

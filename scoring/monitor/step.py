@@ -27,7 +27,7 @@ from scoring.core.tables import TableRef, Tables
 from scoring.model.tasks import MONITORED_OUTPUTS
 from scoring.monitor.baseline import input_features, read_baseline
 from scoring.monitor.binning import bucket_counts, build_bin_spec, collect_counts, split_kinds
-from scoring.monitor.verdicts import Verdict, comparison_verdicts, thresholds_from
+from scoring.monitor.verdicts import DATASET, Verdict, comparison_verdicts, thresholds_from
 from scoring.runs.result import StepResult
 from scoring.usecase.spec import AS_OF_DATE
 
@@ -195,9 +195,10 @@ def _write(
     pinned: dict[str, int],
 ) -> StepResult:
     """Replace the (date, model) slice of drift_metrics, log the verdicts, return the result."""
-    schema = spark_schema(load_contract("drift_metrics"))
+    contract = load_contract("drift_metrics")
+    schema = spark_schema(contract)
     ref = tables["drift_metrics"]
-    io.ensure_table(spark, ref, schema, partition_by=("date",))
+    io.ensure_table(spark, ref, io.contract_spec(contract))
     metadata = {
         "run_id": context.run_id,
         "usecase": context.usecase,
@@ -234,25 +235,22 @@ def _current_rows(rows: list[Row]) -> int | None:
 
 
 def _log_verdicts(rows: list[Row], run_date: date, model: str, version: str) -> dict[str, Any]:
-    """Log each warn / alert row and return the counts the CLI and Prometheus use."""
-    for row in rows:
-        if row["status"] == "ok":
-            continue
-        level = logging.ERROR if row["status"] == "alert" else logging.WARNING
-        log.log(
-            level,
-            "drift %s: %s %s=%.4f (warn %s, alert %s) vs %s, model %s v%s, date %s",
-            row["status"],
-            row["feature"],
-            row["metric"],
-            row["value"],
-            row["threshold_warn"],
-            row["threshold_alert"],
-            row["comparison"],
-            model,
-            version,
-            run_date,
-        )
+    """Log one line per comparison and status (the features and their metrics) and return
+    the counts and the alerting features that the CLI, MLflow and Prometheus use."""
+    for comparison in sorted({r["comparison"] for r in rows}):
+        for status, level in (("alert", logging.ERROR), ("warn", logging.WARNING)):
+            hits = [r for r in rows if r["comparison"] == comparison and r["status"] == status]
+            if hits:
+                log.log(
+                    level,
+                    "drift %s vs %s on %s (%s v%s): %s",
+                    status,
+                    comparison,
+                    run_date,
+                    model,
+                    version,
+                    describe_hits(hits),
+                )
     drifted = {r["comparison"]: r["value"] for r in rows if r["metric"] == "drifted_share"}
     return {
         "alerts": sum(r["status"] == "alert" for r in rows),
@@ -261,4 +259,19 @@ def _log_verdicts(rows: list[Row], run_date: date, model: str, version: str) -> 
             r["status"] == "alert" for r in rows if r["metric"] == "drifted_share"
         ),
         "drifted_share": drifted,
+        "alerted_features": _features(rows, "alert"),
+        "warned_features": _features(rows, "warn"),
     }
+
+
+def describe_hits(rows: list[Row]) -> str:
+    """`segment (psi 0.530, js_distance 0.303), amount_sum_7d (psi 0.116)`: by feature."""
+    metrics: dict[str, list[str]] = {}
+    for row in rows:
+        metrics.setdefault(row["feature"], []).append(f"{row['metric']} {row['value']:.3g}")
+    return ", ".join(f"{feature} ({', '.join(m)})" for feature, m in sorted(metrics.items()))
+
+
+def _features(rows: list[Row], status: str) -> list[str]:
+    """The features (not the dataset row) with a metric at `status`, in any comparison."""
+    return sorted({r["feature"] for r in rows if r["status"] == status and r["feature"] != DATASET})

@@ -18,33 +18,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from pyspark.sql import Row, SparkSession
-from pyspark.sql import types as T
 
 from scoring.core import io
+from scoring.core.contracts import load_contract, spark_schema
 from scoring.core.tables import TableRef
 from scoring.runs.result import StepResult
 
 log = logging.getLogger(__name__)
-# Declared here rather than in schemas/: contracts have no map type, and table_versions is one.
-RUNS_SCHEMA = T.StructType(
-    [
-        T.StructField("run_id", T.StringType(), False),
-        T.StructField("usecase", T.StringType(), False),
-        T.StructField("pipeline_run_id", T.StringType(), True),
-        T.StructField("step", T.StringType(), False),
-        T.StructField("run_date", T.DateType(), True),
-        T.StructField("status", T.StringType(), False),
-        T.StructField("started_at", T.TimestampType(), False),
-        T.StructField("ended_at", T.TimestampType(), False),
-        T.StructField("duration_seconds", T.DoubleType(), False),
-        T.StructField("rows_in", T.LongType(), True),
-        T.StructField("rows_out", T.LongType(), True),
-        T.StructField("rows_quarantined", T.LongType(), True),
-        T.StructField("rows_deduplicated", T.LongType(), True),
-        T.StructField("table_versions", T.MapType(T.StringType(), T.LongType()), True),
-        T.StructField("error", T.StringType(), True),
-    ]
-)
+RUNS = load_contract("runs")
+RUNS_SCHEMA = spark_schema(RUNS)
 _MAX_ERROR = 2000
 
 
@@ -129,7 +111,7 @@ def run_row(
 
 def append_run(spark: SparkSession, ref: TableRef, row: Row) -> None:
     """Append one row to `runs`, creating the table on first use."""
-    io.ensure_table(spark, ref, RUNS_SCHEMA)
+    io.ensure_table(spark, ref, io.contract_spec(RUNS))
     frame = spark.createDataFrame([row], RUNS_SCHEMA)
     metadata = {
         "run_id": row["run_id"],

@@ -1,6 +1,7 @@
 """What every pipeline step returns: its counts and the table versions it wrote.
 
-The `runs` table (one row per step run) and the pipeline's summary are built from these.
+The `runs` table (one row per step run), the log line that ends each step and the
+pipeline's summary are built from these.
 """
 
 from __future__ import annotations
@@ -25,3 +26,29 @@ class StepResult:
     # Logical table name -> Delta version this run committed.
     table_versions: Mapping[str, int] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
+    # Wall-clock seconds of the step, set by whoever timed it (`scoring.runs.steps`).
+    seconds: float | None = None
+
+    def summary(self) -> str:
+        """One line for people: counts, tables and versions written, seconds.
+
+        Example: `15939 rows in, 15782 out, 157 quarantined, 0 deduplicated; wrote
+        bronze_customers v1, quarantine v1; 26.1 s`.
+        """
+        counts = [
+            f"{value} {label}"
+            for value, label in (
+                (self.rows_in, "rows in"),
+                (self.rows_out, "out"),
+                (self.rows_quarantined, "quarantined"),
+                (self.rows_deduplicated, "deduplicated"),
+            )
+            if value is not None
+        ]
+        parts = [", ".join(counts)] if counts else []
+        if self.table_versions:
+            written = ", ".join(f"{t} v{v}" for t, v in self.table_versions.items())
+            parts.append(f"wrote {written}")
+        if self.seconds is not None:
+            parts.append(f"{self.seconds:.1f} s")
+        return "; ".join(parts)

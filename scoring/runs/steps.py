@@ -9,8 +9,9 @@ the configuration.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property
 
@@ -57,20 +58,29 @@ class StepRun:
         return StepRun(self.spark, self.config, self.usecase, run_date, self.pipeline_run_id)
 
     def recorded(self, step: str, body: Callable[[str], StepResult], run_id: str) -> StepResult:
-        """Run `body(run_id)`, recording it in `runs` (also when it fails)."""
+        """Run `body(run_id)`, recording it in `runs` (also when it fails), with a log line
+        when it starts and one when it ends."""
         from scoring.runs.history import record_step
 
-        with record_step(
-            self.spark,
-            self.tables["runs"],
-            self.usecase.name,
-            step,
-            self.run_date,
-            run_id,
-            self.pipeline_run_id,
-        ) as record:
-            record.result = body(run_id)
-        log.info("%s %s: %s", step, self.run_date, record.result)
+        where = f"{step} {self.run_date} ({self.usecase.name})"
+        log.info("%s: started", where)
+        started = time.monotonic()
+        try:
+            with record_step(
+                self.spark,
+                self.tables["runs"],
+                self.usecase.name,
+                step,
+                self.run_date,
+                run_id,
+                self.pipeline_run_id,
+            ) as record:
+                record.result = replace(body(run_id), seconds=time.monotonic() - started)
+        except Exception as exc:
+            seconds = time.monotonic() - started
+            log.error("%s: failed after %.1f s: %s: %s", where, seconds, type(exc).__name__, exc)
+            raise
+        log.info("%s: done: %s", where, record.result.summary())
         return record.result
 
 
@@ -248,6 +258,7 @@ def write_metrics_file(spark: SparkSession, config: Config, usecase: UseCase) ->
         tables["runs"],
         tables["drift_metrics"],
         config.prometheus_file(usecase.name),
+        config.monitor.pushgateway_url,
     )
 
 

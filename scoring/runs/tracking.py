@@ -25,8 +25,10 @@ def run_metrics(results: Sequence[StepResult]) -> dict[str, float]:
             value = getattr(result, name)
             if value is not None:
                 metrics[f"{result.step}.{name}"] = float(value)
+        if result.seconds is not None:
+            metrics[f"{result.step}.duration_seconds"] = float(result.seconds)
         details = result.details
-        for key in ("duration_seconds", "alerts", "warnings"):
+        for key in ("alerts", "warnings"):
             if isinstance(details.get(key), int | float):
                 metrics[f"{result.step}.{key}"] = float(details[key])
         for comparison, share in dict(details.get("drifted_share") or {}).items():

@@ -143,9 +143,8 @@ def write_scores(
     """
     metadata = commit_metadata(model, lineage, tables["features"], run_date, tables.usecase)
     predicate = slice_predicate(run_date, model.name, model.version)
-    schema = layout.schema
     scores, current = tables["scores"], tables["scores_current"]
-    io.ensure_table(spark, scores, schema, (AS_OF_DATE,), layout.scores_properties)
+    io.ensure_table(spark, scores, layout.table_spec(current=False))
     stamped = with_lineage(scored, lineage, layout)
     batches = {BATCH_SIZE_CONF: str(batch_size), MAX_BYTES_CONF: NO_BYTE_LIMIT}
     with temporary_conf(spark, {**batches, **layout.parquet_string_stats_off}):
@@ -154,7 +153,7 @@ def write_scores(
     if not update_current:
         return commit
     written = io.read_table(spark, scores, commit["version"]).where(predicate)
-    io.ensure_table(spark, current, schema, properties=layout.current_properties)
+    io.ensure_table(spark, current, layout.table_spec(current=True))
     with temporary_conf(spark, layout.parquet_string_stats_off):
         io.merge_newer(spark, written, current, layout.keys, NEWER_SCORE, metadata)
     return commit

@@ -16,9 +16,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from scoring.core import sql
-from scoring.core.contracts import load_contract, spark_schema
-from scoring.model.tasks import output_fields
+from scoring.core import io, sql
+from scoring.core.contracts import column_comments, load_contract, spark_schema
+from scoring.model.tasks import output_fields, outputs_contract
 
 # scores_current keeps an entity's row from the newest as_of_date; on a tie, the newest run.
 NEWER_SCORE = (
@@ -58,6 +58,31 @@ class ScoresLayout:
         return T.StructType([*entity, engine[0], *output_fields(self.task), *engine[1:]])
 
     @property
+    def comments(self) -> dict[str, str]:
+        """Column descriptions: the entity's (from the features table), outputs, lineage."""
+        comments = column_comments(outputs_contract(self.task), load_contract("scores"))
+        for key in self.entity:
+            comment = key.metadata.get("comment")
+            if comment:
+                comments[key.name] = comment
+        return comments
+
+    def table_spec(self, current: bool) -> io.TableSpec:
+        """`scores` (partitioned by date, Change Data Feed) or `scores_current`."""
+        description = load_contract("scores").description
+        if current:
+            return io.TableSpec(
+                self.schema,
+                (),
+                self.current_properties,
+                description + " The newest row per entity, for decision systems.",
+                self.comments,
+            )
+        return io.TableSpec(
+            self.schema, ("as_of_date",), self.scores_properties, description, self.comments
+        )
+
+    @property
     def scores_properties(self) -> dict[str, str]:
         """`scores`: Change Data Feed on; Delta statistics on the columns that skip files.
 
@@ -75,9 +100,13 @@ class ScoresLayout:
 
     @property
     def current_properties(self) -> dict[str, str]:
-        """`scores_current`: statistics on the entity key only (after a MERGE every file
-        holds a mix of dates and versions, so nothing else would skip a file)."""
-        return {"delta.dataSkippingStatsColumns": _column_list(self.keys)}
+        """`scores_current`: Change Data Feed on (decision systems read the changes);
+        statistics on the entity key only (after a MERGE every file holds a mix of dates and
+        versions, so nothing else would skip a file)."""
+        return {
+            "delta.enableChangeDataFeed": "true",
+            "delta.dataSkippingStatsColumns": _column_list(self.keys),
+        }
 
     @property
     def parquet_string_stats_off(self) -> dict[str, str]:

@@ -35,3 +35,18 @@ def test_job_command_is_registered_in_the_cli_and_takes_the_use_case_folder(comm
 def test_console_script_scoring_calls_the_cli_main():
     pyproject = tomllib.loads((JOBS.parent / "pyproject.toml").read_text())
     assert pyproject["project"]["scripts"] == {"scoring": "scoring.cli:main"}
+
+
+def test_the_wheels_entry_point_raises_the_exit_code_when_called_like_a_wheel_task(
+    tmp_path, monkeypatch
+):
+    """Databricks' python_wheel_task loads the entry point and calls it, with the task's
+    parameters in sys.argv; a returned code would be ignored, so it must raise."""
+    from importlib.metadata import entry_points
+
+    (entry,) = entry_points(group="console_scripts", name="scoring")
+    function = entry.load()
+    monkeypatch.setattr("sys.argv", ["scoring", "doctor", "--usecase", str(tmp_path)])
+    with pytest.raises(SystemExit) as exit_:
+        function()
+    assert exit_.value.code == 2  # tmp_path holds no usecase.yaml

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
-from scoring.cli import main
+from scoring import cli
 from scoring.core import io
 from scoring.runs.steps import usecase_tables
 from scoring.usecase import load_usecase
@@ -23,7 +23,7 @@ VISITS = ["v1,s1,2026-03-01T08:00:00Z,10.5", "v2,s2,2026-03-01T09:00:00Z,3"]
 
 
 def run(capsys, folder: Path, root: Path, *args: str) -> tuple[int, list[str]]:
-    code = main([args[0], "--usecase", str(folder), "--set", f"storage.root={root}",
+    code = cli.run([args[0], "--usecase", str(folder), "--set", f"storage.root={root}",
                  "--set", "spark.shuffle_partitions=2", *args[1:]])  # fmt: skip
     return code, capsys.readouterr().err.strip().splitlines()
 

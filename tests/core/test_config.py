@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from scoring.cli.main import main
+from scoring.cli import run
 from scoring.core.config import load_config
 from scoring.core.errors import ConfigError
 
@@ -32,7 +32,8 @@ monitor:
   {n_bins: 10, epsilon: 0.0001, quantile_relative_error: 0.001, psi_warn: 0.1, psi_alert: 0.25,
    ks_warn: 0.1, ks_alert: 0.2, js_warn: 0.1, js_alert: 0.2, null_rate_warn: 0.05,
    null_rate_alert: 0.1, volume_change_warn: 0.2, volume_change_alert: 0.5,
-   dataset_drift_share: 0.3, feature_overrides: {}, prometheus_file: null, reports_dir: null}
+   dataset_drift_share: 0.3, feature_overrides: {}, prometheus_file: null, pushgateway_url: null,
+   reports_dir: null}
 """
 
 
@@ -232,7 +233,7 @@ def test_tables_are_a_free_mapping_checked_against_the_use_case_later():
 
 
 def test_cli_prints_one_line_naming_the_bad_key(capsys):
-    code = main(["doctor", "--env", "local", "--set", "spark.shuffle_partitions=zero"])
+    code = run(["doctor", "--env", "local", "--set", "spark.shuffle_partitions=zero"])
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1

@@ -100,8 +100,8 @@ def test_replace_where_rewrites_only_that_date_of_a_catalog_table(spark, ref):
 
 
 def test_ensure_table_creates_an_empty_catalog_table_with_schema_and_properties(spark, ref):
-    io.ensure_table(spark, ref, SCHEMA, partition_by=("as_of_date",))
-    io.ensure_table(spark, ref, SCHEMA, partition_by=("as_of_date",))  # a second call is a no-op
+    io.ensure_table(spark, ref, io.TableSpec(SCHEMA, ("as_of_date",)))
+    io.ensure_table(spark, ref, io.TableSpec(SCHEMA, ("as_of_date",)))  # a second call is a no-op
     assert io.current_version(spark, ref) == 0
     assert io.read_table(spark, ref).schema.fieldNames() == SCHEMA.fieldNames()
     props = {

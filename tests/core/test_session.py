@@ -5,8 +5,43 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import pytest
+
 from scoring.core.config import load_config
-from scoring.core.session import local_conf
+from scoring.core.errors import EnvironmentProblem
+from scoring.core.session import delta_jar_names, delta_jars, local_conf
+
+ROOT = Path(__file__).parents[2]
+# The pairs the project tests: constraints file (lines override constraints.txt) and pom.
+PAIRS = {
+    "constraints.txt": "deps/delta-jars.pom.xml",
+    "constraints-latest.txt": "deps/delta-jars-latest.pom.xml",
+}
+
+
+def installed_jar_names() -> list[tuple[str, ...]]:
+    return delta_jar_names(version("delta-spark"), version("pyspark"))
+
+
+def pins(constraints: str) -> dict[str, str]:
+    """The versions of a pair: constraints.txt's `package==version` lines, then `constraints`'s
+    (as `make setup-latest` merges them), by package name as pip compares them."""
+    pinned = {}
+    for path in ("constraints.txt", constraints):
+        for line in (ROOT / path).read_text().splitlines():
+            if "==" in line and not line.startswith("#"):
+                name, value = line.split("==")
+                pinned[re.sub(r"[-_.]+", "-", name.strip().lower())] = value.strip()
+    return pinned
+
+
+def pom_artifact(pom: str) -> tuple[str, str]:
+    """The delta-spark artifact id and `delta.version` of one of our poms."""
+    text = (ROOT / pom).read_text()
+    artifact = re.search(r"<artifactId>(delta-spark_[^<]+)</artifactId>", text)
+    pinned = re.search(r"<delta.version>([^<]+)</delta.version>", text)
+    assert artifact is not None and pinned is not None, pom
+    return artifact.group(1), pinned.group(1)
 
 
 def test_session_uses_utc_arrow_and_few_shuffle_partitions(spark):
@@ -19,10 +54,7 @@ def test_session_loads_delta_from_local_jars_never_from_a_repository(spark):
     conf = spark.sparkContext.getConf()
     jars = conf.get("spark.jars").split(",")
     assert all(Path(j).is_file() for j in jars)
-    assert {Path(j).name for j in jars} == {
-        f"delta-spark_2.13-{version('delta-spark')}.jar",
-        f"delta-storage-{version('delta-spark')}.jar",
-    }
+    assert all(Path(j).name in names for j, names in zip(jars, installed_jar_names(), strict=True))
     assert conf.get("spark.jars.packages", None) is None
     assert conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
 
@@ -33,15 +65,21 @@ def test_workers_run_the_drivers_python(spark):
     assert ran_on.collect() == [sys.executable]
 
 
-def test_delta_jar_version_matches_the_pinned_python_package():
-    pom = (Path(__file__).parents[2] / "deps" / "delta-jars.pom.xml").read_text()
-    pinned = re.search(r"<delta.version>([^<]+)</delta.version>", pom)
-    assert pinned is not None
-    assert pinned.group(1) == version("delta-spark")
+def test_each_pairs_pom_copies_the_delta_of_its_constraints_for_its_spark():
+    for constraints, pom in PAIRS.items():
+        pinned = pins(constraints)
+        artifact, delta = pom_artifact(pom)
+        assert delta == pinned["delta-spark"], pom
+        spark = ".".join(pinned["pyspark"].split(".")[:2])
+        assert artifact in {f"delta-spark_{spark}_2.13", "delta-spark_2.13"}, pom
 
 
-def test_pandas_is_below_3_with_pyspark_4_0():
-    assert version("pyspark").startswith("4.0.")
+def test_the_installed_pair_is_one_the_project_tests():
+    tested = {(pins(c)["pyspark"], pins(c)["delta-spark"]) for c in PAIRS}
+    assert (version("pyspark"), version("delta-spark")) in tested
+
+
+def test_pandas_is_below_3():
     assert int(version("pandas").split(".")[0]) < 3
 
 
@@ -72,9 +110,41 @@ def test_spark_defaults_carry_the_delta_jars_and_the_drivers_python(tmp_path):
         line.split(" ", 1) for line in path.read_text().splitlines() if not line.startswith("#")
     )
     assert path == tmp_path / "conf" / "spark-defaults.conf"
-    assert [Path(j).name for j in lines["spark.jars"].split(",")] == [
-        f"delta-spark_2.13-{version('delta-spark')}.jar",
-        f"delta-storage-{version('delta-spark')}.jar",
-    ]
+    jars = lines["spark.jars"].split(",")
+    assert all(Path(j).name in names for j, names in zip(jars, installed_jar_names(), strict=True))
     assert lines["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert lines["spark.pyspark.python"] == sys.executable
+
+
+def test_delta_jar_names_carry_the_spark_version_then_the_name_without_it():
+    assert delta_jar_names("4.4.0", "4.2.0") == [
+        ("delta-spark_4.2_2.13-4.4.0.jar", "delta-spark_2.13-4.4.0.jar"),
+        ("delta-storage-4.4.0.jar",),
+    ]
+    assert delta_jar_names("4.0.1", "4.0.1")[0] == (
+        "delta-spark_4.0_2.13-4.0.1.jar",
+        "delta-spark_2.13-4.0.1.jar",
+    )
+
+
+@pytest.mark.parametrize("choice", [0, 1], ids=["with-spark-version", "without-spark-version"])
+def test_delta_jars_finds_the_delta_spark_jar_under_either_name(tmp_path, choice):
+    spark_names, (storage,) = installed_jar_names()
+    for name in (spark_names[choice], storage):
+        (tmp_path / name).write_text("")
+    assert delta_jars(str(tmp_path)) == [tmp_path / spark_names[choice], tmp_path / storage]
+
+
+def test_delta_jars_prefer_the_name_with_the_spark_version(tmp_path):
+    spark_names, (storage,) = installed_jar_names()
+    for name in (*spark_names, storage):
+        (tmp_path / name).write_text("")
+    assert delta_jars(str(tmp_path))[0] == tmp_path / spark_names[0]
+
+
+def test_delta_jar_of_another_delta_version_is_not_taken(tmp_path):
+    spark_names, (storage,) = delta_jar_names("0.0.1", version("pyspark"))
+    for name in (*spark_names, storage):
+        (tmp_path / name).write_text("")
+    with pytest.raises(EnvironmentProblem, match="Delta jar missing"):
+        delta_jars(str(tmp_path))

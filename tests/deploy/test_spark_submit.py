@@ -139,7 +139,7 @@ def test_every_module_of_the_package_imports_from_the_zip(dist, tmp_path):
 
 
 def test_a_job_from_the_zip_without_a_use_case_stops_with_the_fix(dist, tmp_path):
-    script = "import sys\nfrom scoring.cli import main\nsys.exit(main(['doctor']))\n"
+    script = "import sys\nfrom scoring.cli import main\nsys.exit(run(['doctor']))\n"
     env = {**isolated_env(), "PYTHONPATH": str(dist / "scoring.zip")}
     out = subprocess.run(
         [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
@@ -179,13 +179,13 @@ def test_doctor_passes_under_spark_submit_from_the_built_zip_and_use_case_archiv
 def pipeline_lakehouse(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Demo drops for two days, then `jobs/pipeline.py` over both days, from the zip."""
     require_command("pipeline")
-    from scoring.cli.main import main
+    from scoring.cli import run
 
     work = tmp_path_factory.mktemp("pipeline")
     root = work / "lake"
     common = [*CHURN, "--env", "local", "--set", f"storage.root={root}"]
     assert (
-        main(
+        run(
             [
                 "generate-demo-data",
                 *common,

@@ -8,12 +8,13 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from scoring.cli import main
+from scoring.cli import run
 from scoring.core import io
 from scoring.core.errors import DataError
 from scoring.monitor.step import MonitorRequest, run_monitor
 from scoring.runs.steps import usecase_tables
 from scoring.usecase import load_usecase
+from tests.helpers import labels, samples
 from tests.usecase.factory import usecase_doc, write_usecase
 
 DAY1, DAY2 = date(2026, 3, 1), date(2026, 3, 2)
@@ -164,16 +165,14 @@ def test_monitor_command_writes_metrics_runs_and_prom_then_fails_on_alert(
         "--set",
         "spark.shuffle_partitions=2",
     ]
-    assert main(argv) == 3
+    assert run(argv) == 3
     runs = io.read_table(spark, tables["runs"]).collect()
     assert [(r["usecase"], r["step"], r["status"]) for r in runs] == [
         ("kept", "monitor", "succeeded")
     ]
     alerts = io.read_table(spark, tables["drift_metrics"]).where(F.col("status") == "alert")
     assert alerts.where(F.col("feature") == "x").limit(1).collect()
-    prom = (tmp_path / "lakehouse" / "metrics" / "kept.prom").read_text()
-    assert 'scoring_step_last_run_success{usecase="kept",step="monitor"} 1' in prom
-    assert (
-        'scoring_dataset_drift{usecase="kept",step="monitor",model="m",comparison="baseline"} 1'
-        in prom
-    )
+    prom = samples((tmp_path / "lakehouse" / "metrics" / "kept.prom").read_text())
+    assert prom[("scoring_step_last_run_success", labels(usecase="kept", step="monitor"))] == 1
+    drift = labels(usecase="kept", step="monitor", model="m", comparison="baseline")
+    assert prom[("scoring_dataset_drift", drift)] == 1

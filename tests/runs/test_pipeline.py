@@ -14,6 +14,7 @@ from scoring.runs import steps as runner
 from scoring.runs.pipeline import run_pipeline
 from scoring.usecase import import_module, load_usecase
 from tests.conftest import CHURN_DIR, churn_tables, make_config
+from tests.helpers import labels, samples
 
 pytestmark = pytest.mark.slow
 
@@ -123,8 +124,9 @@ def test_prometheus_textfile_and_mlflow_run_are_written(spark, lakehouse):
 
     config, _, _ = lakehouse
     text = Path(config.prometheus_file("churn")).read_text()
-    assert 'scoring_step_last_run_success{usecase="churn",step="score"} 1' in text
-    assert 'scoring_step_last_run_success{usecase="churn",step="ingest"} 0' in text  # P2 failed
+    last_ok = {k[1]: v for k, v in samples(text).items() if k[0] == "scoring_step_last_run_success"}
+    assert last_ok[labels(usecase="churn", step="score")] == 1
+    assert last_ok[labels(usecase="churn", step="ingest")] == 0  # P2 failed
     client = MlflowClient(tracking_uri=config.tracking_uri)
     experiment = client.get_experiment_by_name(config.experiment("churn"))
     assert experiment is not None

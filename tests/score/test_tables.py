@@ -65,7 +65,10 @@ def test_delta_statistics_cover_the_entity_key_and_the_model_columns():
     assert POLICY.scores_properties["delta.dataSkippingStatsColumns"] == (
         "insurer_id,policy_no,model_name,model_version"
     )
-    assert POLICY.current_properties == {"delta.dataSkippingStatsColumns": "insurer_id,policy_no"}
+    assert POLICY.current_properties == {
+        "delta.enableChangeDataFeed": "true",
+        "delta.dataSkippingStatsColumns": "insurer_id,policy_no",
+    }
     odd = ScoresLayout((T.StructField("client id", T.StringType()),), "regression")
     assert odd.current_properties["delta.dataSkippingStatsColumns"] == "`client id`"
 
@@ -103,7 +106,7 @@ def test_slice_predicate_escapes_the_model_name():
 
 def test_a_model_name_with_sql_in_it_replaces_no_other_models_slice(spark, tmp_path):
     ref = TableRef("scores", path=str(tmp_path / "scores"))
-    io.ensure_table(spark, ref, CUSTOMER.schema, ("as_of_date",))
+    io.ensure_table(spark, ref, io.TableSpec(CUSTOMER.schema, ("as_of_date",)))
     rows = spark.createDataFrame(
         [("A", D1, 0.1, 1, "champion", "1", None, 0, "r", T1)], CUSTOMER.schema
     )
@@ -116,7 +119,7 @@ def test_a_model_name_with_sql_in_it_replaces_no_other_models_slice(spark, tmp_p
 
 def test_scores_current_keeps_the_newest_date_then_the_newest_run(spark, config, tmp_path):
     ref = TableRef("scores_current", path=str(tmp_path / "current"))
-    io.ensure_table(spark, ref, CUSTOMER.schema)
+    io.ensure_table(spark, ref, io.TableSpec(CUSTOMER.schema))
     target = [("A", D1, 0.1, T1), ("B", D2, 0.2, T1), ("C", D1, 0.3, T1), ("E", D1, None, T1)]
     io.write_delta(score_rows(spark, target), ref, "append", {"run_id": "r0"})
     source = [

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from scoring.cli import main
+from scoring.cli import run
 from scoring.core import io
 from scoring.core.tables import TableRef
 from scoring.runs.steps import usecase_tables
@@ -72,9 +72,9 @@ def kept(spark, tmp_path_factory):
     )
     common = ["--usecase", str(folder), "--set", f"storage.root={root / 'lake'}"]
     codes = {
-        "ingest": main(["ingest", *common, "--run-date", D1.isoformat()]),
-        "baseline": main(["baseline", *common, "--run-date", D1.isoformat()]),
-        "pipeline": main(["pipeline", *common, "--run-date", D2.isoformat()]),
+        "ingest": run(["ingest", *common, "--run-date", D1.isoformat()]),
+        "baseline": run(["baseline", *common, "--run-date", D1.isoformat()]),
+        "pipeline": run(["pipeline", *common, "--run-date", D2.isoformat()]),
     }
     tables = usecase_tables(config, load_usecase(folder))
     return codes, tables, model, frame
@@ -95,7 +95,8 @@ def test_the_pipeline_scores_and_monitors_the_users_table_only(spark, kept):
 
 def test_scores_carry_the_users_as_of_column_as_as_of_date_and_the_threshold(spark, kept):
     _, tables, model, frame = kept
-    scores = io.read_table(spark, tables["scores"]).toPandas().sort_values("account_id")
+    scores: pd.DataFrame = io.read_table(spark, tables["scores"]).toPandas()
+    scores = scores.sort_values("account_id")
     day2 = frame[frame["snapshot_day"] == D2].sort_values("account_id")
     assert set(scores["as_of_date"]) == {D2}
     expected = model.predict_proba(day2[["x", "y"]])[:, 1]

@@ -25,7 +25,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from scoring.cli import main
+from scoring.cli import run
 from scoring.core import io
 from scoring.runs.steps import usecase_tables
 from scoring.usecase import load_usecase
@@ -38,7 +38,7 @@ KEY = ["insurer_id", "policy_no"]
 
 
 def cli(root: Path, usecase: Path, *args: str) -> int:
-    return main(
+    return run(
         [
             args[0],
             "--usecase",
