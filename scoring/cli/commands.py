@@ -223,12 +223,11 @@ def _drift_exit(inv: Invocation, alerts: int) -> int:
 
 
 def _report(inv: Invocation) -> int:
-    from scoring.core.session import session_for
     from scoring.runs import steps
 
-    assert inv.run_date is not None
-    path = steps.report(session_for(inv.config), inv.config, inv.usecase, inv.run_date)
-    print(f"report written to {path}")
+    with _step_run(inv) as run:
+        result = steps.report(run, inv.run_id)
+    print(f"report written to {result.details['path']}")
     return 0
 
 
@@ -243,36 +242,38 @@ def _pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fail-on-alert",
         action="store_true",
-        help=f"exit {EXIT_DRIFT_ALERT} when monitoring finds a drift alert",
+        help=f"exit {EXIT_DRIFT_ALERT} when monitoring finds a drift alert on any of the dates",
     )
     parser.add_argument(
-        "--report", action="store_true", help="also write the HTML report of the date"
+        "--report",
+        action="store_true",
+        help="also write each date's HTML report (and log it to the date's MLflow run)",
     )
 
 
 def _pipeline(inv: Invocation) -> int:
+    from scoring.core.errors import ScoringError
     from scoring.core.session import session_for
-    from scoring.runs import steps
     from scoring.runs.pipeline import PipelineOptions, run_pipeline
+    from scoring.runs.summary import summary_table, verdict
 
     assert inv.run_date is not None
     spark = session_for(inv.config)
-    options = PipelineOptions(model_uri=inv.args.model, train_alias=inv.usecase.model.alias)
-    alerts = 0
-    for offset in range(inv.args.days):
-        run_date = date.fromordinal(inv.run_date.toordinal() + offset)
-        run_id = inv.run_id if offset == 0 else new_run_id("pipeline")
-        results = run_pipeline(spark, inv.config, inv.usecase, run_date, run_id, options)
-        for result in results:
-            print(
-                f"{result.run_date} {result.step:<9} rows in {result.rows_in}, out "
-                f"{result.rows_out}; versions {dict(result.table_versions)}"
-            )
-        alerts = int(results[-1].details["alerts"])
-    if inv.args.report:
-        path = steps.report(spark, inv.config, inv.usecase, run_date)
-        print(f"report written to {path}")
+    options = PipelineOptions(
+        model_uri=inv.args.model, train_alias=inv.usecase.model.alias, report=inv.args.report
+    )
+    done = []
+    try:
+        for offset in range(inv.args.days):
+            run_date = date.fromordinal(inv.run_date.toordinal() + offset)
+            run_id = inv.run_id if offset == 0 else new_run_id("pipeline")
+            done += run_pipeline(spark, inv.config, inv.usecase, run_date, run_id, options)
+    except ScoringError as exc:
+        print(f"\n{summary_table(done)}\n\n{verdict(done, f'{type(exc).__name__}: {exc}')}")
+        raise
     _print_tables(spark, inv.config, inv.usecase)
+    print(f"\n{summary_table(done)}\n\n{verdict(done)}")
+    alerts = sum(int(r.details.get("alerts", 0)) for r in done if r.step == "monitor")
     return _drift_exit(inv, alerts)
 
 

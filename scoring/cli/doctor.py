@@ -2,8 +2,9 @@
 
 It reports the versions of Python, Java, Spark, Delta and MLflow and where the tables and
 the model registry live; then it proves the chain works: a session starts (with no
-download), a small Delta table is written twice, read back, and time-travelled to version 0,
-and the MLflow tracking store answers. Every check is reported; any failure exits non-zero.
+download), an executor starts a Python worker (and says which Python), a small Delta table
+is written twice, read back, and time-travelled to version 0, and the MLflow tracking store
+answers. Every check is reported; any failure exits non-zero.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 import scoring
@@ -31,6 +34,22 @@ from scoring.runs.steps import usecase_tables
 from scoring.usecase.spec import UseCase
 
 log = logging.getLogger(__name__)
+
+DELTA_CHECK = "delta write/read/time travel"
+# How long the worker check waits for an executor: a cluster without free cores never runs
+# the task, and Spark waits for one for ever.
+WORKER_TIMEOUT_S = 300.0
+# Why a Python worker did not run, from the text of the Java error (first match wins): the
+# program cannot be started; the worker process wrote an error and exited; a Python
+# exception in the worker (the first unindented `Type: message` line of its traceback).
+_WORKER_CAUSES = (
+    (re.compile(r"(Cannot run program .+)"), "{}"),
+    (re.compile(r"Error from python worker:\n\s*(.+)"), "the Python worker exited: {}"),
+    (
+        re.compile(r"PythonException: Traceback.*?^(?:\w+\.)*(\w+: .+?)$", re.M | re.S),
+        "the Python worker failed: {}",
+    ),
+)
 
 
 def run_doctor(
@@ -49,7 +68,13 @@ def run_doctor(
     except Exception as exc:  # any start failure is the doctor's answer, not a crash
         checks.append(Check("spark session", False, _one_line(exc)))
     if spark is not None:
-        checks.append(check_delta_round_trip(spark, config))
+        worker = check_worker_python(spark)
+        checks.append(worker)
+        checks.append(
+            check_delta_round_trip(spark, config)
+            if worker.ok
+            else Check(DELTA_CHECK, False, "not run: it needs Python workers (see worker python)")
+        )
     checks.append(check_mlflow(config))
     checks += usecase_checks(spark, config, usecase)
     print()
@@ -105,6 +130,83 @@ def check_java() -> Check:
     return Check("java", major >= 17, f"Java {found}" + ("" if major >= 17 else " (need 17+)"))
 
 
+def check_worker_python(spark: SparkSession, timeout: float = WORKER_TIMEOUT_S) -> Check:
+    """Run a trivial Python task on an executor: which Python runs there, or why none starts.
+
+    Every Python UDF needs a worker, the model's included. When the executors cannot start
+    one, the first action that needs it fails with a long Java error (for the Delta round
+    trip, `Py4JJavaError ... o81.save`); this check names the cause in one line, with the
+    `PYSPARK_PYTHON` in force (the driver's, which Spark hands to every executor).
+    """
+    context = spark.sparkContext
+    setting = f"PYSPARK_PYTHON={context.pythonExec}, master {context.master}"
+    try:
+        found = _python_of_an_executor(spark, timeout)
+    except TimeoutError:
+        detail = f"no executor ran a task in {timeout:g} s: are workers up with free cores?"
+        return Check("worker python", False, f"{detail} ({setting})")
+    except Exception as exc:  # the doctor reports every failure instead of raising
+        cause = _worker_failure(exc)
+        return Check("worker python", False, f"{cause} ({setting}){_hint(context, cause)}")
+    return Check("worker python", True, f"executors run {found} ({setting})")
+
+
+def _python_of_an_executor(spark: SparkSession, timeout: float) -> str:
+    """`sys.executable` and version of a Python worker; the job is cancelled after `timeout`.
+
+    The job runs in a daemon thread, so a job that never gets an executor cannot hold the
+    doctor's process open after it has answered.
+    """
+    context = spark.sparkContext
+    group = f"scoring-doctor-{uuid.uuid4().hex[:8]}"
+    outcome: dict[str, str | Exception] = {}
+
+    def describe(_: int) -> str:  # a closure travels by value: the worker imports no scoring
+        return f"{sys.executable} (Python {platform.python_version()})"
+
+    def run() -> None:
+        try:
+            context.setJobGroup(group, "scoring doctor: worker python", interruptOnCancel=True)
+            outcome["python"] = context.parallelize([0], 1).map(describe).collect()[0]
+        except Exception as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="scoring-doctor-worker-python", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        context.cancelJobGroup(group)
+        raise TimeoutError(f"no executor ran the task in {timeout:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return str(outcome["python"])
+
+
+def _worker_failure(exc: BaseException) -> str:
+    """The line of a failed task's error that says why its Python worker did not run."""
+    text = str(exc)
+    for pattern, template in _WORKER_CAUSES:
+        match = pattern.search(text)
+        if match:
+            return template.format(match.group(1).strip())
+    return _one_line(exc)
+
+
+def _hint(context: SparkContext, cause: str) -> str:
+    """What to look at when the worker's program does not exist."""
+    if "error=2" not in cause:
+        return ""
+    if context.master.startswith("local") and not context.pythonExec.startswith("/"):
+        return (
+            "; local mode runs the executors in the driver's working folder, where Spark does"
+            " not unpack --archives: use a cluster's master or an absolute PYSPARK_PYTHON"
+        )
+    return (
+        "; a packed environment's bin/python links to the interpreter it was built with:"
+        " every node needs that interpreter at that path (docs/deploy.md)"
+    )
+
+
 def check_delta_round_trip(spark: SparkSession, config: Config) -> Check:
     """Write a Delta table twice, read it back and time-travel to version 0."""
     ref = TableRef("doctor", path=join_path(config.storage.root, "_doctor", uuid.uuid4().hex))
@@ -118,9 +220,9 @@ def check_delta_round_trip(spark: SparkSession, config: Config) -> Check:
         ok = now == 4 and at_zero == expected and io.current_version(spark, ref) == 1
         detail = f"wrote v0 (3 rows) and v1 (+1 row) at {ref.path}; read {now} rows; v0 "
         detail += "matches" if at_zero == expected else f"differs: {at_zero}"
-        return Check("delta write/read/time travel", ok, detail)
+        return Check(DELTA_CHECK, ok, detail)
     except Exception as exc:  # the doctor reports every failure instead of raising
-        return Check("delta write/read/time travel", False, _one_line(exc))
+        return Check(DELTA_CHECK, False, _one_line(exc))
     finally:
         _remove_local(ref)
 

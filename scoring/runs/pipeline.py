@@ -32,6 +32,7 @@ class PipelineOptions:
 
     model_uri: str | None = None
     train_alias: str = "champion"
+    report: bool = False  # write the date's HTML report (and log it to the MLflow run)
 
 
 def run_pipeline(
@@ -50,6 +51,7 @@ def run_pipeline(
     options = options or PipelineOptions()
     run = StepRun(spark, config, usecase, run_date, pipeline_run_id)
     results: list[StepResult] = []
+    completed = False
     try:
         if not usecase.features.score_only:
             results.append(runner.ingest(run))
@@ -60,8 +62,11 @@ def run_pipeline(
         results.append(runner.score(run, model_uri))
         scored_version = str(results[-1].details.get("model_version"))
         results.append(runner.monitor(run, scored_version))
+        if options.report:
+            results.append(runner.report(run))
+        completed = True
     finally:
-        _observe(run, results)
+        _observe(run, results, failed=not completed)
     return results
 
 
@@ -80,14 +85,18 @@ def _train_first_model(run: StepRun, model_uri: str, alias: str) -> list[StepRes
     return [*built, runner.train(earlier, alias)]
 
 
-def _observe(run: StepRun, results: list[StepResult]) -> None:
-    """Rebuild the .prom file and log the pipeline's MLflow run (a failed run too)."""
+def _observe(run: StepRun, results: list[StepResult], failed: bool) -> None:
+    """Rebuild the metrics (textfile, Pushgateway) and log the pipeline's MLflow run, a
+    failed run too: step metrics, the date's drift metrics and the report as artifacts."""
     from scoring.model.registry import ensure_experiment
-    from scoring.runs.tracking import log_pipeline_run
+    from scoring.runs.tracking import drift_artifacts, log_pipeline_run
 
     assert run.pipeline_run_id is not None
     runner.write_metrics_file(run.spark, run.config, run.usecase)
     version = next((r.details.get("model_version") for r in results if r.step == "score"), None)
+    monitored = any(r.step == "monitor" for r in results)
+    drift = drift_artifacts(run.spark, run.tables["drift_metrics"], run.run_date, run.model_name)
+    reports = [str(r.details["path"]) for r in results if r.step == "report"]
     log_pipeline_run(
         run.config.tracking_uri,
         ensure_experiment(run.target),
@@ -97,5 +106,7 @@ def _observe(run: StepRun, results: list[StepResult]) -> None:
         model_name=run.model_name,
         model_version=str(version) if version is not None else None,
         tags={"usecase": run.usecase.name},
-        failed=not results or results[-1].step != "monitor",
+        failed=failed,
+        drift=drift if monitored else None,
+        files=reports,
     )

@@ -226,7 +226,17 @@ def monitor(run: StepRun, model_version: str | None, run_id: str | None = None) 
     return run.recorded("monitor", body, run_id or new_run_id("monitor"))
 
 
-def report(spark: SparkSession, config: Config, usecase: UseCase, run_date: date) -> str:
+def report(run: StepRun, run_id: str | None = None) -> StepResult:
+    """Write the HTML monitoring report of the run date; its path is in `details["path"]`."""
+
+    def body(rid: str) -> StepResult:
+        path = write_report(run.spark, run.config, run.usecase, run.run_date)
+        return StepResult(step="report", run_id=rid, run_date=run.run_date, details={"path": path})
+
+    return run.recorded("report", body, run_id or new_run_id("report"))
+
+
+def write_report(spark: SparkSession, config: Config, usecase: UseCase, run_date: date) -> str:
     """Write the HTML monitoring report of `run_date`; return its path."""
     from scoring.core.errors import ModelError
     from scoring.monitor.baseline import download_baseline

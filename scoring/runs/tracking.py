@@ -1,18 +1,31 @@
-"""One MLflow run per pipeline run: the model version, table versions and step metrics.
+"""One MLflow run per pipeline run: the model version, table versions, step and drift metrics.
 
-The run is named after the pipeline run id, tagged with the run date and model, and holds
-per step `<step>.rows_in` ... as metrics, `<step>.duration_seconds` when known, each
+The run is named after the pipeline run id, tagged with the run date, the use case and the
+model, and holds per step `<step>.rows_in` ... as metrics, `<step>.duration_seconds`, each
 written table's version as `table_version.<table>` (a param: it is an identifier, not a
-measurement), and the monitor step's drift summary.
+measurement), the monitor step's drift summary, every drift metric of the date as
+`drift.<comparison>.<feature>.<metric>` with the rows themselves as the artifact
+`drift/drift_metrics.json`, and the date's HTML report under `report/`: where a Databricks or
+EMR user looks first.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from scoring.runs.result import StepResult
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from scoring.core.tables import TableRef
 
 _COUNTS = ("rows_in", "rows_out", "rows_quarantined", "rows_deduplicated")
 
@@ -57,6 +70,8 @@ def log_pipeline_run(
     model_version: str | None = None,
     tags: Mapping[str, str] | None = None,
     failed: bool = False,
+    drift: Sequence[Mapping[str, Any]] | None = None,
+    files: Sequence[str] = (),
 ) -> str:
     """Log the pipeline run to MLflow in `experiment_id`; returns the MLflow run id.
 
@@ -74,13 +89,50 @@ def log_pipeline_run(
     }
     run = client.create_run(experiment_id, run_name=pipeline_run_id)
     now = int(time.time() * 1000)
+    metrics = {**run_metrics(results), **drift_metrics(drift or [])}
     client.log_batch(
         run.info.run_id,
-        metrics=[Metric(k, v, now, 0) for k, v in sorted(run_metrics(results).items())],
+        metrics=[Metric(k, v, now, 0) for k, v in sorted(metrics.items())],
         params=[
             Param(k, v) for k, v in sorted(run_params(results, model_name, model_version).items())
         ],
         tags=[RunTag(k, v) for k, v in sorted(all_tags.items())],
     )
+    with tempfile.TemporaryDirectory() as folder:
+        if drift:
+            path = Path(folder) / "drift_metrics.json"
+            path.write_text(json.dumps(list(drift), default=str, indent=1), encoding="utf-8")
+            client.log_artifact(run.info.run_id, str(path), "drift")
+        for file in files:
+            client.log_artifact(run.info.run_id, file, "report")
     client.set_terminated(run.info.run_id, "FAILED" if failed else "FINISHED")
     return str(run.info.run_id)
+
+
+def drift_metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """`drift.<comparison>.<feature>.<metric>` -> value, names cut to what MLflow accepts."""
+    return {
+        _metric_name(f"drift.{r['comparison']}.{r['feature']}.{r['metric']}"): float(r["value"])
+        for r in rows
+    }
+
+
+def drift_artifacts(
+    spark: SparkSession, ref: TableRef, run_date: date, model_name: str
+) -> list[dict[str, Any]]:
+    """The drift rows of one date and model (a small collect), or none without the table."""
+    from pyspark.sql import functions as F
+
+    from scoring.core import io
+
+    if not io.table_exists(spark, ref):
+        return []
+    rows = io.read_table(spark, ref).where(
+        (F.col("date") == F.lit(run_date)) & (F.col("model_name") == F.lit(model_name))
+    )
+    return [r.asDict() for r in rows.collect()]
+
+
+def _metric_name(name: str) -> str:
+    """MLflow metric names: letters, digits, `_ - . / ` and space; anything else becomes `_`."""
+    return re.sub(r"[^A-Za-z0-9_\-./ ]", "_", name)

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from scoring.core import io
 from scoring.core.errors import DataError
 from scoring.runs import steps as runner
-from scoring.runs.pipeline import run_pipeline
+from scoring.runs.pipeline import PipelineOptions, run_pipeline
 from scoring.usecase import import_module, load_usecase
 from tests.conftest import CHURN_DIR, churn_tables, make_config
 from tests.helpers import labels, samples
@@ -40,7 +40,7 @@ def lakehouse(spark, tmp_path_factory):
         drift_day=1,
     )
     results = run_pipeline(spark, config, CHURN, DAY, "P1")
-    run_pipeline(spark, config, CHURN, DRIFTED_DAY, "P3")
+    run_pipeline(spark, config, CHURN, DRIFTED_DAY, "P3", PipelineOptions(report=True))
     with pytest.raises(DataError) as failure:
         run_pipeline(spark, config, CHURN, MISSING_DAY, "P2")
     return config, results, failure.value
@@ -114,7 +114,7 @@ def test_the_demo_drifted_day_alerts_and_the_report_flags_it(spark, lakehouse):
     assert psi_status(spark, config, DAY, "baseline", "segment") == "ok"
     assert psi_status(spark, config, DRIFTED_DAY, "previous", "segment") == "alert"
     assert psi_status(spark, config, DRIFTED_DAY, "baseline", "segment") == "alert"
-    page = Path(runner.report(spark, config, CHURN, DRIFTED_DAY)).read_text()
+    page = Path(runner.write_report(spark, config, CHURN, DRIFTED_DAY)).read_text()
     verdict = page.split("Verdict: ", 1)[1].split("</p>", 1)[0]
     assert verdict.startswith(("drift alerts", "DATASET DRIFT")) and "segment" in verdict
 
@@ -133,3 +133,26 @@ def test_prometheus_textfile_and_mlflow_run_are_written(spark, lakehouse):
     names = {r.info.run_name: r.info.status for r in client.search_runs([experiment.experiment_id])}
     assert names["P1"] == "FINISHED"
     assert names["P2"] == "FAILED"
+
+
+def test_the_mlflow_run_of_a_date_holds_its_drift_metrics_and_report(spark, lakehouse):
+    from mlflow import MlflowClient
+
+    config, _, _ = lakehouse
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    experiment = client.get_experiment_by_name(config.experiment("churn"))
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id], "attributes.run_name = 'P3'")
+    assert run.data.metrics["drift.baseline.segment.psi"] > 0.25
+    assert run.data.tags["usecase"] == "churn"
+    artifacts = {
+        a.path
+        for folder in ("drift", "report")
+        for a in client.list_artifacts(run.info.run_id, folder)
+    }
+    assert artifacts == {"drift/drift_metrics.json", "report/report_2026-03-02.html"}
+
+
+def test_the_report_is_a_recorded_step_of_the_pipeline(spark, lakehouse):
+    config, _, _ = lakehouse
+    assert [r["step"] for r in runs_of(spark, config, "P3")][-2:] == ["monitor", "report"]
