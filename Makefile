@@ -29,7 +29,7 @@ setup: $(STAMPS)/venv $(STAMPS)/jars $(STAMPS)/spark-defaults
 
 $(STAMPS)/venv: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[spark,dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[spark,mlflow,dev]'
 	mkdir -p $(STAMPS) && touch $@
 
 $(STAMPS)/jars: deps/delta-jars.pom.xml

@@ -14,8 +14,10 @@ Artifacts (all under the output folder, `dist/` by default):
   `--archives scoring-env.tar.gz#environment` on clusters that lack them. PySpark and py4j are
   removed from it: the cluster's own Spark provides them and must match its JVM.
 
-Usage: `python deploy/build.py [--dist DIR] [--no-env]`. This script runs on the machine
-that deploys (also from `databricks bundle deploy`), so it imports nothing from `scoring`.
+Usage: `python deploy/build.py [--dist DIR] [--no-env] [--build-isolation]`. This script runs
+on the machine that deploys (also from `databricks bundle deploy`, with `--build-isolation`:
+Python and pip are all it needs there), so it imports nothing from `scoring` and nothing
+outside the standard library.
 """
 
 from __future__ import annotations
@@ -39,14 +41,25 @@ USECASE_FILE = "usecase.yaml"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 # Provided by the cluster's Spark installation; a second copy in the venv would shadow it.
 PLATFORM_PACKAGES = ("pyspark", "py4j")
+# The wheel's extras in the packed venv: `spark` for delta-spark's Python side (pyspark
+# itself is removed again), `mlflow` for the full MLflow, whose SQL tracking store the local
+# sqlite file needs (a run against a tracking server needs only the wheel's mlflow-skinny).
+ENV_EXTRAS = "spark,mlflow"
 
 
-def build_wheel(dist: Path) -> Path:
-    """Build the wheel with hatchling from the installed dev tools (no download)."""
+def build_wheel(dist: Path, isolated: bool = False) -> Path:
+    """Build the wheel with pip and hatchling, replacing any older `scoring-*.whl` in `dist`.
+
+    By default hatchling comes from the installed dev tools (`make dist`: no download). With
+    `isolated`, pip installs the build backend of `[build-system]` into a temporary
+    environment from the package index, so a machine with only Python and pip can build it
+    (the Databricks bundle's build).
+    """
     dist.mkdir(parents=True, exist_ok=True)
     for old in dist.glob("scoring-*.whl"):
         old.unlink()
-    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+    isolation = [] if isolated else ["--no-build-isolation"]
+    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation,
          "-w", str(dist), str(ROOT))  # fmt: skip
     (wheel,) = dist.glob("scoring-*.whl")
     return wheel
@@ -126,7 +139,7 @@ def pack_env(wheel: Path, target: Path, python: str) -> Path:
         _run(python, "-m", "venv", str(venv))
         pip = str(venv / "bin" / "pip")
         _run(pip, "install", "-q", "--disable-pip-version-check",
-             "-c", str(ROOT / "constraints.txt"), f"{wheel}[spark]")  # fmt: skip
+             "-c", str(ROOT / "constraints.txt"), f"{wheel}[{ENV_EXTRAS}]")  # fmt: skip
         _run(pip, "uninstall", "-q", "-y", *PLATFORM_PACKAGES)
         target.unlink(missing_ok=True)
         _run(sys.executable, "-m", "venv_pack", "-q", "-p", str(venv), "-o", str(target))
@@ -138,9 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dist", type=Path, default=ROOT / "dist")
     parser.add_argument("--no-env", action="store_true", help="skip the packed virtualenv")
+    parser.add_argument(
+        "--build-isolation",
+        action="store_true",
+        help="let pip fetch the build backend (hatchling) from the index: no dev venv needed",
+    )
     parser.add_argument("--python", default=sys.executable, help="interpreter of the packed venv")
     args = parser.parse_args(argv)
-    wheel = build_wheel(args.dist)
+    wheel = build_wheel(args.dist, isolated=args.build_isolation)
     built = [
         wheel,
         pyfiles_zip(wheel, args.dist / PYFILES_ZIP),

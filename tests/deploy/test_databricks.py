@@ -13,27 +13,43 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from scoring.core.config import load_config
 from scoring.runs.steps import registered_name, usecase_tables
 from scoring.usecase import load_usecase
+from tests.deploy.bundle import included_files, job_resources, load_bundle
 from tests.deploy.checks import PLACEHOLDER_VALUES, parse_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAIN = ["ingest", "features", "score", "monitor"]
 USECASE_DIR = "${var.usecase_dir}"
+# The tasks that judge drift: they exit 3 on an alert, and a retry would find the same drift.
+ALERTING = {("scoring_daily", "monitor"), ("scoring_first_run", "pipeline")}
 
 
 @pytest.fixture(scope="module")
 def bundle() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "databricks.yml").read_text())
+    return load_bundle()
 
 
 @pytest.fixture(scope="module")
-def job() -> dict[str, Any]:
-    resources = yaml.safe_load((ROOT / "resources" / "scoring.job.yml").read_text())
-    return resources["resources"]["jobs"]["scoring_daily"]
+def jobs(bundle) -> dict[str, dict[str, Any]]:
+    return job_resources(bundle)
+
+
+@pytest.fixture(scope="module")
+def job(jobs) -> dict[str, Any]:
+    return jobs["scoring_daily"]
+
+
+@pytest.fixture(scope="module")
+def first_run(jobs) -> dict[str, Any]:
+    return jobs["scoring_first_run"]
+
+
+def all_tasks(jobs: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(job key, task) for every task of every job of the bundle."""
+    return [(key, task) for key, job in jobs.items() for task in job["tasks"]]
 
 
 @pytest.fixture(scope="module")
@@ -56,14 +72,13 @@ def console_scripts(wheel: Path) -> dict[str, str]:
     return dict(parser["console_scripts"])
 
 
-def test_bundle_includes_the_job_file_and_builds_the_wheel_like_make_dist(bundle):
+def test_bundle_includes_the_daily_and_the_first_run_job(bundle, jobs):
     assert bundle["bundle"]["name"] == "scoring"
-    assert "resources/scoring.job.yml" in [
-        str(p.relative_to(ROOT)) for pattern in bundle["include"] for p in ROOT.glob(pattern)
+    assert [str(p.relative_to(ROOT)) for p in included_files(bundle)] == [
+        "resources/scoring.job.yml",
+        "resources/scoring_first_run.job.yml",
     ]
-    artifact = bundle["artifacts"]["scoring_wheel"]
-    assert artifact["type"] == "whl"
-    assert artifact["build"] == "python deploy/build.py --dist dist --no-env"
+    assert sorted(jobs) == ["scoring_daily", "scoring_first_run"]
 
 
 def test_tasks_run_ingest_features_score_monitor_in_that_order(job):
@@ -74,9 +89,38 @@ def test_tasks_run_ingest_features_score_monitor_in_that_order(job):
     assert "depends_on" not in tasks["ingest"]
 
 
-def test_every_task_entry_point_is_a_console_script_of_the_built_wheel(job, wheel):
+def test_monitor_fails_the_daily_run_on_a_drift_alert_and_is_not_retried(job):
+    (monitor,) = [t for t in job["tasks"] if t["task_key"] == "monitor"]
+    assert monitor["python_wheel_task"]["parameters"][-1] == "--fail-on-alert"
+    assert monitor["max_retries"] == 0
+    args = parse_cli(monitor["python_wheel_task"]["parameters"])
+    assert args.fail_on_alert is True
+
+
+def test_first_run_job_runs_the_pipeline_once_unscheduled_failing_on_an_alert(first_run):
+    assert "schedule" not in first_run and "trigger" not in first_run
+    (task,) = first_run["tasks"]
+    args = parse_cli(task["python_wheel_task"]["parameters"])
+    assert (args.command, args.fail_on_alert, args.days, args.model) == ("pipeline", True, 1, None)
+    assert task["max_retries"] == 0
+
+
+def test_demo_use_case_declares_the_trainer_the_first_run_pipeline_needs(bundle):
+    # `pipeline` trains a first model only when the use case declares a trainer.
+    default = bundle["variables"]["usecase_dir"]["default"]
+    usecase = load_usecase(ROOT / default.removeprefix("${workspace.file_path}/"))
+    assert usecase.train is not None
+    assert usecase.train.horizon_days == 30
+
+
+def test_daily_job_never_trains(job):
+    commands = {t["python_wheel_task"]["parameters"][0] for t in job["tasks"]}
+    assert commands == set(CHAIN)
+
+
+def test_every_task_entry_point_is_a_console_script_of_the_built_wheel(jobs, wheel):
     scripts = console_scripts(wheel)
-    for task in job["tasks"]:
+    for _, task in all_tasks(jobs):
         wheel_task = task["python_wheel_task"]
         assert wheel_task["package_name"] == "scoring"
         assert scripts[wheel_task["entry_point"]] == "scoring.cli:main"
@@ -132,36 +176,42 @@ def test_installed_wheel_finds_its_packaged_conf_and_schemas_and_has_no_default_
     ]
 
 
-def test_every_task_installs_the_wheel_the_build_produces(job, wheel):
-    for task in job["tasks"]:
+def test_every_task_installs_the_wheel_the_build_produces(jobs, wheel):
+    for _, task in all_tasks(jobs):
         (library,) = task["libraries"]
         pattern = (ROOT / "resources" / library["whl"]).resolve()
         assert pattern.parent == ROOT / "dist"
         assert fnmatch.fnmatch(wheel.name, pattern.name)
 
 
-@pytest.mark.parametrize("command", CHAIN)
-def test_task_parameters_are_parsed_by_the_cli(job, command):
+@pytest.mark.parametrize(
+    ("key", "command"),
+    [*[("scoring_daily", c) for c in CHAIN], ("scoring_first_run", "pipeline")],
+)
+def test_task_parameters_are_parsed_by_the_cli(jobs, key, command):
     # Skips with "WAITING FOR MERGE" until the command's branch is merged.
-    (task,) = [t for t in job["tasks"] if t["task_key"] == command]
+    (task,) = [t for t in jobs[key]["tasks"] if t["task_key"] == command]
     args = parse_cli(task["python_wheel_task"]["parameters"])
     assert (args.command, args.env, str(args.run_date)) == (command, "databricks", "2026-03-02")
     assert str(args.usecase) == PLACEHOLDER_VALUES[USECASE_DIR]
 
 
-def test_job_parameters_default_to_the_run_start_date_and_the_databricks_env(job):
-    params = {p["name"]: p["default"] for p in job["parameters"]}
-    assert params == {"run_date": "{{job.start_time.iso_date}}", "env": "databricks"}
-    for task in job["tasks"]:
-        parameters = task["python_wheel_task"]["parameters"]
-        assert parameters[1:] == [
-            "--usecase",
-            USECASE_DIR,
-            "--env",
-            "{{job.parameters.env}}",
-            "--run-date",
-            "{{job.parameters.run_date}}",
-        ]
+def test_job_parameters_default_to_the_run_start_date_and_the_databricks_env(jobs):
+    for key, job in jobs.items():
+        params = {p["name"]: p["default"] for p in job["parameters"]}
+        assert params == {"run_date": "{{job.start_time.iso_date}}", "env": "databricks"}
+        for task in job["tasks"]:
+            parameters = task["python_wheel_task"]["parameters"]
+            assert parameters[1:7] == [
+                "--usecase",
+                USECASE_DIR,
+                "--env",
+                "{{job.parameters.env}}",
+                "--run-date",
+                "{{job.parameters.run_date}}",
+            ]
+            alerting = (key, task["task_key"]) in ALERTING
+            assert parameters[7:] == (["--fail-on-alert"] if alerting else [])
 
 
 def test_schedule_is_utc_and_paused_in_dev_and_running_in_prod(job, bundle):
@@ -173,17 +223,28 @@ def test_schedule_is_utc_and_paused_in_dev_and_running_in_prod(job, bundle):
     assert targets["prod"]["mode"] == "production"
 
 
-def test_failures_retry_and_email_the_address_from_a_bundle_variable(job, bundle):
-    assert job["email_notifications"]["on_failure"] == ["${var.notification_email}"]
+def test_failed_steps_retry_and_every_failure_emails_the_address_of_a_variable(jobs, bundle):
     assert "notification_email" in bundle["variables"]
-    assert all(task["max_retries"] >= 1 for task in job["tasks"])
+    for job in jobs.values():
+        assert job["email_notifications"]["on_failure"] == ["${var.notification_email}"]
+    for key, task in all_tasks(jobs):
+        if (key, task["task_key"]) in ALERTING:
+            assert task["max_retries"] == 0
+        else:
+            assert task["max_retries"] >= 1
 
 
-def test_job_cluster_is_runtime_17_3_lts_and_feeds_catalog_and_schema_to_the_config(job, bundle):
+def test_both_jobs_run_on_the_same_job_cluster_spec(job, first_run):
+    assert first_run["job_clusters"] == job["job_clusters"]
+
+
+def test_job_cluster_is_runtime_17_3_lts_and_feeds_catalog_and_schema_to_the_config(jobs, bundle):
+    job = jobs["scoring_daily"]
     (cluster,) = job["job_clusters"]
     spec = cluster["new_cluster"]
     assert spec["spark_version"] == "17.3.x-scala2.13"
-    assert {t["job_cluster_key"] for t in job["tasks"]} == {cluster["job_cluster_key"]}
+    for _, task in all_tasks(jobs):
+        assert task["job_cluster_key"] == cluster["job_cluster_key"]
     env = spec["spark_env_vars"]
     assert env["SCORING_CATALOG"] == "${var.catalog}"
     assert env["SCORING_SCHEMA"] == "${var.schema}"

@@ -46,6 +46,21 @@ def steps() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
+def first_run_steps() -> list[dict[str, Any]]:
+    return json.loads((EMR / "first-run-steps.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def all_steps(steps, first_run_steps) -> list[dict[str, Any]]:
+    return [*steps, *first_run_steps]
+
+
+def step_args(step: dict[str, Any]) -> list[str]:
+    """The command-runner arguments of an AddJobFlowSteps step: `spark-submit ...`."""
+    return list(step["HadoopJarStep"]["Args"])
+
+
+@pytest.fixture(scope="module")
 def job_run() -> dict[str, Any]:
     return json.loads((EMR / "serverless-start-job-run.json").read_text())
 
@@ -77,26 +92,59 @@ def split_submit(args: list[str]) -> tuple[list[str], str, list[str]]:
 def test_steps_run_command_runner_spark_submit_in_chain_order(steps):
     assert [s["Name"].split()[1] for s in steps] == ["ingest", "features", "score", "monitor"]
     for step in steps:
-        assert set(step) == {"Type", "Name", "ActionOnFailure", "Jar", "Args"}
-        assert step["Type"] == "CUSTOM_JAR"
-        assert step["Jar"] == "command-runner.jar"
-        assert step["Args"][0] == "spark-submit"
-        # A failed step cancels the ones after it: the chain never scores stale features.
-        assert step["ActionOnFailure"] == "CANCEL_AND_WAIT"
+        assert set(step) == {"Name", "ActionOnFailure", "HadoopJarStep"}
+        assert set(step["HadoopJarStep"]) == {"Jar", "Args"}
+        assert step["HadoopJarStep"]["Jar"] == "command-runner.jar"
+        assert step_args(step)[0] == "spark-submit"
 
 
-def test_steps_enable_delta_with_the_emr_jars_and_glue_as_in_the_emr_config(steps):
+def test_a_failed_step_cancels_the_rest_of_the_chain_but_a_drift_alert_cancels_nothing(steps):
+    # A failed ingest, features or score cancels the steps queued after it: the chain never
+    # scores stale features. The monitor step is last: its failure (a drift alert with
+    # --fail-on-alert, after the metrics are written) marks the step FAILED and leaves the
+    # steps queued after the chain (the next date, another use case) to run.
+    actions = {s["Name"].split()[1]: s["ActionOnFailure"] for s in steps}
+    assert actions == {
+        "ingest": "CANCEL_AND_WAIT",
+        "features": "CANCEL_AND_WAIT",
+        "score": "CANCEL_AND_WAIT",
+        "monitor": "CONTINUE",
+    }
+
+
+def test_monitor_step_fails_on_a_drift_alert(steps):
+    _, entry_point, arguments = split_submit(step_args(steps[-1]))
+    assert Path(entry_point).name == "monitor.py"
+    assert arguments[-1] == "--fail-on-alert"
+    assert parse_cli(["monitor", *arguments]).fail_on_alert is True
+    for step in steps[:-1]:
+        assert "--fail-on-alert" not in step_args(step)
+
+
+def test_first_run_step_runs_the_pipeline_which_trains_the_first_model(first_run_steps, steps):
+    (step,) = first_run_steps
+    assert step["ActionOnFailure"] == "CANCEL_AND_WAIT"
+    options, entry_point, arguments = split_submit(step_args(step))
+    assert entry_point == f"{ARTIFACTS}{JOBS_DIR}/pipeline.py"
+    args = parse_cli(["pipeline", *arguments])
+    assert (args.env, str(args.run_date), args.fail_on_alert) == ("emr", "2026-03-02", True)
+    assert args.usecase == Path(USECASE_ALIAS)
+    # The same spark-submit options as the daily steps: one cluster set-up to keep.
+    assert options == split_submit(step_args(steps[0]))[0]
+
+
+def test_steps_enable_delta_with_the_emr_jars_and_glue_as_in_the_emr_config(all_steps):
     spark_conf = load_config("emr", environ=ENVIRON).spark.conf
-    for step in steps:
-        options, _, _ = split_submit(step["Args"])
+    for step in all_steps:
+        options, _, _ = split_submit(step_args(step))
         assert set(option(options, "--jars").split(",")) == DELTA_JARS
         confs = conf_pairs(options)
         for key, value in spark_conf.items():
             assert confs[key] == value
 
 
-def test_steps_and_job_run_name_only_built_artifacts_and_job_files(steps, job_run):
-    texts = [a for s in steps for a in s["Args"]]
+def test_steps_and_job_run_name_only_built_artifacts_and_job_files(all_steps, job_run):
+    texts = [a for s in all_steps for a in step_args(s)]
     driver = job_run["jobDriver"]["sparkSubmit"]
     texts += [driver["entryPoint"], *shlex.split(driver["sparkSubmitParameters"])]
     named = {
@@ -109,7 +157,7 @@ def test_steps_and_job_run_name_only_built_artifacts_and_job_files(steps, job_ru
 @pytest.mark.parametrize("index", range(4))
 def test_step_arguments_are_parsed_by_the_cli(steps, index):
     # Skips with "WAITING FOR MERGE" until the command's branch is merged.
-    _, entry_point, arguments = split_submit(steps[index]["Args"])
+    _, entry_point, arguments = split_submit(step_args(steps[index]))
     command = Path(entry_point).stem
     assert command in JOB_COMMANDS
     args = parse_cli([command, *arguments])
@@ -117,9 +165,9 @@ def test_step_arguments_are_parsed_by_the_cli(steps, index):
     assert args.usecase == Path(USECASE_ALIAS)
 
 
-def test_steps_run_the_packed_environment_and_pass_the_config_variables(steps):
-    for step in steps:
-        options, _, _ = split_submit(step["Args"])
+def test_steps_run_the_packed_environment_and_pass_the_config_variables(all_steps):
+    for step in all_steps:
+        options, _, _ = split_submit(step_args(step))
         assert archives(option(options, "--archives")) == {
             "environment": f"{ARTIFACTS}{ENV_ARCHIVE}",
             USECASE_ALIAS: f"{ARTIFACTS}{USECASE_ARCHIVE}",
@@ -161,10 +209,10 @@ def test_job_run_uses_the_packed_environment_delta_glue_and_config_variables(job
         assert confs[f"spark.emr-serverless.driverEnv.{name}"] == f"${{{name}}}"
 
 
-def test_job_run_arguments_are_parsed_by_the_cli(job_run):
+def test_job_run_arguments_are_parsed_by_the_cli_and_fail_on_a_drift_alert(job_run):
     # Skips with "WAITING FOR MERGE" until `pipeline` is merged.
     args = parse_cli(["pipeline", *job_run["jobDriver"]["sparkSubmit"]["entryPointArguments"]])
-    assert (args.env, str(args.run_date)) == ("emr", "2026-03-02")
+    assert (args.env, str(args.run_date), args.fail_on_alert) == ("emr", "2026-03-02", True)
     assert args.usecase == Path(USECASE_ALIAS)
 
 
