@@ -39,7 +39,7 @@ def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentPar
             type=Path,
             default=None,
             metavar="DIR",
-            help=f"the use case folder (default: ${USECASE_ENV}, else the churn demo)",
+            help=f"the use case folder (default: ${USECASE_ENV}, else the checkout's example)",
         )
         child.add_argument("--env", default="local", help="conf/<env>.yaml (default: local)")
         child.add_argument(

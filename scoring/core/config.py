@@ -14,8 +14,8 @@ Example:
     >>> config = load_config("local", overrides=["spark.shuffle_partitions=2"])
     >>> config.spark.shuffle_partitions
     2
-    >>> config.raw_root("churn")  # doctest: +SKIP
-    '/abs/path/lakehouse/churn/raw'
+    >>> config.raw_root("claims")  # doctest: +SKIP
+    '/abs/path/lakehouse/claims/raw'
 """
 
 from __future__ import annotations

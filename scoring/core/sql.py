@@ -4,8 +4,8 @@ Delta's `replaceWhere` and MERGE conditions are SQL strings; a model name, a ver
 date that reaches them must not be able to change the predicate (`evil' OR 'a'='a`).
 
 Example:
-    >>> predicate(("as_of_date", date(2026, 3, 1)), ("model_name", "churn"))
-    "`as_of_date` = DATE'2026-03-01' AND `model_name` = 'churn'"
+    >>> predicate(("as_of_date", date(2026, 3, 1)), ("model_name", "claims_cost"))
+    "`as_of_date` = DATE'2026-03-01' AND `model_name` = 'claims_cost'"
 """
 
 from __future__ import annotations

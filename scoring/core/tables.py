@@ -12,9 +12,9 @@ A score-only use case's `features` is its own table (`features.table` in usecase
 Every step takes one `Tables`: the one way tables reach a step.
 
 Example:
-    >>> tables = resolve_tables(config, "churn", ["customers", "transactions"])  # doctest: +SKIP
+    >>> tables = resolve_tables(config, "claims", ["policies", "claims"])  # doctest: +SKIP
     >>> str(tables["scores"])  # doctest: +SKIP
-    '/abs/lakehouse/churn/scores'
+    '/abs/lakehouse/claims/scores'
 """
 
 from __future__ import annotations

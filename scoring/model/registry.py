@@ -6,10 +6,10 @@ scoring, lineage columns, commit metadata) uses the pinned `models:/NAME/VERSION
 moved during a run cannot mix two versions.
 
 Example:
-    >>> target = mlflow_target(config, "churn")  # doctest: +SKIP
-    >>> model = resolve_model(target, "models:/scoring_churn@champion")  # doctest: +SKIP
+    >>> target = mlflow_target(config, "claims")  # doctest: +SKIP
+    >>> model = resolve_model(target, "models:/claims_cost@champion")  # doctest: +SKIP
     >>> model.pinned_uri  # doctest: +SKIP
-    'models:/scoring_churn/3'
+    'models:/claims_cost/3'
 """
 
 from __future__ import annotations

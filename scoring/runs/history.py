@@ -5,7 +5,7 @@ StepResult's counts and table versions when it succeeds, or the error when it ra
 error is then re-raised unchanged).
 
 Example:
-    >>> with record_step(spark, tables["runs"], "churn", "score", day, run_id, None) as rec:
+    >>> with record_step(spark, tables["runs"], "claims", "score", day, run_id, None) as rec:
     ...     rec.result = run_score(spark, ...)  # doctest: +SKIP
 """
 

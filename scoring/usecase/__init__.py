@@ -8,6 +8,7 @@ never from the engine's internals. See docs/usecases.md.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 
 from scoring.core.contracts import ColumnSpec, Contract, read_contract
@@ -55,12 +56,13 @@ __all__ = [
 ]
 
 USECASE_ENV = "SCORING_USECASE"
-#: The demo, when running from a source checkout: `<clone>/examples/churn`.
-_CHECKOUT_DEMO = Path(__file__).resolve().parents[2] / "examples" / "churn"
+#: A source checkout's root: its pyproject.toml may name a default use case folder.
+_CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def default_usecase_dir() -> Path:
-    """The use case of a command without `--usecase`: `$SCORING_USECASE`, else the demo.
+    """The use case of a command without `--usecase`: `$SCORING_USECASE`, else the folder
+    a source checkout names in its pyproject.toml (`[tool.scoring] default_usecase`).
 
     Raises:
         UseCaseError: neither is available (an installed wheel holds no example).
@@ -68,9 +70,20 @@ def default_usecase_dir() -> Path:
     given = os.environ.get(USECASE_ENV)
     if given:
         return Path(given)
-    if (_CHECKOUT_DEMO / USECASE_FILE).is_file():
-        return _CHECKOUT_DEMO
+    checkout_default = _checkout_default()
+    if checkout_default is not None and (checkout_default / USECASE_FILE).is_file():
+        return checkout_default
     raise UseCaseError(
         f"no use case given: pass --usecase DIR or set {USECASE_ENV} "
-        "(the churn demo is only the default in a source checkout)"
+        "(only a source checkout has a default use case)"
     )
+
+
+def _checkout_default() -> Path | None:
+    """The `[tool.scoring] default_usecase` folder of the checkout's pyproject.toml, if any."""
+    project = _CHECKOUT / "pyproject.toml"
+    if not project.is_file():
+        return None
+    with project.open("rb") as handle:
+        folder = tomllib.load(handle).get("tool", {}).get("scoring", {}).get("default_usecase")
+    return _CHECKOUT / folder if isinstance(folder, str) else None

@@ -7,9 +7,9 @@ that the files the use case names exist. `scoring doctor --usecase DIR` goes fur
 (imports the feature code, resolves the model).
 
 Example:
-    >>> usecase = load_usecase(Path("examples/churn"))  # doctest: +SKIP
+    >>> usecase = load_usecase(Path("tests/usecases/claims"))  # doctest: +SKIP
     >>> usecase.entity, sorted(usecase.sources), usecase.model.task  # doctest: +SKIP
-    (('customer_id',), ['customers', 'transactions'], 'binary')
+    (('insurer_id', 'policy_no'), ['claims', 'policies'], 'regression')
 """
 
 from __future__ import annotations

@@ -139,7 +139,7 @@ def test_every_module_of_the_package_imports_from_the_zip(dist, tmp_path):
 
 
 def test_a_job_from_the_zip_without_a_use_case_stops_with_the_fix(dist, tmp_path):
-    script = "import sys\nfrom scoring.cli import main\nsys.exit(run(['doctor']))\n"
+    script = "import sys\nfrom scoring.cli import main\nmain(['doctor'])\n"
     env = {**isolated_env(), "PYTHONPATH": str(dist / "scoring.zip")}
     out = subprocess.run(
         [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
