@@ -2,16 +2,16 @@
 
 A handler gets an `Invocation` (validated config, the use case, run id, run date, parsed
 arguments), starts what it needs and returns the process exit code. Step handlers go
-through `scoring.runs.steps`, so every step is recorded in the use case's `runs` table and
-its Prometheus textfile is rebuilt.
+through `scoring.runs.steps`, so every step is recorded in the use case's `runs` table; then
+its Prometheus metrics are rebuilt and the command's MLflow run is logged (with the drift
+metrics and report it made), as a pipeline's are.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -24,6 +24,7 @@ from scoring.usecase.spec import UseCase
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from scoring.runs.result import StepResult
     from scoring.runs.steps import StepRun
 
 log = logging.getLogger("scoring")
@@ -72,18 +73,21 @@ def positive_int(text: str) -> int:
     return value
 
 
-@contextmanager
-def _step_run(inv: Invocation) -> Iterator[StepRun]:
-    """A StepRun for a single-step command; the .prom file is rebuilt afterwards."""
+def _run_step(inv: Invocation, step: Callable[[StepRun], StepResult]) -> tuple[StepResult, StepRun]:
+    """Run one step for a single-step command, then rebuild the metrics and log the
+    command's MLflow run (named after its run id), also when the step failed."""
     from scoring.core.session import session_for
-    from scoring.runs import steps
+    from scoring.runs.pipeline import observe
+    from scoring.runs.steps import StepRun
 
     assert inv.run_date is not None  # argparse enforces --run-date for step commands
-    spark = session_for(inv.config)
+    run = StepRun(session_for(inv.config), inv.config, inv.usecase, inv.run_date)
+    results: list[StepResult] = []
     try:
-        yield steps.StepRun(spark, inv.config, inv.usecase, inv.run_date)
+        results.append(step(run))
     finally:
-        steps.write_metrics_file(spark, inv.config, inv.usecase)
+        observe(run, results, inv.run_id, failed=not results)
+    return results[0], run
 
 
 def _doctor(inv: Invocation) -> int:
@@ -112,8 +116,7 @@ def _generate_demo_data(inv: Invocation) -> int:
 def _ingest(inv: Invocation) -> int:
     from scoring.runs import steps
 
-    with _step_run(inv) as run:
-        result = steps.ingest(run, inv.run_id)
+    result, _ = _run_step(inv, lambda run: steps.ingest(run, inv.run_id))
     print(
         f"ingest {inv.run_date}: {result.rows_in} records read, {result.rows_out} accepted, "
         f"{result.rows_deduplicated} duplicates, {result.rows_quarantined} quarantined"
@@ -124,8 +127,7 @@ def _ingest(inv: Invocation) -> int:
 def _features(inv: Invocation) -> int:
     from scoring.runs import steps
 
-    with _step_run(inv) as run:
-        result = steps.features(run, inv.run_id)
+    result, _ = _run_step(inv, lambda run: steps.features(run, inv.run_id))
     print(
         f"features {inv.run_date}: {result.rows_out} rows, versions {dict(result.table_versions)}"
     )
@@ -142,8 +144,7 @@ def _train(inv: Invocation) -> int:
     from scoring.runs import steps
 
     alias = inv.args.alias or inv.usecase.model.alias
-    with _step_run(inv) as run:
-        result = steps.train(run, alias, inv.run_id)
+    result, _ = _run_step(inv, lambda run: steps.train(run, alias, inv.run_id))
     print(f"trained {result.details['model_uri']} as @{alias} on {result.rows_in} rows")
     return 0
 
@@ -171,9 +172,10 @@ def _score_arguments(parser: argparse.ArgumentParser) -> None:
 def _score(inv: Invocation) -> int:
     from scoring.runs import steps
 
-    with _step_run(inv) as run:
-        result = steps.score(run, inv.args.model, inv.run_id, inv.args.update_current)
-        where = run.tables["scores"]
+    result, run = _run_step(
+        inv, lambda run: steps.score(run, inv.args.model, inv.run_id, inv.args.update_current)
+    )
+    where = run.tables["scores"]
     print(
         f"scored {result.rows_out} rows of {inv.run_date} with {result.details['model_uri']} "
         f"into {where} (version {result.table_versions['scores']})"
@@ -184,8 +186,7 @@ def _score(inv: Invocation) -> int:
 def _baseline(inv: Invocation) -> int:
     from scoring.runs import steps
 
-    with _step_run(inv) as run:
-        result = steps.baseline(run, inv.args.model, inv.run_id)
+    result, _ = _run_step(inv, lambda run: steps.baseline(run, inv.args.model, inv.run_id))
     print(
         f"baseline of {result.details['model_uri']} from {inv.run_date}: {result.rows_in} rows "
         f"at {result.details['baseline_uri']}"
@@ -207,9 +208,8 @@ def _monitor_arguments(parser: argparse.ArgumentParser) -> None:
 def _monitor(inv: Invocation) -> int:
     from scoring.runs import steps
 
-    with _step_run(inv) as run:
-        result = steps.monitor(run, inv.args.model_version, inv.run_id)
-        where = run.tables["drift_metrics"]
+    result, run = _run_step(inv, lambda run: steps.monitor(run, inv.args.model_version, inv.run_id))
+    where = run.tables["drift_metrics"]
     alerts = int(result.details["alerts"])
     print(f"monitor {inv.run_date}: {alerts} drift alert(s); see {where}")
     return _drift_exit(inv, alerts)
@@ -225,8 +225,7 @@ def _drift_exit(inv: Invocation, alerts: int) -> int:
 def _report(inv: Invocation) -> int:
     from scoring.runs import steps
 
-    with _step_run(inv) as run:
-        result = steps.report(run, inv.run_id)
+    result, _ = _run_step(inv, lambda run: steps.report(run, inv.run_id))
     print(f"report written to {result.details['path']}")
     return 0
 

@@ -159,7 +159,8 @@ def _python_of_an_executor(spark: SparkSession, timeout: float) -> str:
     """
     context = spark.sparkContext
     group = f"scoring-doctor-{uuid.uuid4().hex[:8]}"
-    outcome: dict[str, str | Exception] = {}
+    found: list[str] = []
+    errors: list[Exception] = []
 
     def describe(_: int) -> str:  # a closure travels by value: the worker imports no scoring
         return f"{sys.executable} (Python {platform.python_version()})"
@@ -167,9 +168,9 @@ def _python_of_an_executor(spark: SparkSession, timeout: float) -> str:
     def run() -> None:
         try:
             context.setJobGroup(group, "scoring doctor: worker python", interruptOnCancel=True)
-            outcome["python"] = context.parallelize([0], 1).map(describe).collect()[0]
+            found.extend(context.parallelize([0], 1).map(describe).collect())
         except Exception as exc:  # handed to the caller's thread
-            outcome["error"] = exc
+            errors.append(exc)
 
     thread = threading.Thread(target=run, name="scoring-doctor-worker-python", daemon=True)
     thread.start()
@@ -177,9 +178,9 @@ def _python_of_an_executor(spark: SparkSession, timeout: float) -> str:
     if thread.is_alive():
         context.cancelJobGroup(group)
         raise TimeoutError(f"no executor ran the task in {timeout:g} s")
-    if "error" in outcome:
-        raise outcome["error"]
-    return str(outcome["python"])
+    if errors:
+        raise errors[0]
+    return found[0]
 
 
 def _worker_failure(exc: BaseException) -> str:
@@ -196,7 +197,7 @@ def _hint(context: SparkContext, cause: str) -> str:
     """What to look at when the worker's program does not exist."""
     if "error=2" not in cause:
         return ""
-    if context.master.startswith("local") and not context.pythonExec.startswith("/"):
+    if (context.master or "").startswith("local") and not context.pythonExec.startswith("/"):
         return (
             "; local mode runs the executors in the driver's working folder, where Spark does"
             " not unpack --archives: use a cluster's master or an absolute PYSPARK_PYTHON"

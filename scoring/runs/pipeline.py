@@ -66,7 +66,7 @@ def run_pipeline(
             results.append(runner.report(run))
         completed = True
     finally:
-        _observe(run, results, failed=not completed)
+        observe(run, results, pipeline_run_id, failed=not completed)
     return results
 
 
@@ -85,13 +85,13 @@ def _train_first_model(run: StepRun, model_uri: str, alias: str) -> list[StepRes
     return [*built, runner.train(earlier, alias)]
 
 
-def _observe(run: StepRun, results: list[StepResult], failed: bool) -> None:
-    """Rebuild the metrics (textfile, Pushgateway) and log the pipeline's MLflow run, a
-    failed run too: step metrics, the date's drift metrics and the report as artifacts."""
+def observe(run: StepRun, results: list[StepResult], name: str, failed: bool) -> None:
+    """Rebuild the metrics (textfile, Pushgateway) and log one MLflow run named `name` (a
+    pipeline run id, or a single command's run id), a failed one too: the steps' metrics,
+    the date's drift metrics and the report as artifacts."""
     from scoring.model.registry import ensure_experiment
     from scoring.runs.tracking import drift_artifacts, log_pipeline_run
 
-    assert run.pipeline_run_id is not None
     runner.write_metrics_file(run.spark, run.config, run.usecase)
     version = next((r.details.get("model_version") for r in results if r.step == "score"), None)
     monitored = any(r.step == "monitor" for r in results)
@@ -100,7 +100,7 @@ def _observe(run: StepRun, results: list[StepResult], failed: bool) -> None:
     log_pipeline_run(
         run.config.tracking_uri,
         ensure_experiment(run.target),
-        run.pipeline_run_id,
+        name,
         run.run_date,
         results,
         model_name=run.model_name,

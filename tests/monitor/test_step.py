@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -135,8 +136,6 @@ def test_a_date_without_scores_is_an_error_naming_the_table(spark, config, table
 
 
 def register_baseline(config, tmp_path):
-    from mlflow import MlflowClient
-
     client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.registry_uri)
     experiment = client.create_experiment("e", artifact_location=config.artifact_root)
     run = client.create_run(experiment)
@@ -176,3 +175,9 @@ def test_monitor_command_writes_metrics_runs_and_prom_then_fails_on_alert(
     assert prom[("scoring_step_last_run_success", labels(usecase="kept", step="monitor"))] == 1
     drift = labels(usecase="kept", step="monitor", model="m", comparison="baseline")
     assert prom[("scoring_dataset_drift", drift)] == 1
+    client = MlflowClient(config.tracking_uri, config.registry_uri)
+    experiment = client.get_experiment_by_name("scoring-kept")
+    assert experiment is not None
+    (logged,) = client.search_runs([experiment.experiment_id])
+    assert logged.data.metrics["drift.baseline.x.psi"] > 0.25
+    assert logged.info.run_name.startswith("monitor-")
