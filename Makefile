@@ -72,3 +72,45 @@ dist: setup
 
 clean:
 	rm -rf lakehouse spark-warehouse metastore_db derby.log dist build
+
+# The newest pyspark / delta-spark pair (docs/foundation.md, "Versions users run"): its own
+# venv and jars folder, and `make test-latest` runs the suite on it. Run by hand or as a CI
+# job of its own; never part of `make test`. Its constraints are constraints.txt with the
+# lines of constraints-latest.txt in place of those packages' own (pip takes no two pins of
+# one package). The `spark` extra is left out: its range is the pinned pair's.
+VENV_LATEST := .venv-latest
+PY_LATEST   := $(VENV_LATEST)/bin/python
+JARS_LATEST := $(CURDIR)/.jars-latest
+LATEST_ENV  := SCORING_JARS_DIR=$(JARS_LATEST) PYSPARK_PYTHON=$(abspath $(PY_LATEST)) \
+  PYSPARK_DRIVER_PYTHON=$(abspath $(PY_LATEST))
+# e.g. make test-latest PYTEST_ARGS='-m "not slow"'
+PYTEST_ARGS ?=
+
+.PHONY: setup-latest test-latest
+
+setup-latest: $(STAMPS)/venv-latest $(STAMPS)/jars-latest $(STAMPS)/spark-defaults-latest
+
+# Package names compared as pip compares them (case, and - _ . alike).
+$(STAMPS)/constraints-latest.txt: constraints.txt constraints-latest.txt
+	mkdir -p $(STAMPS)
+	awk -F'==' 'function key(s) { s = tolower(s); gsub(/[-_.]+/, "-", s); return s } \
+	  FNR == NR { if ($$0 !~ /^#/ && NF == 2) latest[key($$1)] = 1; print; next } \
+	  !(key($$1) in latest)' constraints-latest.txt constraints.txt > $@
+
+$(STAMPS)/venv-latest: pyproject.toml $(STAMPS)/constraints-latest.txt
+	test -x $(PY_LATEST) || $(PYTHON) -m venv $(VENV_LATEST)
+	$(PY_LATEST) -m pip install -q --disable-pip-version-check \
+	  -c $(STAMPS)/constraints-latest.txt -e '.[mlflow,dev]' pyspark delta-spark
+	touch $@
+
+$(STAMPS)/jars-latest: deps/delta-jars-latest.pom.xml
+	mvn -q -B -f deps/delta-jars-latest.pom.xml dependency:copy-dependencies \
+	  -DoutputDirectory=$(JARS_LATEST) -DincludeScope=runtime -DexcludeTransitive=true
+	mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/spark-defaults-latest: $(STAMPS)/venv-latest $(STAMPS)/jars-latest scoring/core/session.py
+	$(LATEST_ENV) $(PY_LATEST) -m scoring.core.session local
+	touch $@
+
+test-latest: setup-latest
+	$(LATEST_ENV) $(PY_LATEST) -m pytest $(PYTEST_ARGS)

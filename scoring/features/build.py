@@ -25,10 +25,15 @@ from pyspark.sql import types as T
 from scoring.core import io
 from scoring.core.contracts import Contract, column_comments, load_contract, spark_schema
 from scoring.core.errors import DataError, UseCaseCodeError
+from scoring.core.session import temporary_conf
 from scoring.usecase.spec import AS_OF_DATE, FEATURE_RUN_ID
 
 _INTEGRAL = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 _NUMERIC = (*_INTEGRAL, T.FloatType, T.DoubleType, T.DecimalType)
+# Spark 4.1 and later, as pip installs them, leave the named parameters of
+# `spark.sql(text, args)` unbound (UNBOUND_SQL_PARAMETER, apache/spark#55392); the legacy
+# substitution binds them where a constant may stand, as Spark 4.0 does.
+_LEGACY_PARAMETERS = {"spark.sql.legacy.parameterSubstitution.constantsOnly": "true"}
 
 
 def run_python(
@@ -70,10 +75,18 @@ def run_sql(spark: SparkSession, path: Path, as_of: date) -> DataFrame:
     """
     text = path.read_text(encoding="utf-8")
     try:
-        return spark.sql(text, args={"as_of": as_of})
+        # Bound while the query is analysed, which `sql` does at once; restored after.
+        with temporary_conf(spark, parameter_conf(spark.version)):
+            return spark.sql(text, args={"as_of": as_of})
     except Exception as exc:  # a parse or analysis error of the user's SQL
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise UseCaseCodeError(f"{path}: {type(exc).__name__}: {first}") from exc
+
+
+def parameter_conf(spark_version: str) -> dict[str, str]:
+    """The settings under which `spark.sql(text, args)` binds named parameters on this Spark."""
+    major, minor = (int(part) for part in spark_version.split(".")[:2])
+    return dict(_LEGACY_PARAMETERS) if (major, minor) >= (4, 1) else {}
 
 
 def compatible(found: T.DataType, expected: T.DataType) -> bool:

@@ -9,7 +9,14 @@ from pyspark.sql import types as T
 
 from scoring.core.contracts import read_contract
 from scoring.core.errors import DataError, UseCaseCodeError
-from scoring.features.build import compatible, conform_features, run_python, run_sql, source_views
+from scoring.features.build import (
+    compatible,
+    conform_features,
+    parameter_conf,
+    run_python,
+    run_sql,
+    source_views,
+)
 from tests.helpers import assert_frames_equal
 
 D = date(2026, 3, 1)
@@ -92,6 +99,24 @@ def test_sql_features_see_each_source_as_a_view_and_as_of_as_a_date(spark, tmp_p
         rows = run_sql(spark, query, D).collect()
     assert [(r["shop"], r["n"]) for r in rows] == [("s1", 2)]
     assert not spark.catalog.tableExists("visits")
+
+
+def test_sql_features_leave_the_sessions_parameter_setting_as_it_was(spark, tmp_path):
+    query = tmp_path / "f.sql"
+    query.write_text("SELECT shop FROM visits WHERE day <= :as_of")
+    visits = spark.createDataFrame([("s1", D)], "shop string, day date")
+    with source_views({"visits": visits}):
+        run_sql(spark, query, D).collect()
+    key = "spark.sql.legacy.parameterSubstitution.constantsOnly"
+    assert spark.conf.get(key, None) in (None, "false")
+
+
+def test_named_parameters_use_the_legacy_substitution_from_spark_4_1():
+    legacy = {"spark.sql.legacy.parameterSubstitution.constantsOnly": "true"}
+    assert parameter_conf("4.0.1") == {}
+    assert parameter_conf("4.1.0") == legacy
+    assert parameter_conf("4.2.0") == legacy
+    assert parameter_conf("5.0.0-SNAPSHOT") == legacy
 
 
 def test_sql_that_does_not_resolve_names_the_file(spark, tmp_path):
