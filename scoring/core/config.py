@@ -98,6 +98,10 @@ class IngestSettings:
 
     # Fail the run when more than this share of one source's records is quarantined.
     max_quarantine_share: float = field(metadata={"min": 0.0, "max": 1.0})
+    # A file in a drop folder that the source's contract does not take: fail, or warn.
+    unexpected_files: Literal["error", "warn"]
+    # A version or event time later than the end of the delivery date plus this is future.
+    future_tolerance_hours: float = field(metadata={"min": 0.0})
 
 
 @dataclass(frozen=True)

@@ -41,16 +41,31 @@ _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 _ARRAY = re.compile(r"^array<(.+)>$")
 _MAP = re.compile(r"^map<\s*(\w+)\s*,\s*(.+)>$")
 FORMATS = ("csv", "jsonl", "parquet")
-_COLUMN_KEYS = {"name", "type", "nullable", "description", "allowed", "range", "pattern"}
+#: How a delivered decimal with more digits than its type may be stored (none: quarantined).
+ROUNDINGS = ("half_up", "half_even")
+#: What a re-delivered key with other content is: a conflict (quarantined) or a correction.
+CORRECTIONS = ("conflict", "apply")
+_COLUMN_KEYS = {
+    "name",
+    "type",
+    "nullable",
+    "description",
+    "allowed",
+    "range",
+    "pattern",
+    "rounding",
+}
 _CONTRACT_KEYS = {
     "name",
     "kind",
     "description",
     "format",
     "file_glob",
+    "encoding",
     "keys",
     "version_column",
     "event_time_column",
+    "corrections",
     "partition_by",
     "columns",
 }
@@ -67,6 +82,7 @@ class ColumnSpec:
     allowed: tuple[str, ...] | None = None
     range: tuple[Any, Any] | None = None
     pattern: str | None = None
+    rounding: str | None = None
 
     @property
     def spark_type(self) -> T.DataType:
@@ -89,6 +105,8 @@ class Contract:
     event_time_column: str | None = None
     partition_by: tuple[str, ...] = ()
     path: str = ""
+    encoding: str = "utf-8"
+    corrections: str = "conflict"
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -177,6 +195,16 @@ def _contract_from_dict(raw: dict[str, Any], path: str) -> Contract:
         raise ContractError(f"{path}: 'columns' must be a non-empty list of columns")
     if raw.get("format") is not None and raw["format"] not in FORMATS:
         raise ContractError(f"{path}: format: '{raw['format']}' is not one of {list(FORMATS)}")
+    if raw.get("corrections", "conflict") not in CORRECTIONS:
+        raise ContractError(
+            f"{path}: corrections: '{raw['corrections']}' is not one of {list(CORRECTIONS)}"
+        )
+    encoding = _encoding(str(raw.get("encoding", "utf-8")))
+    if encoding is None:
+        raise ContractError(
+            f"{path}: encoding: '{raw['encoding']}' is not one Spark decodes "
+            f"({', '.join(sorted(set(ENCODINGS.values())))})"
+        )
     columns = tuple(_column_from_dict(c, path, i) for i, c in enumerate(raw["columns"]))
     names = [c.name for c in columns]
     duplicated = sorted({n for n in names if names.count(n) > 1})
@@ -194,6 +222,8 @@ def _contract_from_dict(raw: dict[str, Any], path: str) -> Contract:
         event_time_column=raw.get("event_time_column"),
         partition_by=tuple(raw.get("partition_by") or ()),
         path=path,
+        encoding=encoding,
+        corrections=str(raw.get("corrections", "conflict")),
     )
     referenced = [*contract.keys, *contract.partition_by]
     referenced += [c for c in (contract.version_column, contract.event_time_column) if c]
@@ -217,6 +247,11 @@ def _column_from_dict(raw: Any, path: str, index: int) -> ColumnSpec:
         parse_type(raw["type"])
     except ValueError as exc:
         raise ContractError(f"{where} ({raw['name']}): {exc}") from exc
+    rounding = raw.get("rounding")
+    if rounding is not None and (rounding not in ROUNDINGS or not _DECIMAL.match(raw["type"])):
+        raise ContractError(
+            f"{where} ({raw['name']}): 'rounding' is one of {list(ROUNDINGS)}, for a decimal"
+        )
     value_range = raw.get("range")
     if value_range is not None and (not isinstance(value_range, list) or len(value_range) != 2):
         raise ContractError(f"{where} ({raw['name']}): 'range' must be [low, high]")
@@ -229,4 +264,29 @@ def _column_from_dict(raw: Any, path: str, index: int) -> ColumnSpec:
         allowed=tuple(str(a) for a in allowed) if allowed is not None else None,
         range=(value_range[0], value_range[1]) if value_range is not None else None,
         pattern=raw.get("pattern"),
+        rounding=rounding,
     )
+
+
+#: Python's canonical name of an encoding -> the name Spark's `decode` takes (the encodings
+#: it decodes without legacy settings).
+ENCODINGS = {
+    "utf-8": "utf-8",
+    "iso8859-1": "iso-8859-1",
+    "ascii": "us-ascii",
+    "utf-16": "utf-16",
+    "utf-16-be": "utf-16be",
+    "utf-16-le": "utf-16le",
+    "utf-32": "utf-32",
+}
+
+
+def _encoding(name: str) -> str | None:
+    """The Spark name of an encoding (`latin-1` -> `iso-8859-1`), or None when Spark cannot
+    decode it."""
+    import codecs
+
+    try:
+        return ENCODINGS.get(codecs.lookup(name).name)
+    except LookupError:
+        return None

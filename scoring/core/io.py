@@ -219,10 +219,12 @@ def restore(spark: SparkSession, ref: TableRef, version: int) -> None:
     delta_table(spark, ref).restoreToVersion(version)
 
 
-def list_files(spark: SparkSession, folder: str, glob: str) -> list[str] | None:
-    """The files in `folder` matching `glob`, sorted by path; None when the folder is missing.
+def list_files(spark: SparkSession, folder: str) -> list[str] | None:
+    """Every file directly in `folder`, sorted by path; None when the folder is missing.
 
-    Goes through Hadoop's FileSystem, so local paths, s3:// and dbfs:/ all work.
+    Names starting with `.` or `_` are left out (Hadoop's hidden files: `_SUCCESS`, a
+    writer's `.partial`). Goes through Hadoop's FileSystem, so local paths, s3:// and dbfs:/
+    all work; a local path comes back as a `file:` URI.
     """
     jvm = spark.sparkContext._jvm
     assert jvm is not None  # a classic (non-Connect) session always has the JVM gateway
@@ -231,8 +233,23 @@ def list_files(spark: SparkSession, folder: str, glob: str) -> list[str] | None:
     fs = root.getFileSystem(hadoop_conf)
     if not fs.exists(root) or not fs.getFileStatus(root).isDirectory():
         return None
-    statuses = fs.globStatus(jvm.org.apache.hadoop.fs.Path(folder.rstrip("/") + "/" + glob))
-    return sorted(str(s.getPath().toString()) for s in statuses or [] if s.isFile())
+    statuses = fs.listStatus(root)
+    names = [str(s.getPath().toString()) for s in statuses or [] if s.isFile()]
+    return sorted(n for n in names if not n.rsplit("/", 1)[-1].startswith((".", "_")))
+
+
+def head_bytes(spark: SparkSession, file: str, size: int) -> bytes:
+    """The first `size` bytes of a file (fewer when it is shorter), through Hadoop's
+    FileSystem: enough to tell gzip from text, or Parquet from anything else."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    path = jvm.org.apache.hadoop.fs.Path(file)
+    stream = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).open(path)
+    try:
+        # A returned byte[] crosses py4j as bytes (an array passed in would be a copy).
+        return bytes(stream.readNBytes(size))
+    finally:
+        stream.close()
 
 
 def read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
@@ -247,33 +264,40 @@ def read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
     )
 
 
-def first_line(spark: SparkSession, file: str) -> tuple[str, str] | None:
+def first_line(spark: SparkSession, file: str, encoding: str = "utf-8") -> tuple[str, str] | None:
     """(first line, the path as `_metadata.file_path` names it) of a file; None when empty.
 
-    Reads one line only (a tiny driver action), e.g. a CSV header.
+    Reads one line only (a tiny driver action), e.g. a CSV header, decoded as `encoding`.
     """
-    row = spark.read.text(file).select("value", F.col("_metadata.file_path")).first()
+    value = F.col("value")
+    if encoding != "utf-8":
+        value = F.decode(value.cast("binary"), encoding)
+    row = spark.read.text(file).select(value, F.col("_metadata.file_path")).first()
     return (str(row[0]), str(row[1])) if row is not None else None
 
 
-def merge_insert_new(
+def merge_rows(
     spark: SparkSession,
     ref: TableRef,
     source: DataFrame,
     matched: str,
+    columns: Mapping[str, str],
+    update_when: str,
     metadata: Mapping[str, Any],
 ) -> dict[str, int] | None:
-    """MERGE `source` into the table, inserting only the rows no stored row `matched`.
+    """MERGE `source` into the table: where `matched` holds and `update_when` too, update the
+    row; where nothing matches, insert it. `columns` maps each target column to its source
+    expression (the source may carry more columns, e.g. flags).
 
-    `matched` is a SQL condition over the aliases `t` (target) and `s` (source), e.g. the
-    keys (`scoring.core.sql.join_condition`). Returns the commit's numSourceRows,
-    numTargetRowsInserted and numTargetRowsUpdated, or None when Delta made no commit (an
-    insert-only MERGE with nothing new to insert commits nothing).
+    `matched` and `update_when` are SQL conditions over the aliases `t` (target) and `s`
+    (source). Returns the commit's numSourceRows, numTargetRowsInserted and
+    numTargetRowsUpdated, or None when Delta made no commit (nothing to insert or update).
     """
     before = current_version(spark, ref)
     merge = delta_table(spark, ref).alias("t").merge(source.alias("s"), matched)
+    merge = merge.whenMatchedUpdate(condition=update_when, set=dict(columns))
     with commit_metadata(spark, metadata):
-        merge.whenNotMatchedInsertAll().execute()
+        merge.whenNotMatchedInsert(values=dict(columns)).execute()
     commit = last_commit(spark, ref)
     if commit["version"] == before:
         return None

@@ -1,138 +1,138 @@
-"""One source's delivery for one date: find its files, check their structure, check its records.
+"""One source's delivery for one date: which files it is, and whether they may be read at all.
 
-A delivery lives at `<raw_root>/<source>/<YYYY-MM-DD>/` (files matching the contract's
-`file_glob`). Structural problems (no folder, no files, a CSV header without a contract
-column) raise DataError before anything is read in bulk; record-level problems become
-quarantine reasons (see `scoring.ingest.records`).
+A delivery lives at `<raw_root>/<source>/<YYYY-MM-DD>/`. Every file there must be one the
+source's contract takes: its `file_glob`, or the glob plus a compression suffix Spark reads
+(`.gz`, `.bz2`, `.deflate`). Anything else is an error naming the file (or, with
+`ingest.unexpected_files: warn`, a warning recorded in `runs`): a file nobody reads must not
+vanish in silence. Hidden names (`.x`, `_SUCCESS`) are not files of the delivery.
+
+Before anything is read in bulk, each file is checked where it points and what it holds: a
+file that resolves outside the raw root (a symlink, `..`) is refused; a text drop whose
+bytes are compressed under a plain name, or hold NUL bytes, or a Parquet drop that is not
+Parquet, fails naming the file.
 """
 
 from __future__ import annotations
 
-import csv
+import fnmatch
+import os
+from dataclasses import dataclass
 from datetime import date
+from urllib.parse import urlparse
 
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
-from pyspark.sql import types as T
+from pyspark.sql import SparkSession
 
 from scoring.core import io
 from scoring.core.config import join_path
 from scoring.core.contracts import Contract
 from scoring.core.errors import DataError
-from scoring.ingest.records import (
-    CORRUPT,
-    RECORD,
-    SOURCE_FILE,
-    mark_duplicates,
-    parse_csv_lines,
-    parse_json_lines,
-    validate,
-)
+
+#: Compression suffixes Spark's text and CSV/JSON readers decompress by themselves.
+COMPRESSED = (".gz", ".bz2", ".deflate")
+#: Leading bytes of files that are not text.
+_MAGIC = {
+    b"\x1f\x8b": "gzip",
+    b"BZh": "bzip2",
+    b"PK\x03\x04": "zip",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"PAR1": "Parquet",
+}
+_SNIFF_BYTES = 4096
 
 
-def delivery_files(
-    spark: SparkSession, raw_root: str, source: str, contract: Contract, day: date
-) -> list[str]:
-    """The files of a source's delivery for `day`; DataError when folder or files are missing."""
+@dataclass(frozen=True)
+class Delivery:
+    """A source's files of one delivery date, and the files there that it does not take."""
+
+    source: str
+    folder: str
+    files: tuple[str, ...]
+    ignored: tuple[str, ...] = ()
+
+
+def find_delivery(
+    spark: SparkSession,
+    raw_root: str,
+    source: str,
+    contract: Contract,
+    day: date,
+    unexpected: str = "error",
+) -> Delivery:
+    """The files of a source's delivery for `day`, each checked (module docstring).
+
+    Raises:
+        DataError: the folder or its files are missing, a file is not the contract's (with
+            `unexpected` "error"), resolves outside the raw root, or is not what its name
+            and the contract's format say.
+    """
     folder = join_path(raw_root, source, day.isoformat())
-    files = io.list_files(spark, folder, contract.file_glob or "*")
-    if files is None:
+    found = io.list_files(spark, folder)
+    if found is None:
         raise DataError(f"{folder}: source folder for {source} on {day} is missing")
+    files = tuple(f for f in found if takes(contract, _name(f)))
+    others = tuple(f for f in found if f not in files)
+    if others and unexpected == "error":
+        raise DataError(
+            f"{others[0]}: no contract takes this file: source {source} reads "
+            f"'{contract.file_glob}' (optionally {'/'.join(COMPRESSED)}); remove it or set "
+            "ingest.unexpected_files: warn"
+        )
     if not files:
         raise DataError(f"{folder}: no file matching '{contract.file_glob}' for {source}")
-    return files
+    for file in files:
+        check_inside(raw_root, file)
+        check_content(spark, file, contract)
+    return Delivery(source, folder, files, others)
 
 
-def checked_records(spark: SparkSession, files: list[str], contract: Contract) -> DataFrame:
-    """Every record of the files, typed and validated, with `_reasons` and `_status`.
+def takes(contract: Contract, name: str) -> bool:
+    """Whether a file name is the contract's: its glob, or its glob plus a compression suffix."""
+    glob = contract.file_glob or "*"
+    if fnmatch.fnmatchcase(name, glob):
+        return True
+    suffix = next((s for s in COMPRESSED if name.endswith(s)), None)
+    return suffix is not None and fnmatch.fnmatchcase(name[: -len(suffix)], glob)
 
-    Lazy: nothing is read in bulk here. CSV headers are read (one line per file) and checked.
+
+def check_inside(raw_root: str, file: str) -> None:
+    """Refuse a local file that resolves outside the raw root (a symlink or `..`).
+
+    Object stores have neither, so only local paths (`file:` or no scheme) are resolved.
     """
-    if contract.format == "csv":
-        parsed = _parse_csv_files(spark, files, contract)
-    elif contract.format == "jsonl":
-        parsed = parse_json_lines(io.read_lines(spark, files), contract)
-    elif contract.format == "parquet":
-        parsed = _parse_parquet_files(spark, files, contract)
-    else:
-        raise DataError(f"{contract.path}: unsupported format '{contract.format}'")
-    return parsed.transform(validate, contract).transform(mark_duplicates, contract)
+    path, root = _local(file), _local(raw_root)
+    if path is None or root is None:
+        return
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    if os.path.commonpath([real, real_root]) != real_root:
+        raise DataError(f"{file}: resolves to {real}, outside the raw root {real_root}; refused")
 
 
-def _parse_csv_files(spark: SparkSession, files: list[str], contract: Contract) -> DataFrame:
-    """Parse CSV files, grouped by header so columns bind by name even if a file reorders them."""
-    by_header: dict[tuple[str, ...], list[tuple[str, str]]] = {}
-    for file in files:
-        header_line, spark_path = _csv_header(spark, file)
-        header = _header_columns(header_line, file, contract)
-        by_header.setdefault(header, []).append((spark_path, header_line))
-    lines = io.read_lines(spark, files)
-    parts = []
-    for header, members in by_header.items():
-        is_member = F.col(SOURCE_FILE).isin(*[path for path, _ in members])
-        is_header = F.col(RECORD).isin(*{line for _, line in members})
-        parts.append(parse_csv_lines(lines.filter(is_member & ~is_header), contract, header))
-    result = parts[0]
-    for part in parts[1:]:
-        result = result.unionByName(part)
-    return result
-
-
-def _csv_header(spark: SparkSession, file: str) -> tuple[str, str]:
-    """The header line of a CSV file and Spark's name for the file; DataError when empty."""
-    first = io.first_line(spark, file)
-    if first is None:
-        raise DataError(f"{file}: empty file, expected a CSV header line")
-    return first
-
-
-def _header_columns(header_line: str, file: str, contract: Contract) -> tuple[str, ...]:
-    """The header's column names; DataError naming file and column when one is missing."""
-    header = tuple(name.strip() for name in next(csv.reader([header_line])))
-    missing = [name for name in contract.column_names if name not in header]
-    if missing:
+def check_content(spark: SparkSession, file: str, contract: Contract) -> None:
+    """Fail naming the file when its first bytes contradict its name and the format."""
+    head = io.head_bytes(spark, file, _SNIFF_BYTES)
+    kind = next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None)
+    if contract.format == "parquet":
+        if kind != "Parquet":
+            raise DataError(f"{file}: not a Parquet file (it does not start with PAR1)")
+        return
+    if any(_name(file).endswith(s) for s in COMPRESSED):
+        return  # Spark decompresses it; what is inside is checked record by record
+    if kind is not None:
         raise DataError(
-            f"{file}: CSV header lacks required column '{missing[0]}' of contract "
-            f"'{contract.name}' (all missing: {missing}; header: {list(header)})"
+            f"{file}: holds {kind} bytes but its name says {contract.format} text; a "
+            f"compressed drop needs its suffix (e.g. {_name(file)}.gz)"
         )
-    return header
+    if b"\x00" in head and "16" not in contract.encoding and "32" not in contract.encoding:
+        raise DataError(f"{file}: not text (NUL bytes) in encoding {contract.encoding}")
 
 
-def _parse_parquet_files(spark: SparkSession, files: list[str], contract: Contract) -> DataFrame:
-    """Parquet files as text columns, grouped by schema (files of one drop may differ)."""
-    by_schema: dict[str, list[str]] = {}
-    for file in files:
-        schema = _parquet_schema(spark, file)
-        missing = [name for name in contract.column_names if name not in schema.names]
-        if missing:
-            raise DataError(
-                f"{file}: Parquet schema lacks required column '{missing[0]}' of contract "
-                f"'{contract.name}' (all missing: {missing}; columns: {schema.names})"
-            )
-        by_schema.setdefault(schema.json(), []).append(file)
-    parts = [_parquet_as_text(spark, group, contract) for group in by_schema.values()]
-    result = parts[0]
-    for part in parts[1:]:
-        result = result.unionByName(part)
-    return result
+def _name(file: str) -> str:
+    return file.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _parquet_schema(spark: SparkSession, file: str) -> T.StructType:
-    """A Parquet file's schema (its footer); DataError naming the file when it is not one."""
-    try:
-        return spark.read.parquet(file).schema
-    except Exception as exc:  # Spark's error for a file that is not Parquet is a JVM trace
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{file}: not a readable Parquet file ({first[:200]})") from exc
-
-
-def _parquet_as_text(spark: SparkSession, files: list[str], contract: Contract) -> DataFrame:
-    """The contract's columns as text, the record as JSON, the file it came from."""
-    frame = spark.read.parquet(*files)
-    columns = list(contract.column_names)
-    return frame.select(
-        F.to_json(F.struct(*[F.col(c) for c in columns])).alias(RECORD),
-        F.col("_metadata.file_path").alias(SOURCE_FILE),
-        *[F.col(c).cast("string").alias(c) for c in columns],
-        F.lit(None).cast("string").alias(CORRUPT),
-    )
+def _local(location: str) -> str | None:
+    """The local path of a `file:` URI or a plain path; None for other schemes."""
+    parsed = urlparse(location)
+    if parsed.scheme in ("", "file"):
+        return parsed.path if parsed.scheme else location
+    return None

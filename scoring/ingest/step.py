@@ -1,27 +1,28 @@
 """The ingest step: one delivery date of every raw source into bronze, bad records to quarantine.
 
-Bronze keeps what a point-in-time view needs: an event source (it has an
-`event_time_column`) keeps each key once (the first delivery wins: events are immutable
-facts); a dimension keeps every version of a key that was newer than all stored ones when it
-arrived (its `version_column`, or the delivery date when it has none), so the features of a
-past date can be rebuilt from what was known then (`scoring.features.asof`).
-
 Order, so that a failure never leaves a half-written state:
-1. find every source's files and check their structure (folder, files, CSV header,
-   Parquet schema);
-2. read, validate and deduplicate each source once, into a disk cache, counting with an
+1. find every source's files and check them (folder, names, where they point, their first
+   bytes, CSV header, Parquet schema: `scoring.ingest.drops`, `scoring.ingest.reading`);
+2. read, validate and deduplicate each source once, compare its valid records with what
+   bronze stores (`scoring.ingest.bronze`), into a disk cache, counting with an
    `Observation` on that same pass (no extra count() over the data);
 3. check what the counts say: JSON keys present, quarantined share, conservation;
 4. only then commit: quarantine (replaceWhere of the delivery date), then one MERGE per
    bronze table. A failure in this phase restores every table to its version before the run.
-Rerunning a date is idempotent: its quarantine rows are replaced, and MERGE adds nothing.
+Rerunning a date is idempotent: its quarantine rows are replaced, and what bronze stores
+already is not sent to the MERGE again.
+
+Every record read ends as exactly one of: inserted or updated (a correction) in bronze, a
+duplicate within the drop, already in bronze, or quarantined; the run checks that they add
+up before it commits.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from functools import reduce
 from typing import Any
 
@@ -30,17 +31,48 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from scoring.core import io, sql
+from scoring.core.config import IngestSettings
 from scoring.core.contracts import Contract, load_contract
 from scoring.core.errors import DataError, UseCaseError
 from scoring.core.tables import TableRef, Tables, bronze_name
-from scoring.ingest.drops import checked_records, delivery_files
-from scoring.ingest.records import DUPLICATE, QUARANTINED, RECORD, STATUS, VALID, conform
+from scoring.ingest.bronze import (
+    CORRECTION,
+    STORED,
+    STORED_RECORD,
+    against_stored,
+    bronze_contract,
+    merge_bronze,
+    stored_records,
+)
+from scoring.ingest.drops import Delivery, find_delivery
+from scoring.ingest.reading import checked_records
+from scoring.ingest.records import (
+    DUPLICATE,
+    KEYS,
+    QUARANTINED,
+    REASONS,
+    RECORD,
+    RECORD_BASE64,
+    SOURCE_FILE,
+    STATUS,
+    VALID,
+    conform,
+)
 from scoring.runs.result import StepResult
 from scoring.usecase.spec import Source
 
 log = logging.getLogger(__name__)
-LINEAGE = "bronze_lineage"
-_NOTHING_MERGED = {"numSourceRows": 0, "numTargetRowsInserted": 0, "numTargetRowsUpdated": 0}
+_STATUSES = (VALID, CORRECTION, DUPLICATE, STORED, QUARANTINED)
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What every row and commit of one ingest run carries."""
+
+    run_id: str
+    usecase: str
+    run_date: date
+    started_at: datetime
 
 
 def run_ingest(
@@ -49,7 +81,7 @@ def run_ingest(
     sources: Mapping[str, Source],
     *,
     raw_root: str,
-    max_quarantine_share: float,
+    settings: IngestSettings,
     run_date: date,
     run_id: str,
     started_at: datetime | None = None,
@@ -60,55 +92,68 @@ def run_ingest(
         tables: the use case's tables (`bronze_<source>`, `quarantine`).
         sources: the use case's raw sources, by name.
         raw_root: the folder holding `<source>/<YYYY-MM-DD>/` deliveries.
-        max_quarantine_share: fail when a source's quarantined share is above this (0..1).
+        settings: the `ingest` section (quarantine share, unexpected files, tolerance).
         run_date: the delivery date to ingest.
         run_id: stamped on every row written and on every commit.
         started_at: the run's start (UTC), stamped on rows; defaults to now.
 
     Raises:
         UseCaseError: the use case has no raw sources.
-        DataError: a folder, file, column or key is missing, or too much is quarantined;
-            no table has changed when it is raised.
+        DataError: a folder, file, column or key is missing or wrong, or too much is
+            quarantined; no table has changed when it is raised.
     """
     if not sources:
         raise UseCaseError(
             f"use case '{tables.usecase}' has no raw sources (it scores an existing features "
             "table): there is nothing to ingest"
         )
-    started_at = started_at or datetime.now(UTC)
-    contracts = {name: source.contract for name, source in sources.items()}
-    files = {s: delivery_files(spark, raw_root, s, c, run_date) for s, c in contracts.items()}
-    checked = {s: checked_records(spark, files[s], c) for s, c in contracts.items()}
+    stamp = Stamp(run_id, tables.usecase, run_date, started_at or datetime.now(UTC))
+    deliveries = {
+        name: find_delivery(spark, raw_root, name, s.contract, run_date, settings.unexpected_files)
+        for name, s in sources.items()
+    }
+    latest = _latest_time(run_date, settings.future_tolerance_hours)
+    checked = {
+        name: against_stored(
+            checked_records(spark, deliveries[name].files, s.contract, latest),
+            stored_records(spark, tables.bronze(name), s),
+            s,
+        )
+        for name, s in sources.items()
+    }
     try:
-        counts = {s: _materialise(checked[s], contracts[s], files[s]) for s in sources}
-        for s in sources:
-            _check_counts(s, counts[s], contracts[s], files[s], max_quarantine_share)
-        stamp = {
-            "run_id": run_id,
-            "started_at": started_at,
-            "run_date": run_date,
-            "usecase": tables.usecase,
+        counts = {
+            name: _materialise(checked[name], s.contract, deliveries[name])
+            for name, s in sources.items()
         }
+        for name, s in sources.items():
+            _check_counts(name, counts[name], s.contract, deliveries[name], settings)
         merged, versions = _commit(spark, checked, counts, sources, tables, stamp)
     finally:
         for frame in checked.values():
             frame.unpersist()
-    return _result(run_id, run_date, files, counts, merged, versions)
+    return _result(stamp, deliveries, counts, merged, versions)
 
 
-def _materialise(checked: DataFrame, contract: Contract, files: list[str]) -> dict[str, Any]:
+def _latest_time(run_date: date, tolerance_hours: float) -> datetime:
+    """The last instant a record of the delivery of `run_date` may be dated."""
+    end_of_day = datetime.combine(run_date + timedelta(days=1), time.min, tzinfo=UTC)
+    return end_of_day + timedelta(hours=tolerance_hours)
+
+
+def _materialise(checked: DataFrame, contract: Contract, delivery: Delivery) -> dict[str, Any]:
     """Cache the checked records on disk and count them on that one pass (an Observation)."""
     observation = Observation(f"ingest_{contract.name}")
     metrics: list[Column] = [
         F.count(F.lit(1)).alias("lines"),
-        *[F.count_if(F.col(STATUS) == s).alias(s) for s in (VALID, DUPLICATE, QUARANTINED)],
+        *[F.count_if(F.col(STATUS) == s).alias(s) for s in _STATUSES],
     ]
-    if "_keys" in checked.columns:  # JSON lines: per file, how many records carry each key
-        for i, file in enumerate(files):
-            in_file = F.col("_source_file") == F.lit(file)
-            metrics.append(F.count_if(in_file & F.col("_keys").isNotNull()).alias(f"parsed_{i}"))
+    if KEYS in checked.columns:  # JSON lines: per file, how many records carry each key
+        for i, file in enumerate(delivery.files):
+            in_file = F.col(SOURCE_FILE) == F.lit(file)
+            metrics.append(F.count_if(in_file & F.col(KEYS).isNotNull()).alias(f"parsed_{i}"))
             for name in _required_keys(contract):
-                has_key = in_file & F.array_contains(F.col("_keys"), name)
+                has_key = in_file & F.array_contains(F.col(KEYS), name)
                 metrics.append(F.count_if(has_key).alias(f"has_{i}_{name}"))
     # Disk, not memory: a 10M-line delivery must not depend on executor memory.
     checked.persist(StorageLevel.DISK_ONLY)
@@ -126,11 +171,11 @@ def _check_counts(
     source: str,
     counts: Mapping[str, Any],
     contract: Contract,
-    files: list[str],
-    max_share: float,
+    delivery: Delivery,
+    settings: IngestSettings,
 ) -> None:
     """Raise DataError for a JSON key absent from a whole file, too much quarantine, or lost rows."""
-    for i, file in enumerate(files):
+    for i, file in enumerate(delivery.files):
         if not counts.get(f"parsed_{i}"):  # CSV, or no well-formed JSON record in the file
             continue
         for name in _required_keys(contract):
@@ -139,13 +184,14 @@ def _check_counts(
                     f"{file}: no record has required key '{name}' of contract '{source}'"
                 )
     lines, quarantined = int(counts["lines"]), int(counts[QUARANTINED])
-    accounted = int(counts[VALID]) + int(counts[DUPLICATE]) + quarantined
+    accounted = sum(int(counts[s]) for s in _STATUSES)
     if accounted != lines:
         raise DataError(f"{source}: {lines} records read but {accounted} accounted for")
-    if lines and quarantined / lines > max_share:
+    share = settings.max_quarantine_share
+    if lines and quarantined / lines > share:
         raise DataError(
             f"{source}: {quarantined} of {lines} records quarantined ({quarantined / lines:.1%}), "
-            f"above ingest.max_quarantine_share = {max_share}"
+            f"above ingest.max_quarantine_share = {share}"
         )
 
 
@@ -155,7 +201,7 @@ def _commit(
     counts: Mapping[str, Mapping[str, Any]],
     sources: Mapping[str, Source],
     tables: Tables,
-    stamp: Mapping[str, Any],
+    stamp: Stamp,
 ) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
     """Write quarantine, then MERGE each bronze table; restore all of them if anything fails."""
     refs = {
@@ -164,10 +210,10 @@ def _commit(
     }
     before = {name: io.current_version(spark, ref) for name, ref in refs.items()}
     metadata = {
-        "run_id": stamp["run_id"],
-        "usecase": stamp["usecase"],
+        "run_id": stamp.run_id,
+        "usecase": stamp.usecase,
         "step": "ingest",
-        "delivery_date": stamp["run_date"].isoformat(),
+        "delivery_date": stamp.run_date.isoformat(),
         "source_versions": before,
     }
     try:
@@ -175,11 +221,15 @@ def _commit(
         merged = {}
         for name, source in sources.items():
             rows = _bronze_rows(checked[name], source.contract, stamp)
-            metrics = _merge_bronze(spark, tables.bronze(name), rows, source, metadata)
-            valid = int(counts[name][VALID])
-            # No commit means nothing was new: every valid row was already in bronze.
-            merged[name] = metrics or dict(_NOTHING_MERGED, numSourceRows=valid)
-            _check_merge(name, merged[name], valid)
+            metrics = merge_bronze(spark, tables.bronze(name), rows, source, metadata)
+            sent = int(counts[name][VALID]) + int(counts[name][CORRECTION])
+            # No commit means nothing was new: every row sent was already in bronze.
+            merged[name] = metrics or {
+                "numSourceRows": sent,
+                "numTargetRowsInserted": 0,
+                "numTargetRowsUpdated": 0,
+            }
+            _check_merge(name, merged[name], sent)
     except Exception:
         _rollback(spark, refs, before)
         raise
@@ -191,90 +241,56 @@ def _write_quarantine(
     spark: SparkSession,
     checked: Mapping[str, DataFrame],
     ref: TableRef,
-    stamp: Mapping[str, Any],
+    stamp: Stamp,
     metadata: Mapping[str, Any],
 ) -> None:
     """Replace the delivery date's quarantine rows with this run's (idempotent per date)."""
     contract = load_contract("quarantine")
     io.ensure_table(spark, ref, io.contract_spec(contract))
     frames = [
-        checked[source]
-        .filter(F.col(STATUS) == QUARANTINED)
-        .select(
-            F.lit(stamp["run_date"]).alias("delivery_date"),
+        frame.filter(F.col(STATUS) == QUARANTINED).select(
+            F.lit(stamp.run_date).alias("delivery_date"),
             F.lit(source).alias("source"),
-            F.col("_source_file").alias("source_file"),
+            F.col(SOURCE_FILE).alias("source_file"),
             F.col(RECORD).alias("record"),
-            F.col("_reasons").alias("reasons"),
-            F.lit(stamp["run_id"]).alias("run_id"),
-            F.lit(stamp["started_at"]).alias("quarantined_at"),
+            F.col(RECORD_BASE64).alias("record_base64"),
+            F.col(REASONS).alias("reasons"),
+            F.col(STORED_RECORD).alias("stored_record"),
+            F.lit(stamp.run_id).alias("run_id"),
+            F.lit(stamp.started_at).alias("quarantined_at"),
         )
-        for source in checked
+        for source, frame in checked.items()
     ]
     rows = reduce(DataFrame.unionByName, frames).transform(conform, contract)
-    replace = sql.predicate(("delivery_date", stamp["run_date"]))
+    replace = sql.predicate(("delivery_date", stamp.run_date))
     io.write_delta(rows, ref, "overwrite", metadata, replace, contract.partition_by)
 
 
-def _bronze_rows(checked: DataFrame, contract: Contract, stamp: Mapping[str, Any]) -> DataFrame:
-    """The valid, deduplicated records with their lineage columns (schemas/bronze_lineage.yaml)."""
-    lineage = load_contract(LINEAGE)
-    return (
-        checked.filter(F.col(STATUS) == VALID)
-        .select(
-            *contract.column_names,
-            F.lit(stamp["run_date"]).alias("_delivery_date"),
-            F.col("_source_file"),
-            F.lit(stamp["run_id"]).alias("_ingest_run_id"),
-            F.lit(stamp["started_at"]).alias("_ingested_at"),
-        )
-        .transform(conform, bronze_contract(contract, lineage))
+def _bronze_rows(checked: DataFrame, contract: Contract, stamp: Stamp) -> DataFrame:
+    """The new and corrected records with their lineage columns (schemas/bronze_lineage.yaml)
+    and `_correction` (whether the MERGE updates the row it matches)."""
+    bronze = bronze_contract(contract)
+    rows = checked.filter(F.col(STATUS).isin(VALID, CORRECTION)).select(
+        *contract.column_names,
+        F.lit(stamp.run_date).alias("_delivery_date"),
+        F.col(SOURCE_FILE),
+        F.lit(stamp.run_id).alias("_ingest_run_id"),
+        F.lit(stamp.started_at).alias("_ingested_at"),
+        (F.col(STATUS) == CORRECTION).alias("_correction"),
+    )
+    return rows.select(
+        *[F.col(c.name).cast(c.spark_type).alias(c.name) for c in bronze.columns], "_correction"
     )
 
 
-def bronze_contract(raw: Contract, lineage: Contract) -> Contract:
-    """The contract of bronze_<source>: the raw source's columns, then the lineage columns."""
-    from dataclasses import replace
-
-    return replace(raw, name=f"bronze_{raw.name}", columns=(*raw.columns, *lineage.columns))
-
-
-def stored_match(source: Source) -> str:
-    """The MERGE condition under which a delivered row is already represented in bronze.
-
-    An event matches a stored row with its key (first delivery wins). A dimension row
-    matches a stored version of its key at least as new (its `version_column`, or the
-    delivery date without one): only a newer version is inserted, next to the older ones.
-    """
-    contract = source.contract
-    keys = sql.join_condition(contract.keys)
-    if source.is_event:
-        return keys
-    version = sql.identifier(contract.version_column or "_delivery_date")
-    return f"{keys} AND t.{version} >= s.{version}"
-
-
-def _merge_bronze(
-    spark: SparkSession,
-    ref: TableRef,
-    rows: DataFrame,
-    source: Source,
-    metadata: Mapping[str, Any],
-) -> dict[str, int] | None:
-    """MERGE one source's rows into its bronze table (created from the contracts if absent)."""
-    io.ensure_table(
-        spark, ref, io.contract_spec(bronze_contract(source.contract, load_contract(LINEAGE)))
-    )
-    return io.merge_insert_new(spark, ref, rows, stored_match(source), metadata)
-
-
-def _check_merge(source: str, merged: Mapping[str, int], valid: int) -> None:
-    """The MERGE must have seen exactly the valid rows the Observation counted, and written
-    no more than it saw; otherwise rows were lost or invented between the two."""
+def _check_merge(source: str, merged: Mapping[str, int], sent: int) -> None:
+    """The MERGE must have seen exactly the rows the Observation counted as new or corrected,
+    and written no more than it saw; otherwise rows were lost or invented between the two."""
     inserted, updated = merged["numTargetRowsInserted"], merged["numTargetRowsUpdated"]
-    if merged["numSourceRows"] != valid or inserted + updated > valid:
+    if merged["numSourceRows"] != sent or inserted + updated > sent:
         raise DataError(
-            f"{source}: conservation broken: {valid} valid records counted, MERGE saw {merged}"
+            f"{source}: conservation broken: {sent} new or corrected records counted, "
+            f"MERGE saw {merged}"
         )
 
 
@@ -290,40 +306,49 @@ def _rollback(
 
 
 def _result(
-    run_id: str,
-    run_date: date,
-    files: Mapping[str, list[str]],
+    stamp: Stamp,
+    deliveries: Mapping[str, Delivery],
     counts: Mapping[str, Mapping[str, Any]],
     merged: Mapping[str, Mapping[str, int]],
     versions: Mapping[str, int],
 ) -> StepResult:
-    """The StepResult, with per-source accounting: lines = accepted + duplicates + quarantined."""
+    """The StepResult, with per-source accounting:
+    lines = inserted + updated + duplicates_in_drop + already_in_bronze + quarantined."""
     details: dict[str, dict[str, Any]] = {}
     totals = dict.fromkeys(("lines", "accepted", "quarantined", "deduplicated"), 0)
-    for source in counts:
-        m, c = merged[source], counts[source]
+    for source, c in counts.items():
+        m = merged[source]
         accepted = m["numTargetRowsInserted"] + m["numTargetRowsUpdated"]
+        already = int(c[STORED]) + m["numSourceRows"] - accepted
         details[source] = {
-            "files": list(files[source]),
+            "files": list(deliveries[source].files),
             "lines": int(c["lines"]),
             "inserted": m["numTargetRowsInserted"],
             "updated": m["numTargetRowsUpdated"],
             "duplicates_in_drop": int(c[DUPLICATE]),
-            "already_in_bronze": m["numSourceRows"] - accepted,
+            "already_in_bronze": already,
             "quarantined": int(c[QUARANTINED]),
         }
         totals["lines"] += int(c["lines"])
         totals["accepted"] += accepted
         totals["quarantined"] += int(c[QUARANTINED])
-        totals["deduplicated"] += int(c[DUPLICATE]) + m["numSourceRows"] - accepted
+        totals["deduplicated"] += int(c[DUPLICATE]) + already
+    warnings = tuple(
+        f"{file}: no contract takes this file; not read (ingest.unexpected_files: warn)"
+        for d in deliveries.values()
+        for file in d.ignored
+    )
+    for warning in warnings:
+        log.warning("%s", warning)
     return StepResult(
         step="ingest",
-        run_id=run_id,
-        run_date=run_date,
+        run_id=stamp.run_id,
+        run_date=stamp.run_date,
         rows_in=totals["lines"],
         rows_out=totals["accepted"],
         rows_quarantined=totals["quarantined"],
         rows_deduplicated=totals["deduplicated"],
         table_versions=versions,
         details=details,
+        warnings=warnings,
     )

@@ -105,6 +105,7 @@ def run_row(
         rows_quarantined=result.rows_quarantined if result else None,
         rows_deduplicated=result.rows_deduplicated if result else None,
         table_versions=dict(result.table_versions) if result else None,
+        warnings=list(result.warnings) if result else None,
         error=error[:_MAX_ERROR] if error is not None else None,
     )
 

@@ -28,6 +28,8 @@ class StepResult:
     details: Mapping[str, Any] = field(default_factory=dict)
     # Wall-clock seconds of the step, set by whoever timed it (`scoring.runs.steps`).
     seconds: float | None = None
+    # What the step let pass but a person should know (recorded in `runs`, logged).
+    warnings: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """One line for people: counts, tables and versions written, seconds.

@@ -111,7 +111,7 @@ def ingest(run: StepRun, run_id: str | None = None) -> StepResult:
             run.tables,
             run.usecase.sources,
             raw_root=config.raw_root(run.usecase.name),
-            max_quarantine_share=config.ingest.max_quarantine_share,
+            settings=config.ingest,
             run_date=run.run_date,
             run_id=rid,
         )

@@ -100,3 +100,37 @@ def test_every_engine_table_column_has_a_description():
         "score_outputs/regression",
     ):
         assert all(c.description for c in load_contract(name).columns), name
+
+
+@pytest.mark.parametrize(("given", "spark_name"), [("latin-1", "iso-8859-1"), ("UTF8", "utf-8")])
+def test_a_contract_encoding_is_named_as_spark_decodes_it(tmp_path, given, spark_name):
+    path = tmp_path / "x.yaml"
+    path.write_text(
+        f"name: x\nkind: raw_source\ndescription: d\nencoding: {given}\ncolumns:\n"
+        "  - {name: id, type: string, nullable: false, description: x}\n"
+    )
+    assert read_contract(path).encoding == spark_name
+
+
+def test_an_encoding_spark_cannot_decode_is_refused_naming_the_ones_it_can(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text(
+        "name: x\nkind: raw_source\ndescription: d\nencoding: cp1252\ncolumns:\n"
+        "  - {name: id, type: string, nullable: false, description: x}\n"
+    )
+    with pytest.raises(
+        ContractError, match=r"encoding: 'cp1252' is not one Spark decodes \(iso-8859-1"
+    ):
+        read_contract(path)
+
+
+def test_rounding_is_only_for_decimals(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text(
+        "name: x\nkind: raw_source\ndescription: d\ncolumns:\n"
+        "  - {name: id, type: string, nullable: false, description: x, rounding: half_even}\n"
+    )
+    with pytest.raises(
+        ContractError, match=r"\(id\): 'rounding' is one of \['half_up', 'half_even'\]"
+    ):
+        read_contract(path)

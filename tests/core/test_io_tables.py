@@ -46,8 +46,10 @@ def test_describe_table_shows_the_column_comments_and_the_table_comment(spark, t
         for r in spark.sql(f"DESCRIBE TABLE {io.sql_name(ref)}").collect()
     }
     assert (described["id"], described["at"], described["day"]) == (
-        "The thing.", "When it happened (UTC).", None
-    )  # fmt: skip
+        "The thing.",
+        "When it happened (UTC).",
+        None,
+    )
     detail = io.delta_table(spark, ref).detail().first()
     assert detail is not None and detail["description"] == "Things that happened."
 
@@ -60,9 +62,12 @@ def test_delta_rs_reads_the_comments_the_description_and_the_rows(spark, tmp_pat
     assert fields["id"]["comment"] == "The thing."
     rows = table.to_pyarrow_table().to_pylist()
     assert rows == [
-        {"id": "a", "day": date(2026, 3, 1),
-         "at": datetime(2026, 3, 1, 8, 30, 0, 123456, tzinfo=UTC)}
-    ]  # fmt: skip
+        {
+            "id": "a",
+            "day": date(2026, 3, 1),
+            "at": datetime(2026, 3, 1, 8, 30, 0, 123456, tzinfo=UTC),
+        }
+    ]
 
 
 def test_timestamps_are_written_as_int64_microseconds_not_int96(spark, tmp_path):

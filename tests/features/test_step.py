@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from scoring.core import io
+from scoring.core.config import IngestSettings
 from scoring.core.errors import DataError, UseCaseCodeError
 from scoring.features.step import run_features
 from scoring.ingest.step import run_ingest
@@ -38,7 +39,7 @@ def lake(spark, tmp_path_factory):
         tables,
         usecase.sources,
         raw_root=config.raw_root("tiny"),
-        max_quarantine_share=0.5,
+        settings=IngestSettings(0.5, "error", 24.0),
         run_date=D,
         run_id="i1",
     )

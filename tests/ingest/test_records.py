@@ -1,15 +1,18 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from pyspark.sql import functions as F
 
 from scoring.ingest.records import (
     blank_to_null,
     column_reasons,
+    decode_text,
+    flag_future,
     mark_duplicates,
     parse_csv_lines,
     parse_json_lines,
+    typed_value,
     validate,
 )
 from scoring.usecase import load_usecase
@@ -167,7 +170,8 @@ def test_newest_customer_version_wins_and_invalid_rows_stay_quarantined(spark):
         "customer_id string, updated_at timestamp, _source_file string, _record string, "
         "_reasons array<string>",
     )
-    actual = mark_duplicates(frame, CUSTOMERS).select("_record", "_status")
+    actual = mark_duplicates(with_contract_columns(frame, CUSTOMERS), CUSTOMERS)
+    actual = actual.select("_record", "_status")
     expected = spark.createDataFrame(
         [("new", "valid"), ("old", "duplicate"), ("broken", "quarantined"), ("only", "valid")],
         "_record string, _status string",
@@ -180,9 +184,98 @@ def test_identical_transaction_redelivery_keeps_one(spark):
         [("T1", "f1", "same", []), ("T1", "f2", "same", []), (None, "f1", "x", ["malformed"])],
         "transaction_id string, _source_file string, _record string, _reasons array<string>",
     )
-    actual = mark_duplicates(frame, TRANSACTIONS).select("_source_file", "_record", "_status")
+    actual = mark_duplicates(with_contract_columns(frame, TRANSACTIONS), TRANSACTIONS)
+    actual = actual.select("_source_file", "_record", "_status")
     expected = spark.createDataFrame(
         [("f2", "same", "valid"), ("f1", "same", "duplicate"), ("f1", "x", "quarantined")],
         "_source_file string, _record string, _status string",
     )
     assert_frames_equal(actual, expected)
+
+
+def with_contract_columns(frame, contract):
+    """`frame` with every contract column it lacks, as nulls of the contract's type."""
+    missing = [c for c in contract.columns if c.name not in frame.columns]
+    return frame.select("*", *[F.lit(None).cast(c.spark_type).alias(c.name) for c in missing])
+
+
+def test_one_key_and_version_with_two_contents_in_a_drop_is_a_conflict_for_both(spark):
+    at = datetime(2026, 3, 1)
+    frame = spark.createDataFrame(
+        [
+            ("C1", at, "DE", "f1", "a", []),
+            ("C1", at, "FR", "f1", "b", []),  # same key and version, another country
+            ("C2", at, "DE", "f1", "c", []),
+            ("C2", at, "DE", "f2", "c", []),  # the same record again: a duplicate
+        ],
+        "customer_id string, updated_at timestamp, country string, _source_file string, "
+        "_record string, _reasons array<string>",
+    )
+    marked = mark_duplicates(with_contract_columns(frame, CUSTOMERS), CUSTOMERS)
+    actual = marked.select("_record", "_source_file", "_status", "_reasons")
+    expected = spark.createDataFrame(
+        [
+            ("a", "f1", "quarantined", ["conflict"]),
+            ("b", "f1", "quarantined", ["conflict"]),
+            ("c", "f2", "valid", []),
+            ("c", "f1", "duplicate", []),
+        ],
+        "_record string, _source_file string, _status string, _reasons array<string>",
+    )
+    assert_frames_equal(actual, expected)
+
+
+def test_a_decimal_with_more_digits_is_quarantined_unless_the_contract_rounds(spark, tmp_path):
+    from dataclasses import replace
+
+    amount = TRANSACTIONS.column("amount")
+    raw = spark.createDataFrame([("12.345",), ("12.34",), ("12.355",)], "a string")
+    strict = raw.select(column_reasons(F.col("a"), amount).alias("r")).collect()
+    assert [r["r"] for r in strict] == [["precision:amount"], [], ["precision:amount"]]
+    half_even = replace(amount, rounding="half_even")
+    rounded = raw.select(
+        typed_value(F.col("a"), half_even).cast("string").alias("v"),
+        column_reasons(F.col("a"), half_even).alias("r"),
+    ).collect()
+    assert [(r["v"], r["r"]) for r in rounded] == [("12.34", []), ("12.34", []), ("12.36", [])]
+
+
+def test_a_json_object_that_writes_a_key_twice_is_ambiguous(spark):
+    texts = ['{"transaction_id": "T0000000001", "amount": 10.00, "amount": 40000.00}']
+    parsed = parse_json_lines(lines(spark, texts), TRANSACTIONS)
+    (row,) = validate(parsed, TRANSACTIONS).select("_reasons").collect()
+    assert row["_reasons"][0] == "ambiguous"
+
+
+def test_text_that_is_not_valid_utf8_keeps_its_bytes_and_only_the_encoding_reason(spark):
+    raw = spark.createDataFrame(
+        [(bytearray(b"c\xf6nsumer,1"), "f1")], "b binary, _source_file string"
+    )
+    lines_ = raw.select(F.col("b").cast("string").alias("_record"), "_source_file")
+    decoded = decode_text(lines_, "utf-8")
+    parsed = parse_csv_lines(decoded, CUSTOMERS, CUSTOMERS.column_names)
+    (row,) = validate(parsed, CUSTOMERS).select("_record", "_record_base64", "_reasons").collect()
+    assert row["_record"] == "c\ufffdnsumer,1"
+    assert row["_record_base64"] == "Y/Zuc3VtZXIsMQ=="
+    assert row["_reasons"] == ["encoding"]
+
+
+def test_a_latin1_source_is_decoded_as_latin1(spark):
+    raw = spark.createDataFrame(
+        [(bytearray(b"c\xf6nsumer"), "f1")], "b binary, _source_file string"
+    )
+    lines_ = raw.select(F.col("b").cast("string").alias("_record"), "_source_file")
+    (row,) = decode_text(lines_, "iso-8859-1").collect()
+    assert (row["_record"], row["_record_base64"]) == ("cönsumer", None)
+
+
+def test_a_version_after_the_latest_instant_is_future(spark):
+    frame = spark.createDataFrame(
+        [("C1", datetime(2030, 1, 1), []), ("C2", datetime(2026, 3, 1, 23), [])],
+        "customer_id string, updated_at timestamp, _reasons array<string>",
+    )
+    flagged = flag_future(frame, CUSTOMERS, datetime(2026, 3, 2, tzinfo=UTC))
+    assert [r["_reasons"] for r in flagged.orderBy("customer_id").collect()] == [
+        ["future:updated_at"],
+        [],
+    ]

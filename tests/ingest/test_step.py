@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from scoring.core import io
-from scoring.core.config import Config
+from scoring.core.config import Config, IngestSettings
 from scoring.core.errors import DataError
 from scoring.features.step import run_features
 from scoring.ingest.step import run_ingest
@@ -48,7 +48,7 @@ def ingest(spark, config: Config, day: date, run_id: str, max_share: float = 1.0
         churn_tables(config),
         CHURN.sources,
         raw_root=config.raw_root("churn"),
-        max_quarantine_share=max_share,
+        settings=IngestSettings(max_share, "error", 24.0),
         run_date=day,
         run_id=run_id,
         started_at=STARTED,

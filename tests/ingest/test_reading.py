@@ -1,8 +1,8 @@
-"""Parquet drops: typed records through the text checks, schema problems named by file."""
+"""Reading Parquet drops: typed records through the text checks, schema problems named by file."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -10,9 +10,11 @@ import pytest
 
 from scoring.core.contracts import read_contract
 from scoring.core.errors import DataError
-from scoring.ingest.drops import checked_records, delivery_files
+from scoring.ingest.drops import find_delivery
+from scoring.ingest.reading import checked_records
 
 DAY = date(2026, 3, 1)
+LATEST = datetime(2026, 3, 3, tzinfo=UTC)
 CONTRACT = """\
 name: policies
 kind: raw_source
@@ -42,15 +44,19 @@ def write(folder, name, columns: dict) -> None:
 
 def test_typed_records_get_the_same_checks_and_reasons_as_text(spark, contract, tmp_path):
     folder = tmp_path / "raw" / "policies" / DAY.isoformat()
-    write(folder, "policies_a.parquet", {
-        "policy_no": pa.array([1, 2, 3], pa.int64()),
-        "product": ["auto", "boat", "home"],
-        "value": pa.array([10.0, 20.0, 5000.0]),
-        "start": pa.array([DAY, DAY, None], pa.date32()),
-        "extra": ["x", "y", "z"],  # ignored: not in the contract
-    })  # fmt: skip
-    files = delivery_files(spark, str(tmp_path / "raw"), "policies", contract, DAY)
-    rows = {r["policy_no"]: r for r in checked_records(spark, files, contract).collect()}
+    write(
+        folder,
+        "policies_a.parquet",
+        {
+            "policy_no": pa.array([1, 2, 3], pa.int64()),
+            "product": ["auto", "boat", "home"],
+            "value": pa.array([10.0, 20.0, 5000.0]),
+            "start": pa.array([DAY, DAY, None], pa.date32()),
+            "extra": ["x", "y", "z"],  # ignored: not in the contract
+        },
+    )
+    files = find_delivery(spark, str(tmp_path / "raw"), "policies", contract, DAY).files
+    rows = {r["policy_no"]: r for r in checked_records(spark, files, contract, LATEST).collect()}
     assert rows[1]["_reasons"] == [] and rows[1]["_status"] == "valid"
     assert (rows[1]["value"], rows[1]["start"]) == (10.0, DAY)
     assert rows[2]["_reasons"] == ["not_allowed:product"]
@@ -61,12 +67,18 @@ def test_typed_records_get_the_same_checks_and_reasons_as_text(spark, contract, 
 
 def test_the_quarantined_record_is_the_row_as_json(spark, contract, tmp_path):
     folder = tmp_path / "raw" / "policies" / DAY.isoformat()
-    write(folder, "policies_a.parquet", {
-        "policy_no": pa.array([7], pa.int64()), "product": ["boat"],
-        "value": pa.array([None], pa.float64()), "start": pa.array([DAY], pa.date32()),
-    })  # fmt: skip
-    files = delivery_files(spark, str(tmp_path / "raw"), "policies", contract, DAY)
-    (row,) = checked_records(spark, files, contract).collect()
+    write(
+        folder,
+        "policies_a.parquet",
+        {
+            "policy_no": pa.array([7], pa.int64()),
+            "product": ["boat"],
+            "value": pa.array([None], pa.float64()),
+            "start": pa.array([DAY], pa.date32()),
+        },
+    )
+    files = find_delivery(spark, str(tmp_path / "raw"), "policies", contract, DAY).files
+    (row,) = checked_records(spark, files, contract, LATEST).collect()
     assert row["_record"] == '{"policy_no":7,"product":"boat","start":"2026-03-01"}'
 
 
@@ -74,10 +86,13 @@ def test_files_with_different_schemas_are_read_each_with_its_own(spark, contract
     folder = tmp_path / "raw" / "policies" / DAY.isoformat()
     base = {"product": ["auto"], "value": pa.array([1.0]), "start": pa.array([DAY], pa.date32())}
     write(folder, "policies_a.parquet", {"policy_no": pa.array([1], pa.int64()), **base})
-    write(folder, "policies_b.parquet", {"policy_no": pa.array([2], pa.int32()), **base,
-                                         "note": ["n"]})  # fmt: skip
-    files = delivery_files(spark, str(tmp_path / "raw"), "policies", contract, DAY)
-    checked = checked_records(spark, files, contract)
+    write(
+        folder,
+        "policies_b.parquet",
+        {"policy_no": pa.array([2], pa.int32()), **base, "note": ["n"]},
+    )
+    files = find_delivery(spark, str(tmp_path / "raw"), "policies", contract, DAY).files
+    checked = checked_records(spark, files, contract, LATEST)
     assert sorted(r["policy_no"] for r in checked.collect()) == [1, 2]
 
 
@@ -86,17 +101,16 @@ def test_a_file_without_a_contract_column_fails_naming_file_and_column(spark, co
     write(
         folder, "policies_a.parquet", {"policy_no": pa.array([1], pa.int64()), "product": ["auto"]}
     )
-    files = delivery_files(spark, str(tmp_path / "raw"), "policies", contract, DAY)
+    files = find_delivery(spark, str(tmp_path / "raw"), "policies", contract, DAY).files
     with pytest.raises(
         DataError, match=r"policies_a\.parquet: Parquet schema lacks required column 'value'"
     ):
-        checked_records(spark, files, contract)
+        checked_records(spark, files, contract, LATEST)
 
 
 def test_a_file_that_is_not_parquet_fails_naming_it(spark, contract, tmp_path):
     folder = tmp_path / "raw" / "policies" / DAY.isoformat()
     folder.mkdir(parents=True)
     (folder / "policies_a.parquet").write_text("policy_no,product\n1,auto\n")
-    files = delivery_files(spark, str(tmp_path / "raw"), "policies", contract, DAY)
-    with pytest.raises(DataError, match=r"policies_a\.parquet: not a readable Parquet file"):
-        checked_records(spark, files, contract)
+    with pytest.raises(DataError, match=r"policies_a\.parquet: not a Parquet file"):
+        find_delivery(spark, str(tmp_path / "raw"), "policies", contract, DAY)
