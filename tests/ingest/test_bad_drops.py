@@ -6,6 +6,7 @@ cannot be trusted is quarantined with its reason; every record is accounted for.
 from __future__ import annotations
 
 import gzip
+import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from scoring.core import io
 from scoring.core.config import IngestSettings
 from scoring.core.errors import DataError
 from scoring.ingest.step import run_ingest
+from scoring.runs.steps import usecase_tables
 from scoring.usecase import load_usecase
 from tests.conftest import CHURN_DIR, churn_tables, make_config
 from tests.ingest.drops import CUSTOMER_HEADER, txn
@@ -240,3 +242,40 @@ def test_one_key_and_version_twice_in_a_drop_with_other_content_quarantines_both
     result = ingest(spark, lake, day)
     assert [r["reasons"] for r in quarantined(spark, lake, day)] == [["conflict"], ["conflict"]]
     assert result.details["customers"]["inserted"] == 0
+
+
+def test_with_corrections_apply_a_resent_key_with_other_content_updates_bronze(spark, tmp_path):
+    folder_ = tmp_path / "uc"
+    shutil.copytree(CHURN_DIR, folder_)
+    contract = folder_ / "contracts" / "transactions.yaml"
+    contract.write_text(
+        contract.read_text().replace(
+            "keys: [transaction_id]", "keys: [transaction_id]\ncorrections: apply"
+        )
+    )
+    usecase = load_usecase(folder_)
+    config = make_config(tmp_path / "lakehouse")
+    tables = usecase_tables(config, usecase)
+
+    def run(day: date):
+        return run_ingest(
+            spark,
+            tables,
+            usecase.sources,
+            raw_root=config.raw_root("churn"),
+            settings=IngestSettings(1.0, "error", 24.0),
+            run_date=day,
+            run_id=f"i-{day}",
+        )
+
+    plain_drop(config, BASE)
+    run(BASE)
+    day = date(2026, 3, 2)
+    corrected = GOOD_TXNS[0].replace('"amount": 10.00', '"amount": 99.00')
+    plain_drop(config, day, customers=[], transactions=[corrected])
+    result = run(day)
+    assert (result.details["transactions"]["updated"], result.rows_quarantined) == (1, 0)
+    stored = io.read_table(spark, tables["bronze_transactions"]).where(
+        "transaction_id = 'T0000000100'"
+    )
+    assert [(str(r["amount"]), r["_delivery_date"]) for r in stored.collect()] == [("99.00", day)]
