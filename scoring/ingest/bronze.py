@@ -7,20 +7,25 @@ it has none), so the features of a past date can be rebuilt from what was known 
 (`scoring.features.asof`).
 
 A valid delivered record is compared with the stored record of its key (an event), of its
-key and version (a dimension with a version column) or with its key's newest stored
-version (a dimension without one):
+key and version (a dimension with a version column) or with its key's newest version
+delivered on or before the run's date (a dimension without one, whose version is its
+delivery date):
 
 - nothing stored: new, inserted by the MERGE (a dimension's version older than a stored
   one is then skipped by the MERGE's condition: `already_in_bronze`);
 - the same content: `stored`, already in bronze, not sent to the MERGE;
-- other content: a correction the MERGE applies when the contract says
-  `corrections: apply`, else a `conflict_with_stored`: quarantined with the stored record
-  beside it, and the stored record kept. Never silent, never a coin toss.
+- other content, for a dimension without a version column whose stored version came on an
+  earlier date: a new version, inserted;
+- other content otherwise (the same key and version, or a rerun of the same delivery date):
+  a correction the MERGE applies when the contract says `corrections: apply`, else a
+  `conflict_with_stored`: quarantined with the stored record beside it, and the stored
+  record kept. Never silent, never a coin toss.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -45,6 +50,7 @@ STORED, CORRECTION = "stored", "correction"
 CONFLICT_WITH_STORED = "conflict_with_stored"
 STORED_RECORD = "_stored_record"
 _STORED_HASH = "_stored_hash"
+_SAME_DAY = "_stored_same_day"
 _PREFIX = "_stored_"
 
 
@@ -62,19 +68,31 @@ def match_columns(source: Source) -> list[str]:
     return [*contract.keys, contract.version_column]
 
 
-def stored_side(bronze: DataFrame, source: Source) -> DataFrame:
-    """Per match, the stored record: its content hash and its text (as JSON), columns
-    prefixed so they never clash with the delivered ones."""
+def _dated_versions(source: Source) -> bool:
+    """Whether a source's versions are its delivery dates (a dimension without a version
+    column)."""
+    return not source.is_event and not source.contract.version_column
+
+
+def stored_side(bronze: DataFrame, source: Source, day: date) -> DataFrame:
+    """Per match, the stored record: its content hash, its text (as JSON) and its delivery
+    date, columns prefixed so they never clash with the delivered ones. For a source whose
+    versions are delivery dates, the newest version delivered on or before `day`."""
     contract = source.contract
-    if not source.is_event and not contract.version_column:
+    if _dated_versions(source):
         newest = Window.partitionBy(*contract.keys).orderBy(
             F.col(DELIVERY_DATE).desc(), F.col("_source_file").desc()
         )
-        bronze = bronze.withColumn("_rank", F.row_number().over(newest)).where("_rank = 1")
+        bronze = (
+            bronze.where(F.col(DELIVERY_DATE) <= F.lit(day))
+            .withColumn("_rank", F.row_number().over(newest))
+            .where("_rank = 1")
+        )
     return bronze.select(
         *[F.col(c).alias(_PREFIX + c) for c in match_columns(source)],
         content_hash(contract).alias(_STORED_HASH),
         F.to_json(F.struct(*[F.col(c) for c in contract.column_names])).alias(STORED_RECORD),
+        (F.col(DELIVERY_DATE) == F.lit(day)).alias(_SAME_DAY),
     )
 
 
@@ -88,6 +106,8 @@ def against_stored(checked: DataFrame, stored: DataFrame | None, source: Source)
     found = F.col(_STORED_HASH).isNotNull() & (F.col(STATUS) == VALID)
     same = F.col(_STORED_HASH) == content_hash(source.contract)
     differs = found & ~same
+    if _dated_versions(source):
+        differs = differs & F.col(_SAME_DAY)
     apply = source.contract.corrections == "apply"
     status = (
         F.when(found & same, F.lit(STORED))
@@ -103,12 +123,14 @@ def against_stored(checked: DataFrame, stored: DataFrame | None, source: Source)
     )
 
 
-def stored_records(spark: SparkSession, ref: TableRef, source: Source) -> DataFrame | None:
-    """The stored side of a source's bronze table at its current version; None before the
-    first ingest."""
+def stored_records(
+    spark: SparkSession, ref: TableRef, source: Source, day: date
+) -> DataFrame | None:
+    """The stored side of a source's bronze table at its current version, for the delivery
+    of `day`; None before the first ingest."""
     if not io.table_exists(spark, ref):
         return None
-    return stored_side(io.read_table(spark, ref), source)
+    return stored_side(io.read_table(spark, ref), source, day)
 
 
 def merge_condition(source: Source) -> str:
@@ -143,8 +165,17 @@ def merge_bronze(
     io.ensure_table(spark, ref, io.contract_spec(contract))
     columns = {sql.identifier(c): f"s.{sql.identifier(c)}" for c in contract.column_names}
     return io.merge_rows(
-        spark, ref, rows, merge_condition(source), columns, "s._correction", metadata
+        spark, ref, rows, merge_condition(source), columns, correction_condition(source), metadata
     )
+
+
+def correction_condition(source: Source) -> str:
+    """The MERGE's update condition: a correction replaces the stored row of its own key and
+    version only (the MERGE condition also matches a dimension's newer versions)."""
+    if source.is_event:
+        return "s._correction"
+    version = sql.identifier(source.contract.version_column or DELIVERY_DATE)
+    return f"s._correction AND t.{version} = s.{version}"
 
 
 def _all(conditions: list[Column]) -> Column:

@@ -116,7 +116,7 @@ def run_ingest(
     checked = {
         name: against_stored(
             checked_records(spark, deliveries[name].files, s.contract, latest),
-            stored_records(spark, tables.bronze(name), s),
+            stored_records(spark, tables.bronze(name), s, run_date),
             s,
         )
         for name, s in sources.items()

@@ -244,38 +244,81 @@ def test_one_key_and_version_twice_in_a_drop_with_other_content_quarantines_both
     assert result.details["customers"]["inserted"] == 0
 
 
-def test_with_corrections_apply_a_resent_key_with_other_content_updates_bronze(spark, tmp_path):
-    folder_ = tmp_path / "uc"
-    shutil.copytree(CHURN_DIR, folder_)
-    contract = folder_ / "contracts" / "transactions.yaml"
-    contract.write_text(
-        contract.read_text().replace(
-            "keys: [transaction_id]", "keys: [transaction_id]\ncorrections: apply"
-        )
-    )
-    usecase = load_usecase(folder_)
-    config = make_config(tmp_path / "lakehouse")
-    tables = usecase_tables(config, usecase)
+class EditedChurn:
+    """The churn demo with one contract edited, and a fresh lakehouse to ingest it into."""
 
-    def run(day: date):
+    def __init__(self, tmp_path: Path, contract: str, old: str, new: str) -> None:
+        folder_ = tmp_path / "uc"
+        shutil.copytree(CHURN_DIR, folder_)
+        path = folder_ / "contracts" / contract
+        assert old in path.read_text()
+        path.write_text(path.read_text().replace(old, new))
+        self.usecase = load_usecase(folder_)
+        self.config = make_config(tmp_path / "lakehouse")
+        self.tables = usecase_tables(self.config, self.usecase)
+
+    def ingest(self, spark, day: date):
         return run_ingest(
             spark,
-            tables,
-            usecase.sources,
-            raw_root=config.raw_root("churn"),
+            self.tables,
+            self.usecase.sources,
+            raw_root=self.config.raw_root("churn"),
             settings=IngestSettings(1.0, "error", 24.0),
             run_date=day,
             run_id=f"i-{day}",
         )
 
-    plain_drop(config, BASE)
-    run(BASE)
+    def rows(self, spark, table: str, where: str) -> list[dict]:
+        found = io.read_table(spark, self.tables[table]).where(where)
+        return [r.asDict() for r in found.collect()]
+
+
+def test_with_corrections_apply_a_resent_key_with_other_content_updates_bronze(spark, tmp_path):
+    lake_ = EditedChurn(
+        tmp_path,
+        "transactions.yaml",
+        "keys: [transaction_id]",
+        "keys: [transaction_id]\ncorrections: apply",
+    )
+    plain_drop(lake_.config, BASE)
+    lake_.ingest(spark, BASE)
     day = date(2026, 3, 2)
     corrected = GOOD_TXNS[0].replace('"amount": 10.00', '"amount": 99.00')
-    plain_drop(config, day, customers=[], transactions=[corrected])
-    result = run(day)
+    plain_drop(lake_.config, day, customers=[], transactions=[corrected])
+    result = lake_.ingest(spark, day)
     assert (result.details["transactions"]["updated"], result.rows_quarantined) == (1, 0)
-    stored = io.read_table(spark, tables["bronze_transactions"]).where(
-        "transaction_id = 'T0000000100'"
-    )
-    assert [(str(r["amount"]), r["_delivery_date"]) for r in stored.collect()] == [("99.00", day)]
+    stored = lake_.rows(spark, "bronze_transactions", "transaction_id = 'T0000000100'")
+    assert [(str(r["amount"]), r["_delivery_date"]) for r in stored] == [("99.00", day)]
+
+
+def test_without_a_version_column_a_later_delivery_with_other_content_is_a_new_version(
+    spark, tmp_path
+):
+    """A dimension without a version column is versioned by delivery date: new content on a
+    later date is a new version, the same content is already stored, and other content for
+    the same date again is a conflict with what that date stored."""
+    lake_ = EditedChurn(tmp_path, "customers.yaml", "version_column: updated_at\n", "")
+    plain_drop(lake_.config, BASE)
+    lake_.ingest(spark, BASE)
+    day = date(2026, 3, 2)
+    moved = GOOD_CUSTOMERS[0].replace(",DE,", ",FR,")
+    plain_drop(lake_.config, day, customers=[moved, GOOD_CUSTOMERS[1]], transactions=[])
+    result = lake_.ingest(spark, day)
+    counts = result.details["customers"]
+    assert (counts["inserted"], counts["already_in_bronze"], result.rows_quarantined) == (1, 1, 0)
+    first = lake_.rows(spark, "bronze_customers", "customer_id = 'C0000100'")
+    assert sorted((r["_delivery_date"], r["country"]) for r in first) == [
+        (BASE, "DE"),
+        (day, "FR"),
+    ]
+
+    resent = GOOD_CUSTOMERS[0].replace(",DE,", ",IT,")
+    plain_drop(lake_.config, day, customers=[resent, GOOD_CUSTOMERS[1]], transactions=[])
+    rerun = lake_.ingest(spark, day)
+    assert rerun.details["customers"]["already_in_bronze"] == 1
+    conflict = lake_.rows(spark, "quarantine", f"delivery_date = '{day}'")
+    assert [(r["reasons"], "IT" in r["record"], "FR" in r["stored_record"]) for r in conflict] == [
+        (["conflict_with_stored"], True, True)
+    ]
+    again = lake_.rows(spark, "bronze_customers", "customer_id = 'C0000100'")
+    assert sorted(r["country"] for r in again) == ["DE", "FR"]
