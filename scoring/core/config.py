@@ -105,6 +105,14 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class RunsSettings:
+    """How step runs claim, and how a killed run is told from a live one (conf/base.yaml)."""
+
+    heartbeat_seconds: float = field(metadata={"min": 1.0})
+    stale_after_seconds: float = field(metadata={"min": 2.0})
+
+
+@dataclass(frozen=True)
 class PsiOverride:
     """PSI thresholds for one feature, replacing monitor.psi_warn / psi_alert for it."""
 
@@ -150,6 +158,7 @@ class Config:
     logging: LoggingSettings
     ingest: IngestSettings
     monitor: MonitorSettings
+    runs: RunsSettings
     sources: tuple[str, ...] = ()
 
     def raw_root(self, usecase: str) -> str:
@@ -252,6 +261,14 @@ def load_config(
             f"{provenance.get(key, '?')}: unknown key '{key}' (known sections: {list(_SECTIONS)})"
         )
     config = Config(env=env, sources=(str(base_path), str(env_path)), **settings)
+    runs = config.runs
+    if runs.stale_after_seconds < 2 * runs.heartbeat_seconds:
+        key = "runs.stale_after_seconds"
+        raise ConfigError(
+            f"{provenance.get(key, '?')}: {key} = {runs.stale_after_seconds:g} must be at least "
+            f"twice runs.heartbeat_seconds = {runs.heartbeat_seconds:g}, or a live run would be "
+            "taken for a killed one"
+        )
     return _absolutise(config)
 
 
@@ -265,6 +282,7 @@ _SECTIONS: dict[str, Any] = {
     "logging": LoggingSettings,
     "ingest": IngestSettings,
     "monitor": MonitorSettings,
+    "runs": RunsSettings,
 }
 
 

@@ -35,5 +35,11 @@ class ModelNotFoundError(ModelError):
     """The registry answered, and it has no such model, alias or version."""
 
 
+class ConflictError(ScoringError):
+    """Another run is in the way: it holds the step this run claims (`runs`), or it committed
+    to a table this run was writing (Delta's optimistic concurrency refused this run's
+    commit). The message names the other run or the table, and what this run did about it."""
+
+
 class EnvironmentProblem(ScoringError):
     """The machine lacks something a session needs (Java, Delta jars, a writable folder)."""

@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
+from delta.exceptions import DeltaConcurrentModificationException
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -25,12 +26,14 @@ from pyspark.sql import types as T
 import scoring
 from scoring.core import sql
 from scoring.core.contracts import Contract, column_comments, spark_schema
-from scoring.core.errors import DataError
+from scoring.core.errors import ConflictError, DataError
 from scoring.core.tables import TableRef
 
 # Tables stay readable by non-Spark readers (delta-rs, Trino): no deletion vectors.
 DEFAULT_PROPERTIES: Mapping[str, str] = {"delta.enableDeletionVectors": "false"}
 _USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+#: How many of a table's newest commits `own_commit` looks through.
+_OWN_COMMIT_DEPTH = 100
 
 
 def read_table(spark: SparkSession, ref: TableRef, version: int | None = None) -> DataFrame:
@@ -73,17 +76,65 @@ def current_version(spark: SparkSession, ref: TableRef) -> int | None:
 
 
 def last_commit(spark: SparkSession, ref: TableRef) -> dict[str, Any]:
-    """The newest commit: version, operation, operationMetrics and parsed userMetadata."""
+    """The table's newest commit, whoever made it: version, operation, operationMetrics and
+    parsed userMetadata. A step reports its own commit with `own_commit`."""
     row = delta_table(spark, ref).history(1).first()
     if row is None:
         raise ValueError(f"{ref}: table has no commits")
-    metadata = row["userMetadata"]
     return {
         "version": int(row["version"]),
         "operation": row["operation"],
         "operationMetrics": dict(row["operationMetrics"] or {}),
-        "userMetadata": json.loads(metadata) if metadata else None,
+        "userMetadata": user_metadata(row["userMetadata"]) or None,
     }
+
+
+def own_commit(
+    spark: SparkSession, ref: TableRef, run_id: str, after: int | None = None
+) -> dict[str, Any] | None:
+    """The newest commit stamped with this run's `run_id` (newer than version `after`), or
+    None when the run made none: version, operation, operationMetrics, parsed userMetadata.
+
+    Not simply the table's newest commit, which may be another writer's: the versions and
+    metrics a step reports are those of its own commit. Looks at the newest
+    `_OWN_COMMIT_DEPTH` commits.
+    """
+    history = delta_table(spark, ref).history(_OWN_COMMIT_DEPTH)
+    if after is not None:
+        history = history.where(F.col("version") > F.lit(after))
+    # At most _OWN_COMMIT_DEPTH rows of the Delta log, not data.
+    rows = history.select("version", "operation", "operationMetrics", "userMetadata").collect()
+    for row in sorted(rows, key=lambda r: -int(r["version"])):
+        metadata = user_metadata(row["userMetadata"])
+        if metadata.get("run_id") == run_id:
+            return {
+                "version": int(row["version"]),
+                "operation": row["operation"],
+                "operationMetrics": dict(row["operationMetrics"] or {}),
+                "userMetadata": metadata,
+            }
+    return None
+
+
+def user_metadata(text: str | None) -> dict[str, Any]:
+    """A commit's userMetadata as a dict (empty when absent or not ours)."""
+    if not text:
+        return {}
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def require_own_commit(
+    spark: SparkSession, ref: TableRef, run_id: str, after: int | None = None
+) -> dict[str, Any]:
+    """`own_commit`, for a write that must have committed."""
+    commit = own_commit(spark, ref, run_id, after)
+    if commit is None:
+        raise RuntimeError(f"{ref}: no commit of run {run_id} in its history")
+    return commit
 
 
 @dataclass(frozen=True)
@@ -114,10 +165,13 @@ def contract_spec(contract: Contract, properties: Mapping[str, str] | None = Non
 
 
 def ensure_table(spark: SparkSession, ref: TableRef, spec: TableSpec) -> None:
-    """Create the table as `spec` says unless it exists; then set any declared property the
-    existing table lacks or has another value for (one ALTER TABLE, no data rewritten)."""
+    """Create the table as `spec` says unless it exists. An existing table is brought up to
+    `spec` without rewriting data: declared properties it lacks or has another value for are
+    set, nullable columns it lacks are added, and columns `spec` makes nullable lose their
+    NOT NULL (an engine table of an older release keeps working)."""
     wanted = {**DEFAULT_PROPERTIES, **spec.properties}
     if table_exists(spark, ref):
+        _upgrade_schema(spark, ref, spec)
         _set_properties(spark, ref, wanted)
         return
     builder = DeltaTable.createIfNotExists(spark)
@@ -135,6 +189,32 @@ def ensure_table(spark: SparkSession, ref: TableRef, spec: TableSpec) -> None:
     for key, value in wanted.items():
         builder = builder.property(key, value)
     builder.execute()
+
+
+def _upgrade_schema(spark: SparkSession, ref: TableRef, spec: TableSpec) -> None:
+    """ALTER TABLE ADD COLUMNS / DROP NOT NULL where the table lags behind `spec`."""
+    current = {f.name: f for f in delta_table(spark, ref).toDF().schema.fields}
+    name = sql_name(ref)
+    added = [f for f in spec.schema.fields if f.name not in current]
+    if added:
+        required = [f.name for f in added if not f.nullable]
+        if required:
+            raise DataError(
+                f"{ref}: column(s) {required} are required but the existing table lacks them; "
+                "an engine upgrade cannot fill them"
+            )
+        columns = ", ".join(
+            f"{sql.identifier(f.name)} {f.dataType.simpleString()}"
+            + (f" COMMENT {sql.literal(spec.comments[f.name])}" if f.name in spec.comments else "")
+            for f in added
+        )
+        spark.sql(f"ALTER TABLE {name} ADD COLUMNS ({columns})")
+    for field_ in spec.schema.fields:
+        existing = current.get(field_.name)
+        if existing is not None and field_.nullable and not existing.nullable:
+            spark.sql(
+                f"ALTER TABLE {name} ALTER COLUMN {sql.identifier(field_.name)} DROP NOT NULL"
+            )
 
 
 def _set_properties(spark: SparkSession, ref: TableRef, wanted: Mapping[str, str]) -> None:
@@ -170,10 +250,25 @@ def write_delta(
         writer = writer.option("replaceWhere", replace_where)
     if partition_by:
         writer = writer.partitionBy(*partition_by)
-    if ref.catalog_name:
-        writer.saveAsTable(ref.catalog_name)
-    else:
-        writer.save(str(ref.path))
+    with named_conflicts(ref, f"{mode} write"):
+        if ref.catalog_name:
+            writer.saveAsTable(ref.catalog_name)
+        else:
+            writer.save(str(ref.path))
+
+
+@contextmanager
+def named_conflicts(ref: TableRef, action: str) -> Iterator[None]:
+    """Turn Delta's refusal of a commit (another writer committed something this one
+    conflicts with) into a one-line ConflictError naming the table."""
+    try:
+        yield
+    except DeltaConcurrentModificationException as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ConflictError(
+            f"{ref}: this run's {action} conflicts with a commit another run made meanwhile "
+            f"({type(exc).__name__}: {reason[:200]}); rerun once the other run has ended"
+        ) from exc
 
 
 @contextmanager
@@ -216,7 +311,8 @@ def code_version() -> str:
 
 def restore(spark: SparkSession, ref: TableRef, version: int) -> None:
     """Put the table back to `version` (a new commit); used to undo a step that failed late."""
-    delta_table(spark, ref).restoreToVersion(version)
+    with named_conflicts(ref, f"RESTORE to version {version}"):
+        delta_table(spark, ref).restoreToVersion(version)
 
 
 def list_files(spark: SparkSession, folder: str) -> list[str] | None:
@@ -296,10 +392,10 @@ def merge_rows(
     before = current_version(spark, ref)
     merge = delta_table(spark, ref).alias("t").merge(source.alias("s"), matched)
     merge = merge.whenMatchedUpdate(condition=update_when, set=dict(columns))
-    with commit_metadata(spark, metadata):
+    with commit_metadata(spark, metadata), named_conflicts(ref, "MERGE"):
         merge.whenNotMatchedInsert(values=dict(columns)).execute()
-    commit = last_commit(spark, ref)
-    if commit["version"] == before:
+    commit = own_commit(spark, ref, str(metadata["run_id"]), after=before)
+    if commit is None:
         return None
     if commit["operation"] != "MERGE":
         raise RuntimeError(f"{ref}: expected a MERGE commit, found {commit['operation']}")
@@ -322,7 +418,7 @@ def merge_newer(
     hold one row per key. The commit is stamped with `metadata`.
     """
     on = sql.join_condition(keys)
-    with commit_metadata(spark, metadata):
+    with commit_metadata(spark, metadata), named_conflicts(ref, "MERGE"):
         (
             delta_table(spark, ref)
             .alias("t")

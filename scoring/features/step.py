@@ -71,20 +71,24 @@ def run_features(
         run_date=run_date,
         rows_in=None,
         rows_out=written,
-        table_versions={"features": io.last_commit(spark, tables["features"])["version"]},
+        table_versions={
+            "features": io.require_own_commit(spark, tables["features"], run_id)["version"]
+        },
         details={"source_versions": pinned},
     )
 
 
 def _pinned_versions(spark: SparkSession, tables: Tables, usecase: UseCase) -> dict[str, int]:
-    """Each bronze table's current version, pinned for the run."""
+    """Each bronze table's version as the newest succeeded ingest left it, pinned for the run
+    (`scoring.runs.history.bronze_versions`)."""
+    from scoring.runs.history import bronze_versions
+
     pinned = {}
-    for name in usecase.sources:
-        ref = tables.bronze(name)
-        version = io.current_version(spark, ref)
+    for name, version in bronze_versions(spark, tables, usecase.name, usecase.sources).items():
         if version is None:
             raise DataError(
-                f"{ref}: table {bronze_name(name)} does not exist; run `scoring ingest` first"
+                f"{tables.bronze(name)}: table {bronze_name(name)} does not exist; run "
+                "`scoring ingest` first"
             )
         pinned[bronze_name(name)] = version
     return pinned

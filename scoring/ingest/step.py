@@ -8,7 +8,8 @@ Order, so that a failure never leaves a half-written state:
    `Observation` on that same pass (no extra count() over the data);
 3. check what the counts say: JSON keys present, quarantined share, conservation;
 4. only then commit: quarantine (replaceWhere of the delivery date), then one MERGE per
-   bronze table. A failure in this phase restores every table to its version before the run.
+   bronze table. A failure in this phase restores every table it committed to, to its version
+   before the run (never over another run's commit: see `_rollback`).
 Rerunning a date is idempotent: its quarantine rows are replaced, and what bronze stores
 already is not sent to the MERGE again.
 
@@ -231,10 +232,21 @@ def _commit(
             }
             _check_merge(name, merged[name], sent)
     except Exception:
-        _rollback(spark, refs, before)
+        _rollback(spark, refs, before, stamp.run_id)
         raise
-    versions = {name: int(io.current_version(spark, ref) or 0) for name, ref in refs.items()}
+    versions = {
+        name: _own_version(spark, ref, stamp.run_id, before[name]) for name, ref in refs.items()
+    }
     return merged, versions
+
+
+def _own_version(spark: SparkSession, ref: TableRef, run_id: str, before: int | None) -> int:
+    """The version this run committed to the table, or, when it committed nothing (every row
+    already stored), the version it read."""
+    commit = io.own_commit(spark, ref, run_id, after=before)
+    if commit is not None:
+        return int(commit["version"])
+    return int(before if before is not None else io.current_version(spark, ref) or 0)
 
 
 def _write_quarantine(
@@ -295,14 +307,41 @@ def _check_merge(source: str, merged: Mapping[str, int], sent: int) -> None:
 
 
 def _rollback(
-    spark: SparkSession, refs: Mapping[str, TableRef], before: Mapping[str, int | None]
+    spark: SparkSession,
+    refs: Mapping[str, TableRef],
+    before: Mapping[str, int | None],
+    run_id: str,
 ) -> None:
-    """Restore every table that existed before the run and has moved since."""
+    """Undo this run's commits: restore each table it committed to, to its version before the
+    run; but never over another run's commit (a RESTORE would erase it): such a table is
+    left as it is and named in the log (its slice is settled by rerunning the date)."""
     for name, ref in refs.items():
         version = before[name]
-        if version is not None and io.current_version(spark, ref) != version:
-            log.warning("ingest failed: restoring %s to version %s", name, version)
-            io.restore(spark, ref, version)
+        if version is None or io.current_version(spark, ref) == version:
+            continue
+        others = _other_writers(spark, ref, run_id, version)
+        if others:
+            log.error(
+                "ingest failed: %s not restored to version %s: run(s) %s committed to it since; "
+                "rerun the date to settle it",
+                name,
+                version,
+                ", ".join(others),
+            )
+            continue
+        log.warning("ingest failed: restoring %s to version %s", name, version)
+        io.restore(spark, ref, version)
+
+
+def _other_writers(spark: SparkSession, ref: TableRef, run_id: str, since: int) -> list[str]:
+    """The run ids of other runs' commits after version `since` (table maintenance without
+    a run id, e.g. a property change, does not count)."""
+    newer = int(io.current_version(spark, ref) or since) - since
+    history = (
+        io.delta_table(spark, ref).history(max(newer, 1)).where(F.col("version") > F.lit(since))
+    )
+    stamps = [io.user_metadata(r["userMetadata"]) for r in history.collect()]  # a few commits
+    return sorted({str(s["run_id"]) for s in stamps if s.get("run_id") not in (None, run_id)})
 
 
 def _result(

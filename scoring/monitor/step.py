@@ -218,7 +218,9 @@ def _write(
         run_date=context.run_date,
         rows_in=_current_rows(rows),
         rows_out=len(rows),
-        table_versions={"drift_metrics": io.last_commit(spark, ref)["version"]},
+        table_versions={
+            "drift_metrics": io.require_own_commit(spark, ref, context.run_id)["version"]
+        },
         details={
             "model_name": context.model_name,
             "model_version": context.version,

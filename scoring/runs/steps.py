@@ -74,6 +74,7 @@ class StepRun:
                 self.run_date,
                 run_id,
                 self.pipeline_run_id,
+                self.config.runs,
             ) as record:
                 record.result = replace(body(run_id), seconds=time.monotonic() - started)
         except Exception as exc:

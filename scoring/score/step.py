@@ -104,7 +104,9 @@ def run_score(
     )
     versions = {"scores": commit["version"]}
     if current:
-        versions["scores_current"] = io.last_commit(spark, tables["scores_current"])["version"]
+        own = io.own_commit(spark, tables["scores_current"], run_id)
+        if own is not None:  # no commit when the MERGE found nothing newer to write
+            versions["scores_current"] = own["version"]
     return StepResult(
         step="score",
         run_id=run_id,
@@ -139,7 +141,7 @@ def write_scores(
     byte cap). `scores_current` (when `update_current`) is fed from the committed slice read
     back at its version, not from `scored` again. Both writes leave out Parquet's statistics
     of the string columns; the session's settings are restored afterwards. Every commit
-    carries `commit_metadata`. Returns the `scores` commit (`io.last_commit`).
+    carries `commit_metadata`. Returns the `scores` commit (`io.own_commit`).
     """
     metadata = commit_metadata(model, lineage, tables["features"], run_date, tables.usecase)
     predicate = slice_predicate(run_date, model.name, model.version)
@@ -149,7 +151,7 @@ def write_scores(
     batches = {BATCH_SIZE_CONF: str(batch_size), MAX_BYTES_CONF: NO_BYTE_LIMIT}
     with temporary_conf(spark, {**batches, **layout.parquet_string_stats_off}):
         io.write_delta(stamped, scores, "overwrite", metadata, replace_where=predicate)
-    commit = io.last_commit(spark, scores)
+    commit = io.require_own_commit(spark, scores, lineage.run_id)
     if not update_current:
         return commit
     written = io.read_table(spark, scores, commit["version"]).where(predicate)

@@ -148,8 +148,11 @@ def run_train(
 
 
 def _source_versions(spark: SparkSession, tables: Tables, usecase: UseCase) -> dict[str, int]:
-    """Each ingested source's bronze version, pinned for the label function's reads."""
-    versions = {name: io.current_version(spark, tables.bronze(name)) for name in usecase.sources}
+    """Each ingested source's bronze version, pinned for the label function's reads: as the
+    newest succeeded ingest left it (`scoring.runs.history.bronze_versions`)."""
+    from scoring.runs.history import bronze_versions
+
+    versions = bronze_versions(spark, tables, usecase.name, usecase.sources)
     return {name: version for name, version in versions.items() if version is not None}
 
 
