@@ -5,8 +5,9 @@ Batch jobs cannot be scraped while they run, so, following Prometheus' guidance 
 jobs, the job leaves a `.prom` file that node_exporter exposes (and, on a cluster where no
 node_exporter reads the driver's disk, pushes the same metrics to a Pushgateway, grouped by
 job `scoring` and the use case): per step the time of the last success (alert when it gets
-old), the last run's duration, rows and status, and the drift verdicts of the latest
-monitored date. Every sample carries the `usecase` label; none carries a timestamp. The
+old), the last ended run's duration, rows and status, the number of runs by status (a
+`killed` count that grows means jobs die without a word; `running` shows one in progress),
+and the drift verdicts of the latest monitored date. Every sample carries the `usecase` label; none carries a timestamp. The
 metrics are rebuilt from the `runs` and `drift_metrics` tables, so whichever process ran a
 step, they say the same. `prometheus_client` writes the file to a temporary file in the same
 folder and renames it over the old one, so the collector never reads half a file.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -49,6 +50,8 @@ class StepStats:
     last_run_succeeded: bool
     duration_seconds: float
     rows: dict[str, int | None]
+    #: Runs of the step by status (running, succeeded, failed, killed) in the runs table.
+    runs: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,12 @@ def registry_of(
         "Rows of the step's last run, by kind (in, out, ...).",
         ["step", "kind"],
     )
+    runs = gauge(
+        "scoring_step_runs", "Runs of the step in the runs table, by status.", ["step", "status"]
+    )
     for s in steps:
+        for status, count in s.runs.items():
+            runs.labels(usecase, s.step, status).set(count)
         if s.last_success_timestamp is not None:
             last_success.labels(usecase, s.step).set(s.last_success_timestamp)
         last_ok.labels(usecase, s.step).set(float(s.last_run_succeeded))
@@ -155,22 +163,28 @@ def write_prometheus(
 
 
 def step_stats(runs: DataFrame) -> list[StepStats]:
-    """Each step's last run and last success (collects one row per step: tiny)."""
+    """Each step's last ended run, last success and runs by status (one row per step and
+    status reaches the driver: tiny)."""
+    ended = runs.where(F.col("status") != F.lit("running"))
     newest = Window.partitionBy("step").orderBy(F.col("ended_at").desc(), F.col("run_id").desc())
-    last = runs.withColumn("rank", F.row_number().over(newest)).where(F.col("rank") == 1)
+    last = ended.withColumn("rank", F.row_number().over(newest)).where(F.col("rank") == 1)
     success = (
         runs.where(F.col("status") == "succeeded")
         .groupBy("step")
         .agg(F.max("ended_at").alias("last_success"))
     )
     joined = last.join(success, on="step", how="left").orderBy("step").collect()
+    by_status: dict[str, dict[str, int]] = {}
+    for r in runs.groupBy("step", "status").count().collect():
+        by_status.setdefault(r["step"], {})[r["status"]] = int(r["count"])
     return [
         StepStats(
             step=r["step"],
             last_success_timestamp=_epoch(r["last_success"]),
             last_run_succeeded=r["status"] == "succeeded",
-            duration_seconds=float(r["duration_seconds"]),
+            duration_seconds=float(r["duration_seconds"] or 0.0),
             rows={k: r[f"rows_{k}"] for k in ROW_KINDS},
+            runs=by_status.get(r["step"], {}),
         )
         for r in joined
     ]

@@ -54,6 +54,13 @@ def run_report(
         notes.append("The baseline's outputs are not available; only the run date is drawn.")
     scored = _scored(spark, tables["scores"], model_name, version, run_date)
     low, high = output_range(column, values, scored)
+    runs = _runs(spark, tables["runs"], usecase.name)
+    killed = [r for r in runs if r["status"] == "killed"]
+    if killed:
+        notes.append(
+            f"{len(killed)} of the latest {len(runs)} runs were killed (they never recorded an "
+            "end): " + ", ".join(f"{r['step']} {r['run_date']} ({r['run_id']})" for r in killed)
+        )
     data = ReportData(
         usecase=usecase.name,
         run_date=run_date,
@@ -65,7 +72,7 @@ def run_report(
         output_current=_histogram(scored, column, low, high),
         output_baseline=baseline_histogram(values, low, high) if values is not None else None,
         quarantine=_quarantine(spark, tables, run_date),
-        runs=_runs(spark, tables["runs"], usecase.name),
+        runs=runs,
         notes=notes,
     )
     target = Path(reports_dir) / f"report_{run_date.isoformat()}.html"
@@ -162,5 +169,5 @@ def _runs(spark: SparkSession, ref: TableRef, usecase: str) -> list[dict[str, An
     if not io.table_exists(spark, ref):
         return []
     mine = io.read_table(spark, ref).where(F.col("usecase") == F.lit(usecase))
-    latest = mine.orderBy(F.col("ended_at").desc()).limit(HISTORY_ROWS)
+    latest = mine.orderBy(F.col("started_at").desc()).limit(HISTORY_ROWS)
     return [r.asDict() for r in latest.collect()]

@@ -24,7 +24,7 @@ _STYLE = """
 body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f3f3f3}
 .alert{background:#f8d7da;font-weight:bold}.warn{background:#fff3cd}.ok{color:#155724}
-.failed{background:#f8d7da}.note{color:#666;font-style:italic}img{max-width:100%}
+.failed,.killed{background:#f8d7da}.running{background:#e7f1ff}.note{color:#666;font-style:italic}img{max-width:100%}
 """
 
 
@@ -69,7 +69,17 @@ def render_report(data: ReportData) -> str:
         _quarantine_table(data.quarantine),
         "<h2>Run history</h2>",
         _table(
-            ["run_id", "step", "run_date", "status", "ended_at", "rows_in", "rows_out", "error"],
+            [
+                "run_id",
+                "step",
+                "run_date",
+                "status",
+                "started_at",
+                "ended_at",
+                "rows_in",
+                "rows_out",
+                "error",
+            ],
             data.runs,
             row_class="status",
         ),

@@ -46,6 +46,7 @@ RUN = {
     "step": "score",
     "run_date": DAY,
     "status": "failed",
+    "started_at": datetime(2026, 3, 2, 0, 50),
     "ended_at": datetime(2026, 3, 2, 1),
     "rows_in": None,
     "rows_out": None,
@@ -132,6 +133,22 @@ def test_the_report_is_rendered_from_the_tables(spark, config, tmp_path):
         tables["runs"],
         run_row("churn", "monitor", DAY, "monitor-7", None, start, start, None, None),
     )
+    append_run(
+        spark,
+        tables["runs"],
+        run_row(
+            "churn",
+            "score",
+            DAY,
+            "score-3",
+            None,
+            start,
+            start,
+            None,
+            "killed: gone",
+            status="killed",
+        ),
+    )
     baseline = tmp_path / "b.parquet"
     pd.DataFrame({"score": [0.1, 0.2]}).to_parquet(baseline)
     path = run_report(spark, tables, churn, "m", lambda v: str(baseline), str(tmp_path / "r"), DAY)
@@ -139,5 +156,10 @@ def test_the_report_is_rendered_from_the_tables(spark, config, tmp_path):
     assert path.endswith("report_2026-03-02.html")
     assert "Verdict: drift alerts: amount_sum_7d" in html
     assert "<td>monitor-7</td>" in html
+    assert "<tr class='killed'><td>score-3</td>" in html
+    assert (
+        "1 of the latest 2 runs were killed (they never recorded an end): score 2026-03-02 (score-3)"
+        in html
+    )
     assert "No quarantine table" in html
     assert html.count("data:image/png;base64,") == 2
