@@ -60,3 +60,24 @@ def test_bin_spec_takes_quantile_edges_and_categories_of_the_reference(spark):
 def test_collected_counts_are_nested_by_feature_and_bucket(spark):
     counts = spark.createDataFrame([("x", "000", 2), ("x", "__null__", 1)], COUNTS_SCHEMA)
     assert collect_counts(counts) == {"x": {"000": 2, "__null__": 1}}
+
+
+def test_default_bin_edges_do_not_depend_on_row_order_or_partitioning(spark):
+    """A rerun reads the baseline in another order or split; its drift must compare equal."""
+    import random
+
+    from scoring.core.config import load_config
+
+    rng = random.Random(3)
+    values = [rng.gauss(0, 1) for _ in range(20_000)]
+    shuffled = values[:]
+    random.Random(5).shuffle(shuffled)
+    relative_error = load_config("local").monitor.quantile_relative_error
+    one = frame(spark, [(v, "A") for v in values]).coalesce(1)
+    many = frame(spark, [(v, "A") for v in shuffled]).repartition(7)
+    edges = [
+        build_bin_spec(f, ["x"], [], n_bins=10, relative_error=relative_error).numeric["x"]
+        for f in (one, many)
+    ]
+    assert edges[0] == edges[1]
+    assert set(edges[0]) <= set(values)  # exact quantiles are observed values
