@@ -1,8 +1,9 @@
 """The model on the executors: shipped once per run, loaded once per Python worker.
 
-The driver downloads the pinned model version and hands the folder to Spark with
-`SparkContext.addFile` (each executor fetches it once; a later run of the same registered
-version in the same application reuses it). In a worker, the first batch loads it into the
+The driver downloads the pinned model version, zips the folder and hands the zip to Spark
+with `SparkContext.addArchive`: each executor fetches and unpacks it once, on any master (a
+folder given to `addFile` works with a local master only: UNSUPPORTED_ADD_FILE on a
+cluster); a later run of the same registered version in the same application reuses it. In a worker, the first batch loads it into the
 module-level `_LOADED` cache, keyed by the shipped folder's unique name; later batches and
 tasks in the same reused Python worker find it there. The scoring function is an iterator
 Arrow UDF (`mapInArrow`): only the signature's inputs are converted (Arrow -> pandas, each
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -47,7 +49,7 @@ class ShippedModel:
 
     name: str
     version: str
-    file_name: str
+    file_name: str  # the shipped zip's name: SparkFiles.get(file_name) is the unpacked folder
     inputs: tuple[ModelInput, ...]
     spec: ModelSpec
     load_log: str | None = None
@@ -79,16 +81,20 @@ def ship_model(
     inputs: tuple[ModelInput, ...],
     spec: ModelSpec,
 ) -> ShippedModel:
-    """Add the downloaded model folder to the application's files, under a unique name.
+    """Add the downloaded model folder, zipped, to the application's archives under a unique
+    name.
 
-    Executors fetch it once; the unique name is the workers' cache key, so two registries
-    with the same model name and version never share a cache entry.
+    Executors fetch and unpack it once; the unique name is the workers' cache key, so two
+    registries with the same model name and version never share a cache entry. The driver
+    keeps the folder (`local_dir`) for its own predictor.
     """
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-    file_name = f"scoring-model-{safe}-v{version}-{uuid.uuid4().hex[:8]}"
-    staged = os.path.join(os.path.dirname(model_dir.rstrip("/")), file_name)
-    os.rename(model_dir, staged)  # addFile ships a folder under its own base name
-    spark.sparkContext.addFile(staged, recursive=True)
+    base = f"scoring-model-{safe}-v{version}-{uuid.uuid4().hex[:8]}"
+    staged = os.path.join(os.path.dirname(model_dir.rstrip("/")), base)
+    os.rename(model_dir, staged)
+    archive = shutil.make_archive(staged, "zip", root_dir=staged)  # <staged>.zip
+    spark.sparkContext.addArchive(archive)  # unpacked as SparkFiles.get("<base>.zip")
+    file_name = os.path.basename(archive)
     shipped = ShippedModel(name, version, file_name, inputs, spec, local_dir=staged)
     _SHIPPED[(spark.sparkContext.applicationId, registry_uri, name, version)] = shipped
     return replace(shipped, load_log=os.environ.get(LOAD_LOG_ENV))
