@@ -7,9 +7,9 @@ node_exporter reads the driver's disk, pushes the same metrics to a Pushgateway,
 job `scoring` and the use case): per step the time of the last success (alert when it gets
 old), the last ended run's duration, rows and status, the number of runs by status (a
 `killed` count that grows means jobs die without a word; `running` shows one in progress),
-and the drift verdicts of the latest monitored date. Every sample carries the `usecase` label; none carries a timestamp. The
-metrics are rebuilt from the `runs` and `drift_metrics` tables, so whichever process ran a
-step, they say the same. `prometheus_client` writes the file to a temporary file in the same
+and the drift verdicts of the latest monitored date. Every sample carries the `usecase`
+label; none carries a timestamp. The metrics are rebuilt from the `runs` and `drift_metrics`
+tables, so whichever process ran a step, they say the same. `prometheus_client` writes the file to a temporary file in the same
 folder and renames it over the old one, so the collector never reads half a file.
 """
 

@@ -146,3 +146,56 @@ def test_a_runs_table_shared_by_two_use_cases_feeds_each_file_only_its_own_rows(
     drift = churn_tables(config)["drift_metrics"]
     text = write_prometheus(spark, "claims", ref, drift, str(tmp_path / "claims.prom"))
     assert 'step="ingest"' in text and 'step="score"' not in text
+
+
+@pytest.mark.slow
+def test_killed_and_running_runs_are_counted_and_a_killed_last_run_is_not_a_success(
+    spark, config, tmp_path
+):
+    tables = churn_tables(config)
+    ref = tables["runs"]
+    day = date(2026, 3, 2)
+    start = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    killed_at = datetime(2026, 3, 2, 2, 0, 45, tzinfo=UTC)
+    later = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
+    result = StepResult("score", "score-1", day, rows_in=5, rows_out=5)
+    for row in (
+        run_row("churn", "score", day, "score-1", None, start, start, result, None),
+        run_row(
+            "churn",
+            "score",
+            day,
+            "score-2",
+            None,
+            killed_at.replace(second=0),
+            killed_at,
+            None,
+            "killed: gone",
+            status="killed",
+        ),
+        run_row(
+            "churn",
+            "score",
+            day,
+            "score-3",
+            None,
+            later,
+            None,
+            None,
+            None,
+            status="running",
+            heartbeat=later,
+        ),
+    ):
+        append_run(spark, ref, row)
+    text = write_prometheus(spark, "churn", ref, tables["drift_metrics"], str(tmp_path / "k.prom"))
+    got = samples(text)
+    runs = {
+        status: got[("scoring_step_runs", labels(usecase="churn", step="score", status=status))]
+        for status in ("succeeded", "killed", "running")
+    }
+    assert runs == {"succeeded": 1.0, "killed": 1.0, "running": 1.0}
+    step = labels(usecase="churn", step="score")
+    assert got[("scoring_step_last_run_success", step)] == 0.0
+    assert got[("scoring_step_duration_seconds", step)] == 45.0
+    assert got[("scoring_step_last_success_timestamp_seconds", step)] == 1772413200.0
