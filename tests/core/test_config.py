@@ -28,6 +28,7 @@ scoring: {batch_size: 100}
 training: {baseline_max_rows: 1000, seed: 7}
 logging: {level: INFO, json: false}
 ingest: {max_quarantine_share: 0.2, unexpected_files: error, future_tolerance_hours: 24}
+runs: {heartbeat_seconds: 30, stale_after_seconds: 300}
 monitor:
   {n_bins: 10, epsilon: 0.0001, quantile_relative_error: 0.001, psi_warn: 0.1, psi_alert: 0.25,
    ks_warn: 0.1, ks_alert: 0.2, js_warn: 0.1, js_alert: 0.2, null_rate_warn: 0.05,
@@ -56,6 +57,13 @@ def test_set_override_beats_env_file_and_is_parsed_as_yaml(tmp_path):
     conf = write_conf(tmp_path, "spark:\n  shuffle_partitions: 8\n")
     config = load_config("test", ["spark.shuffle_partitions=3"], conf_dir=conf, environ={})
     assert config.spark.shuffle_partitions == 3
+
+
+def test_a_stale_limit_shorter_than_two_heartbeats_is_refused_naming_the_key(tmp_path):
+    conf = write_conf(tmp_path, "runs:\n  stale_after_seconds: 50\n")
+    with pytest.raises(ConfigError, match=r"runs\.stale_after_seconds") as raised:
+        load_config("test", conf_dir=conf, environ={})
+    assert "50" in str(raised.value) and "heartbeat_seconds" in str(raised.value)
 
 
 def test_nested_mapping_merges_key_by_key(tmp_path):
