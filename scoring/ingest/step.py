@@ -35,6 +35,7 @@ from scoring.core import io, sql
 from scoring.core.config import IngestSettings
 from scoring.core.contracts import Contract, load_contract
 from scoring.core.errors import DataError, UseCaseError
+from scoring.core.faults import fault_point
 from scoring.core.tables import TableRef, Tables, bronze_name
 from scoring.ingest.bronze import (
     CORRECTION,
@@ -219,6 +220,7 @@ def _commit(
     }
     try:
         _write_quarantine(spark, checked, tables["quarantine"], stamp, metadata)
+        fault_point("ingest.quarantined")
         merged = {}
         for name, source in sources.items():
             rows = _bronze_rows(checked[name], source.contract, stamp)
@@ -231,6 +233,7 @@ def _commit(
                 "numTargetRowsUpdated": 0,
             }
             _check_merge(name, merged[name], sent)
+            fault_point(f"ingest.merged.{name}")
     except Exception:
         _rollback(spark, refs, before, stamp.run_id)
         raise

@@ -42,6 +42,7 @@ from scoring.core import io, sql
 from scoring.core.config import RunsSettings
 from scoring.core.contracts import load_contract, spark_schema
 from scoring.core.errors import ConflictError
+from scoring.core.faults import fault_point
 from scoring.core.tables import TableRef, Tables, bronze_name
 from scoring.runs.result import StepResult
 
@@ -99,6 +100,7 @@ def record_step(
     except ConflictError as exc:
         _record_failure(spark, ref, row(FAILED, None, f"{type(exc).__name__}: {exc}"), step)
         raise
+    fault_point(f"run.claimed.{step}")
     heartbeat = Heartbeat(spark, ref, run_id, step, settings.heartbeat_seconds)
     heartbeat.start()
     try:

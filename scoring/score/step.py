@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from scoring.core import io
 from scoring.core.errors import DataError, ModelError
+from scoring.core.faults import fault_point
 from scoring.core.session import temporary_conf
 from scoring.core.tables import TableRef, Tables
 from scoring.model.registry import MlflowTarget, ResolvedModel, download_model, resolve_model
@@ -152,6 +153,7 @@ def write_scores(
     with temporary_conf(spark, {**batches, **layout.parquet_string_stats_off}):
         io.write_delta(stamped, scores, "overwrite", metadata, replace_where=predicate)
     commit = io.require_own_commit(spark, scores, lineage.run_id)
+    fault_point("score.written")
     if not update_current:
         return commit
     written = io.read_table(spark, scores, commit["version"]).where(predicate)
