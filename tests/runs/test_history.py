@@ -5,6 +5,7 @@ import socket
 import subprocess
 import time
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from pyspark.sql import Row
@@ -78,15 +79,21 @@ def dead_pid() -> int:
     return child.pid
 
 
-def statuses(spark, ref) -> dict[str, tuple[str, str | None]]:
+def statuses(spark, ref) -> dict[str, tuple[str, Any]]:
     return {r["run_id"]: (r["status"], r["error"]) for r in io.read_table(spark, ref).collect()}
+
+
+def one_run(spark, ref, run_id: str) -> Row:
+    row = io.read_table(spark, ref).where(F.col("run_id") == run_id).first()
+    assert row is not None, run_id
+    return row
 
 
 @pytest.mark.slow
 def test_a_second_run_of_a_running_step_fails_naming_the_holder_and_is_recorded(spark, config):
     ref = churn_tables(config)["runs"]
     with record_step(spark, ref, "churn", "features", DAY, "features-1") as first:
-        held = io.read_table(spark, ref).where("run_id = 'features-1'").first()
+        held = one_run(spark, ref, "features-1")
         assert (held["status"], held["ended_at"], held["driver"]) == ("running", None, DRIVER)
         with (
             pytest.raises(ConflictError) as raised,
@@ -149,7 +156,7 @@ def test_runs_whose_process_died_are_marked_killed_and_no_longer_hold_the_step(s
         runs["score-silent"][1],
     )
     assert runs["ingest-2"] == ("succeeded", None)
-    killed = io.read_table(spark, ref).where("run_id = 'score-silent'").first()
+    killed = one_run(spark, ref, "score-silent")
     assert killed["ended_at"] == killed["heartbeat_at"]
 
 
@@ -173,7 +180,7 @@ def test_the_heartbeat_is_renewed_while_the_step_runs(spark, config):
     with record_step(spark, ref, "churn", "monitor", DAY, "monitor-1", settings=settings):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            row = io.read_table(spark, ref).where("run_id = 'monitor-1'").first()
+            row = one_run(spark, ref, "monitor-1")
             if row["heartbeat_at"] > row["started_at"]:
                 break
             time.sleep(0.5)
