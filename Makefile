@@ -19,6 +19,12 @@ DEMO_DRIFT_DAY ?= 4
 # The benchmark (see bench/RESULTS.md): row counts of the three table sizes, repetitions.
 BENCH_ROWS ?= 1M,4M,16M
 BENCH_REPS ?= 2
+# The packed venv's interpreter: the archive's bin/python links to it, so every node needs it
+# at that path (docs/deploy.md, "The packed venv's Python"). A venv's python stands for the
+# interpreter behind it; the default is the one behind .venv, the Python the tests' driver
+# runs. For a cluster, build on its image: `make dist ENV_PYTHON=/usr/bin/python3.11`.
+ENV_PYTHON ?= $(abspath $(PY))
+ENV_ARCHIVE := dist/scoring-env.tar.gz
 
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
@@ -50,7 +56,13 @@ run: setup
 	  --history-days $(DEMO_HISTORY) --drift-day $(DEMO_DRIFT_DAY)
 	$(PY) -m scoring pipeline --env $(ENV) --run-date $(DEMO_START) --days $(DEMO_DAYS) --report
 
-test: setup
+# The cluster test (tests/deploy/test_cluster.py) runs the packed venv of dist/. Packing it
+# downloads the pinned dependencies from PyPI, so it is set-up, redone only when they or the
+# build change; the test builds the zip, jobs and use case archives itself (seconds).
+$(ENV_ARCHIVE): $(STAMPS)/venv pyproject.toml constraints.txt deploy/build.py
+	$(PY) deploy/build.py --dist dist --python $(ENV_PYTHON)
+
+test: setup $(ENV_ARCHIVE)
 	$(PY) -m pytest
 
 lint: setup
@@ -68,7 +80,7 @@ bench: setup
 # The wheel, the --py-files zip, the job entry points, the use case archives and the packed
 # venv, in dist/ (docs/deploy.md).
 dist: setup
-	$(PY) deploy/build.py --dist dist --python $(PYTHON)
+	$(PY) deploy/build.py --dist dist --python $(ENV_PYTHON)
 
 clean:
 	rm -rf lakehouse spark-warehouse metastore_db derby.log dist build

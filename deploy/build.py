@@ -12,7 +12,9 @@ Artifacts (all under the output folder, `dist/` by default):
   `--usecase ./usecase` (the wheel holds no use case).
 - `scoring-env.tar.gz`: a venv-pack archive with the wheel and its pinned dependencies, for
   `--archives scoring-env.tar.gz#environment` on clusters that lack them. PySpark and py4j are
-  removed from it: the cluster's own Spark provides them and must match its JVM.
+  removed from it: the cluster's own Spark provides them and must match its JVM. It holds no
+  interpreter: its `bin/python` links to the one named by `--python` (by its real path), which
+  every node must have at that same path; the build runs the unpacked archive to prove it.
 
 Usage: `python deploy/build.py [--dist DIR] [--no-env] [--build-isolation]`. This script runs
 on the machine that deploys (also from `databricks bundle deploy`, with `--build-isolation`:
@@ -23,6 +25,7 @@ outside the standard library.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -45,6 +48,11 @@ PLATFORM_PACKAGES = ("pyspark", "py4j")
 # itself is removed again), `mlflow` for the full MLflow, whose SQL tracking store the local
 # sqlite file needs (a run against a tracking server needs only the wheel's mlflow-skinny).
 ENV_EXTRAS = "spark,mlflow"
+# Run by the unpacked archive's bin/python: the stack the jobs import, then where it runs.
+_ENV_PROBE = (
+    "import os, sys, pandas, pyarrow, sklearn, mlflow, scoring\n"
+    "print(sys.prefix, os.path.realpath(sys.executable))"
+)
 
 
 def build_wheel(dist: Path, isolated: bool = False) -> Path:
@@ -129,11 +137,14 @@ def _shipped(relative: Path) -> bool:
 
 
 def pack_env(wheel: Path, target: Path, python: str) -> Path:
-    """Install the wheel with the pinned dependencies in a fresh venv and pack it.
+    """Install the wheel with the pinned dependencies in a fresh venv made by `python`; pack it.
 
-    `python` must be the interpreter the cluster nodes have at the same path (venv-pack keeps
-    `bin/python` as a link to it); see docs/deploy.md.
+    `python` is the real interpreter of the nodes (see `_base_python`): venv-pack copies no
+    interpreter, and the archive's `bin/python` links to this one by its absolute path. The
+    archive is written next to `target` and replaces it only once `check_env_archive` has
+    run it unpacked, so a failed build never leaves a new-looking archive behind.
     """
+    partial = target.with_name(f"{target.name}.partial")
     with tempfile.TemporaryDirectory(prefix="scoring-pack-") as tmp:
         venv = Path(tmp) / "env"
         _run(python, "-m", "venv", str(venv))
@@ -141,9 +152,50 @@ def pack_env(wheel: Path, target: Path, python: str) -> Path:
         _run(pip, "install", "-q", "--disable-pip-version-check",
              "-c", str(ROOT / "constraints.txt"), f"{wheel}[{ENV_EXTRAS}]")  # fmt: skip
         _run(pip, "uninstall", "-q", "-y", *PLATFORM_PACKAGES)
-        target.unlink(missing_ok=True)
-        _run(sys.executable, "-m", "venv_pack", "-q", "-p", str(venv), "-o", str(target))
+        partial.unlink(missing_ok=True)
+        _run(sys.executable, "-m", "venv_pack", "-q", "-p", str(venv), "-o", str(partial),
+             "--format", "tar.gz")  # fmt: skip
+    try:
+        check_env_archive(partial, python)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.chmod(0o644)  # venv-pack writes it readable by its owner only
+    partial.replace(target)
     return target
+
+
+def check_env_archive(archive: Path, python: str) -> str:
+    """Unpack the archive as Spark does (`tar`, links kept) and run its `bin/python`.
+
+    It must start as `python` with the unpacked folder as `sys.prefix` and import the engine
+    and its stack, pyspark aside (the cluster's Spark puts its own on the workers' path).
+    Returns what the probe printed.
+
+    Raises:
+        PackError: naming the archive and what the unpacked `bin/python` did instead.
+    """
+    with tempfile.TemporaryDirectory(prefix="scoring-unpack-") as folder:
+        _run("tar", "-xzf", str(archive), "-C", folder)
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        result = subprocess.run(
+            [os.path.join(folder, "bin", "python"), "-c", _ENV_PROBE],
+            capture_output=True, text=True, env=env, cwd=folder,
+        )  # fmt: skip
+        if result.returncode != 0:
+            error = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise PackError(f"{archive}: bin/python does not run after unpacking: {error}")
+        prefix, executable = result.stdout.split()
+    if Path(prefix).resolve() != Path(folder).resolve() or executable != os.path.realpath(python):
+        raise PackError(
+            f"{archive}: unpacked bin/python runs {executable} with sys.prefix {prefix}, "
+            f"expected {os.path.realpath(python)} with the unpacked folder"
+        )
+    return result.stdout
+
+
+class PackError(RuntimeError):
+    """The packed environment does not run as the nodes will run it."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +208,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="let pip fetch the build backend (hatchling) from the index: no dev venv needed",
     )
-    parser.add_argument("--python", default=sys.executable, help="interpreter of the packed venv")
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the interpreter of the cluster's nodes, at the path they have it (e.g. "
+        "/usr/bin/python3.11 on their image): the packed venv is made from it and links to it; "
+        "a venv's python or a shim stands for the interpreter behind it (default: this one)",
+    )
     args = parser.parse_args(argv)
     wheel = build_wheel(args.dist, isolated=args.build_isolation)
     built = [
@@ -166,16 +224,28 @@ def main(argv: list[str] | None = None) -> int:
         usecase_archives(args.dist),
     ]
     if not args.no_env:
-        built.append(pack_env(wheel, args.dist / ENV_ARCHIVE, _base_python(args.python)))
+        python = _base_python(args.python)
+        print(f"packing for {python}: every node needs this interpreter at this path")
+        built.append(pack_env(wheel, args.dist / ENV_ARCHIVE, python))
     for path in built:
         print(f"built {path}")
     return 0
 
 
 def _base_python(python: str) -> str:
-    """The real interpreter behind a venv's python (a packed venv must not chain venvs)."""
-    out = _run(python, "-c", "import sys; print(sys._base_executable)", capture=True)
-    return out.strip() or python
+    """The interpreter behind `python` (a venv's python or a shim such as pyenv's): its
+    `sys._base_executable`, the path the packed venv's `bin/python` will link to.
+
+    A venv made from a venv's python would link into that venv, which the nodes lack.
+
+    Raises:
+        PackError: when `python` does not run.
+    """
+    try:
+        out = _run(python, "-c", "import sys; print(sys._base_executable)", capture=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise PackError(f"--python {python}: does not run ({exc})") from exc
+    return out.strip()
 
 
 def _run(*command: str, capture: bool = False) -> str:

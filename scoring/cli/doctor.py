@@ -194,17 +194,20 @@ def _worker_failure(exc: BaseException) -> str:
 
 
 def _hint(context: SparkContext, cause: str) -> str:
-    """What to look at when the worker's program does not exist."""
+    """What to look at when the executors find no program at `PYSPARK_PYTHON`."""
     if "error=2" not in cause:
         return ""
-    if (context.master or "").startswith("local") and not context.pythonExec.startswith("/"):
+    if context.pythonExec.startswith("/"):
+        return "; every executor's node needs that program at that path"
+    if (context.master or "").startswith("local"):
         return (
             "; local mode runs the executors in the driver's working folder, where Spark does"
             " not unpack --archives: use a cluster's master or an absolute PYSPARK_PYTHON"
         )
     return (
-        "; a packed environment's bin/python links to the interpreter it was built with:"
-        " every node needs that interpreter at that path (docs/deploy.md)"
+        "; is the packed environment shipped (--archives ...#environment)? Its bin/python links"
+        " to the interpreter it was built with, which every node needs at that path"
+        " (docs/deploy.md)"
     )
 
 

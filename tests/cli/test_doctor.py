@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import platform
 import re
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
-from scoring.cli.doctor import check_delta_round_trip, run_doctor
+from scoring.cli.doctor import check_delta_round_trip, check_worker_python, run_doctor
 from scoring.core.errors import EnvironmentProblem
 from scoring.usecase import load_usecase
 from tests.conftest import CHURN_DIR
@@ -76,6 +77,86 @@ def test_delta_round_trip_leaves_no_scratch_table(spark, config, tmp_path):
     assert "read 4 rows; v0 matches" in check.detail
     scratch = tmp_path / "lakehouse" / "_doctor"
     assert not scratch.exists() or list(scratch.iterdir()) == []
+
+
+@pytest.fixture
+def worker_context(spark):
+    """The shared session's SparkContext; the Python settings a test changes are restored."""
+    context = spark.sparkContext
+    saved = (context.pythonExec, context.pythonVer)
+    yield context
+    context.pythonExec, context.pythonVer = saved
+
+
+def test_doctor_names_the_python_the_executors_run(spark, config, churn, capsys):
+    assert run_doctor(config, churn, session_factory=lambda: spark) == 0
+    python = spark.sparkContext.pythonExec
+    assert (
+        f"[ok] worker python: executors run {python} (Python {platform.python_version()}) "
+        f"(PYSPARK_PYTHON={python}, master local[2])"
+    ) in capsys.readouterr().out
+
+
+def test_doctor_names_a_worker_python_that_cannot_start_and_skips_the_delta_check(
+    spark, config, churn, worker_context, capsys
+):
+    worker_context.pythonExec = "./environment/bin/python"
+    assert run_doctor(config, churn, session_factory=lambda: spark) == 1
+    out = capsys.readouterr().out
+    assert (
+        '[FAILED] worker python: Cannot run program "./environment/bin/python": error=2, '
+        "No such file or directory (PYSPARK_PYTHON=./environment/bin/python, master local[2]); "
+        "local mode runs the executors in the driver's working folder, where Spark does not "
+        "unpack --archives: use a cluster's master or an absolute PYSPARK_PYTHON\n"
+    ) in out
+    assert "[FAILED] delta write/read/time travel: not run: it needs Python workers" in out
+    assert "Py4JJavaError" not in out
+    assert "doctor: 2 check(s) failed: worker python, delta write/read/time travel" in out
+
+
+def test_worker_python_missing_at_an_absolute_path_is_named_with_the_path(
+    spark, worker_context, tmp_path
+):
+    worker_context.pythonExec = str(tmp_path / "bin" / "python3.11")
+    check = check_worker_python(spark)
+    assert (check.ok, check.detail) == (
+        False,
+        f'Cannot run program "{tmp_path}/bin/python3.11": error=2, No such file or directory '
+        f"(PYSPARK_PYTHON={tmp_path}/bin/python3.11, master local[2]); "
+        "every executor's node needs that program at that path",
+    )
+
+
+def test_worker_python_that_exits_at_start_is_named_with_its_error(spark, worker_context, tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text(
+        "#!/bin/sh\necho 'python: error while loading shared libraries' >&2\nexit 127\n"
+    )
+    fake.chmod(0o755)
+    worker_context.pythonExec = str(fake)
+    check = check_worker_python(spark)
+    assert (check.ok, check.detail) == (
+        False,
+        "the Python worker exited: python: error while loading shared libraries "
+        f"(PYSPARK_PYTHON={fake}, master local[2])",
+    )
+
+
+def test_worker_python_of_another_version_is_named_with_the_workers_error(spark, worker_context):
+    worker_context.pythonVer = "3.10"  # what the driver tells the worker it runs
+    check = check_worker_python(spark)
+    assert not check.ok
+    assert check.detail.startswith(
+        "the Python worker failed: PySparkRuntimeError: [PYTHON_VERSION_MISMATCH] Python in "
+        f"worker has different version: {platform.python_version_tuple()[0]}."
+    )
+    assert "\n" not in check.detail
+
+
+def test_worker_python_gives_up_when_no_executor_runs_the_task(spark):
+    check = check_worker_python(spark, timeout=0.001)
+    assert not check.ok
+    assert check.detail.startswith("no executor ran a task in 0.001 s: are workers up with free")
 
 
 def test_doctor_fails_with_a_clear_message_when_the_session_cannot_start(config, capsys):
