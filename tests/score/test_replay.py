@@ -9,7 +9,7 @@ slice by a new run, the last vacuums the features table.
 from __future__ import annotations
 
 import math
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -182,6 +182,37 @@ def test_a_run_that_cannot_be_replayed_exits_2_naming_it(spark, history, capsys,
     assert (code, out) == (2, [])
     assert err[-1].startswith(f"scoring replay: {message.format(runs=runs)}")
     assert io.current_version(spark, history.scratch) == before
+
+
+@pytest.mark.slow
+def test_a_failed_score_run_or_another_steps_run_exits_2_naming_it(spark, history, capsys):
+    runs = churn_tables(history.config)["runs"]
+    schema = io.read_table(spark, runs).schema
+    started = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+    common = {"usecase": "churn", "run_date": RUN_DATE, "started_at": started}
+    rows = [
+        {**common, "run_id": "score-f", "step": "score", "status": "failed",
+         "error": "ModelError: models:/scoring_churn@champion: registry unreachable"},
+        {**common, "run_id": "features-x", "step": "features", "status": "succeeded"},
+    ]  # fmt: skip
+    frame = spark.createDataFrame(
+        [tuple(r.get(f.name) for f in schema.fields) for r in rows], schema
+    )
+    io.write_delta(frame, runs, "append", {"run_id": "test-runs"})
+
+    failed = replay(capsys, history, "--run-id", "score-f")
+    other = replay(capsys, history, "--run-id", "features-x")
+
+    assert failed[:2] == other[:2] == (2, [])
+    assert failed[2][-1] == (
+        "scoring replay: run 'score-f' did not succeed (status failed: ModelError: "
+        "models:/scoring_churn@champion: registry unreachable); only a succeeded score run "
+        "wrote scores to replay"
+    )
+    assert other[2][-1] == (
+        "scoring replay: run 'features-x' is a features run, not a score run: replay takes a "
+        "score run's id"
+    )
 
 
 @pytest.mark.slow
