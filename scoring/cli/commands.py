@@ -31,6 +31,8 @@ log = logging.getLogger("scoring")
 
 # `--fail-on-alert` exit code: the metrics were written, but the data drifted.
 EXIT_DRIFT_ALERT = 3
+# `replay` exit codes: the replay differs from the run's rows; the run cannot be replayed.
+EXIT_REPLAY_DIFFERS, EXIT_BAD_REPLAY = 1, 2
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,55 @@ def _report(inv: Invocation) -> int:
     return 0
 
 
+def _replay_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--run-id", default=None, metavar="RUN", help="the succeeded score run to replay"
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="URI",
+        help="with --run-date: the newest score run of that date with this model "
+        "(models:/NAME/VERSION, or models:/NAME@ALIAS as the run asked for it)",
+    )
+    parser.add_argument(
+        "--into",
+        default=None,
+        metavar="TABLE",
+        help="the scratch table (path or catalog name; default: replay_<run id> next to scores)",
+    )
+
+
+def _replay(inv: Invocation) -> int:
+    import sys
+
+    from scoring.core.session import session_for
+    from scoring.model.registry import mlflow_target
+    from scoring.runs.steps import score_request, usecase_tables
+    from scoring.score.replay import ReplayRefused, Selector, into_table, run_replay
+
+    config, usecase, args = inv.config, inv.usecase, inv.args
+    try:
+        if args.run_id is None and inv.run_date is None:
+            raise ReplayRefused("give --run-id RUN, or --run-date D (and optionally --model URI)")
+        into = into_table(args.into, usecase.name) if args.into else None
+        result = run_replay(
+            session_for(config),
+            usecase_tables(config, usecase),
+            mlflow_target(config, usecase.name),
+            score_request(config, usecase, None),
+            Selector(args.run_id, inv.run_date, args.model),
+            config.scoring.batch_size,
+            inv.run_id,
+            into,
+        )
+    except ReplayRefused as exc:
+        print(f"scoring replay: {exc}", file=sys.stderr)
+        return EXIT_BAD_REPLAY
+    print(result.summary())
+    return 0 if result.comparison.same else EXIT_REPLAY_DIFFERS
+
+
 def _pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     _model_argument(parser)
     parser.add_argument(
@@ -345,6 +396,13 @@ COMMANDS: tuple[Command, ...] = (
         "write the HTML monitoring report of a date (outputs, PSI, quarantine, runs)",
         _report,
         needs_run_date=True,
+    ),
+    Command(
+        "replay",
+        "score a past score run again from its pinned features and model version into a "
+        "scratch table; compare bit for bit with the rows it wrote",
+        _replay,
+        _replay_arguments,
     ),
     Command(
         "pipeline",

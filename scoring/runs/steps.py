@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from pyspark.sql import SparkSession
 
@@ -24,6 +25,9 @@ from scoring.core.tables import Tables, resolve_tables
 from scoring.model.registry import MlflowTarget, default_model_uri, mlflow_target
 from scoring.runs.result import StepResult
 from scoring.usecase.spec import UseCase
+
+if TYPE_CHECKING:
+    from scoring.score.step import ScoreRequest
 
 log = logging.getLogger(__name__)
 
@@ -182,23 +186,34 @@ def score(
     update_current: bool | None = None,
 ) -> StepResult:
     """Score the features of the run date with `model_uri` (default: the use case's alias)."""
-    from scoring.score.step import ScoreRequest, run_score
+    from scoring.score.step import run_score
 
-    usecase = run.usecase
-    request = ScoreRequest(
-        model_uri=model_uri or default_model(run.config, usecase),
-        spec=usecase.model,
-        registered_name=run.model_name,
-        entity=usecase.entity,
-        as_of_column=usecase.features.as_of_column,
-        update_current=update_current,
-    )
+    request = score_request(run.config, run.usecase, model_uri, update_current)
     batch = run.config.scoring.batch_size
 
     def body(rid: str) -> StepResult:
         return run_score(run.spark, run.tables, run.target, request, run.run_date, rid, batch)
 
     return run.recorded("score", body, run_id or new_run_id("score"))
+
+
+def score_request(
+    config: Config, usecase: UseCase, model_uri: str | None, update_current: bool | None = None
+) -> ScoreRequest:
+    """What `score` (and `replay`) scores with: the model URI (default: the use case's alias),
+    the use case's model, entity and as-of column, and its code fingerprint."""
+    from scoring.score.step import ScoreRequest
+    from scoring.usecase.fingerprint import code_fingerprint
+
+    return ScoreRequest(
+        model_uri=model_uri or default_model(config, usecase),
+        spec=usecase.model,
+        registered_name=registered_name(config, usecase),
+        entity=usecase.entity,
+        as_of_column=usecase.features.as_of_column,
+        update_current=update_current,
+        usecase_code=code_fingerprint(usecase.folder),
+    )
 
 
 def monitor(run: StepRun, model_version: str | None, run_id: str | None = None) -> StepResult:

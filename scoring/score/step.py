@@ -58,6 +58,7 @@ class ScoreRequest:
     entity: tuple[str, ...]
     as_of_column: str = AS_OF_DATE
     update_current: bool | None = None  # None: only the use case's serving alias does
+    usecase_code: str | None = None  # the use case folder's fingerprint, recorded in commits
 
     def feeds_current(self, model: ResolvedModel) -> bool:
         """Whether this run's slice goes into `scores_current` (decision systems read it)."""
@@ -87,14 +88,16 @@ def run_score(
     features = io.read_partition(
         spark, tables["features"], request.as_of_column, run_date, feature_version
     )
-    shipped = _shipped(spark, target, model, request.spec)
-    _check_model(features, shipped, request, str(tables["features"]), model)
+    scored, layout = score_features(spark, target, request, model, features, tables["features"])
     lineage = Lineage(
-        model.name, model.version, model.run_id, feature_version, run_id, datetime.now(UTC)
+        model.name,
+        model.version,
+        model.run_id,
+        feature_version,
+        run_id,
+        datetime.now(UTC),
+        request.usecase_code,
     )
-    layout = ScoresLayout(tuple(features.schema[k] for k in request.entity), request.spec.task)
-    keyed = features.withColumnRenamed(request.as_of_column, AS_OF_DATE)
-    scored = score_frame(keyed, shipped, (*request.entity, AS_OF_DATE))
     current = request.feeds_current(model)
     commit = write_scores(
         spark, scored, tables, layout, model, lineage, run_date, batch_size, update_current=current
@@ -122,6 +125,27 @@ def run_score(
             "scores_current": current,
         },
     )
+
+
+def score_features(
+    spark: SparkSession,
+    target: MlflowTarget,
+    request: ScoreRequest,
+    model: ResolvedModel,
+    features: DataFrame,
+    table: TableRef,
+) -> tuple[DataFrame, ScoresLayout]:
+    """The features of one date scored by the resolved `model`: keys, `as_of_date`, outputs.
+
+    Ships the model, checks it on the driver (`_check_model`) and applies the model UDF;
+    lazy apart from those checks. The score step and `scoring replay` both score through
+    here, so a replay runs the same scoring code as the run it reproduces.
+    """
+    shipped = _shipped(spark, target, model, request.spec)
+    _check_model(features, shipped, request, str(table), model)
+    layout = ScoresLayout(tuple(features.schema[k] for k in request.entity), request.spec.task)
+    keyed = features.withColumnRenamed(request.as_of_column, AS_OF_DATE)
+    return score_frame(keyed, shipped, (*request.entity, AS_OF_DATE)), layout
 
 
 def write_scores(
@@ -179,6 +203,7 @@ def commit_metadata(
         "model_run_id": model.run_id,
         "source_tables": {str(features): lineage.feature_table_version},
         "feature_table_version": lineage.feature_table_version,
+        "usecase_code": lineage.usecase_code,
     }
 
 

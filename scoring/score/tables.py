@@ -28,7 +28,8 @@ NEWER_SCORE = (
 
 @dataclass(frozen=True)
 class Lineage:
-    """What every score row of a run carries besides the model's outputs."""
+    """What every score row of a run carries besides the model's outputs (and, recorded in
+    the run's commits only, the fingerprint of the use case's code)."""
 
     model_name: str
     model_version: str
@@ -36,6 +37,7 @@ class Lineage:
     feature_table_version: int
     run_id: str
     scored_at: datetime
+    usecase_code: str | None = None
 
 
 @dataclass(frozen=True)
