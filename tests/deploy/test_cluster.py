@@ -88,18 +88,6 @@ def env_archive() -> Path:
     return archive
 
 
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The zip, jobs and use case archives, built by the same script as `make dist`."""
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, str(ROOT / "deploy" / "build.py"), "--dist", str(out), "--no-env"],
-        check=True,
-        capture_output=True,
-    )
-    return out
-
-
 def daemon_env(conf_dir: Path) -> dict[str, str]:
     """The environment of the master and workers: no Python settings, no Spark defaults."""
     env = {

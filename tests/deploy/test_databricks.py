@@ -53,14 +53,8 @@ def all_tasks(jobs: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, str(ROOT / "deploy" / "build.py"), "--dist", str(out), "--no-env"],
-        check=True,
-        capture_output=True,
-    )
-    (built,) = out.glob("scoring-*.whl")
+def wheel(dist: Path) -> Path:
+    (built,) = dist.glob("scoring-*.whl")
     return built
 
 

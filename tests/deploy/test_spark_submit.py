@@ -38,18 +38,6 @@ RUN_DATE = "2026-03-02"
 CHURN = ["--usecase", str(CHURN_DIR)]
 
 
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel, zip and jobs built by the same script as `make dist` (no packed venv)."""
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, str(ROOT / "deploy" / "build.py"), "--dist", str(out), "--no-env"],
-        check=True,
-        capture_output=True,
-    )
-    return out
-
-
 def isolated_env() -> dict[str, str]:
     """The environment of a cluster-like run: no project source on PYTHONPATH, no overrides."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHONPATH", "SCORING_"))}
