@@ -48,7 +48,8 @@ run: setup
 	$(PY) -m scoring generate-demo-data --env $(ENV) --customers $(DEMO_CUSTOMERS) \
 	  --days $(DEMO_DAYS) --seed $(DEMO_SEED) --start $(DEMO_START) \
 	  --history-days $(DEMO_HISTORY) --drift-day $(DEMO_DRIFT_DAY)
-	$(PY) -m scoring pipeline --env $(ENV) --run-date $(DEMO_START) --days $(DEMO_DAYS) --report
+	$(PY) -m scoring pipeline --env $(ENV) --run-date $(DEMO_START) --days $(DEMO_DAYS) --report \
+	  --train-if-missing
 
 test: setup
 	$(PY) -m pytest
