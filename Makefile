@@ -54,7 +54,8 @@ run: setup
 	$(PY) -m scoring generate-demo-data --env $(ENV) --customers $(DEMO_CUSTOMERS) \
 	  --days $(DEMO_DAYS) --seed $(DEMO_SEED) --start $(DEMO_START) \
 	  --history-days $(DEMO_HISTORY) --drift-day $(DEMO_DRIFT_DAY)
-	$(PY) -m scoring pipeline --env $(ENV) --run-date $(DEMO_START) --days $(DEMO_DAYS) --report
+	$(PY) -m scoring pipeline --env $(ENV) --run-date $(DEMO_START) --days $(DEMO_DAYS) --report \
+	  --train-if-missing
 
 # The cluster test (tests/deploy/test_cluster.py) runs the packed venv of dist/. Packing it
 # downloads the pinned dependencies from PyPI, so it is set-up, redone only when they or the

@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from scoring.cli import preflight
 from scoring.core.config import Config
 from scoring.core.logs import new_run_id
 from scoring.usecase.spec import UseCase
@@ -57,6 +58,9 @@ class Command:
     add_arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
     needs_run_date: bool = False
     passes_extra: bool = False  # unknown arguments go to the handler (the sample data's own)
+    # What the command needs of MLflow, asked before a session or table exists
+    # (`scoring.cli.preflight`): raises a ScoringError naming what is missing.
+    start_check: Callable[[Invocation], None] | None = None
 
 
 def iso_date(text: str) -> date:
@@ -299,6 +303,12 @@ def _pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also write each date's HTML report (and log it to the date's MLflow run)",
     )
+    parser.add_argument(
+        "--train-if-missing",
+        action="store_true",
+        help="when the registry has no model at the use case's alias, train a first one on "
+        "D - train.horizon_days (without it, a missing model is an error)",
+    )
 
 
 def _pipeline(inv: Invocation) -> int:
@@ -310,7 +320,10 @@ def _pipeline(inv: Invocation) -> int:
     assert inv.run_date is not None
     spark = session_for(inv.config)
     options = PipelineOptions(
-        model_uri=inv.args.model, train_alias=inv.usecase.model.alias, report=inv.args.report
+        model_uri=inv.args.model,
+        train_alias=inv.usecase.model.alias,
+        report=inv.args.report,
+        train_if_missing=inv.args.train_if_missing,
     )
     done = []
     try:
@@ -369,6 +382,7 @@ COMMANDS: tuple[Command, ...] = (
         _train,
         _train_arguments,
         needs_run_date=True,
+        start_check=preflight.registry_answers,
     ),
     Command(
         "baseline",
@@ -376,6 +390,7 @@ COMMANDS: tuple[Command, ...] = (
         _baseline,
         _model_argument,
         needs_run_date=True,
+        start_check=preflight.model_resolves,
     ),
     Command(
         "score",
@@ -383,6 +398,7 @@ COMMANDS: tuple[Command, ...] = (
         _score,
         _score_arguments,
         needs_run_date=True,
+        start_check=preflight.model_resolves,
     ),
     Command(
         "monitor",
@@ -390,6 +406,7 @@ COMMANDS: tuple[Command, ...] = (
         _monitor,
         _monitor_arguments,
         needs_run_date=True,
+        start_check=preflight.registered_model_exists,
     ),
     Command(
         "report",
@@ -406,9 +423,11 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "pipeline",
-        "ingest -> features -> (train when no model yet) -> score -> monitor for one date",
+        "ingest -> features -> (train with --train-if-missing when no model yet) -> score -> "
+        "monitor for one date",
         _pipeline,
         _pipeline_arguments,
         needs_run_date=True,
+        start_check=preflight.pipeline_model,
     ),
 )

@@ -1,8 +1,10 @@
 """The `scoring` command line: `scoring <command> --usecase DIR --env ENV --run-date D [--set k=v ...]`.
 
 The use case and the configuration are loaded and validated once here, at the boundary
-(the use case's `monitor` section is merged over the environment's, before `--set`); each
-command (see `scoring.cli.commands`) then calls the library with plain typed values. An
+(the use case's `monitor` section is merged over the environment's, before `--set`), and
+checked with what the command needs of MLflow before any session or table exists
+(`scoring.cli.preflight`); each command (see `scoring.cli.commands`) then calls the library
+with plain typed values. An
 expected failure (bad config or use case, bad input, a missing model) prints one line
 naming what is wrong and exits non-zero: 2 for a configuration or use case error, 1 for a
 failed step.
@@ -17,9 +19,11 @@ from pathlib import Path
 from typing import NoReturn
 
 from scoring.cli.commands import COMMANDS, Command, Invocation, iso_date
+from scoring.cli.preflight import check_config
 from scoring.core.config import load_config
 from scoring.core.errors import ConfigError, ScoringError
 from scoring.core.logs import configure_logging, new_run_id
+from scoring.model.registry import apply_request_settings
 from scoring.usecase import USECASE_ENV, default_usecase_dir, load_usecase
 
 __all__ = ["COMMANDS", "build_parser", "main", "run"]
@@ -86,15 +90,18 @@ def run(argv: Sequence[str] | None = None) -> int:
             [(str(usecase.path), {"monitor": dict(usecase.monitor)})] if usecase.monitor else []
         )
         config = load_config(args.env, args.overrides, args.conf_dir, layers=layers)
+        check_config(config, usecase)  # before any session, table or MLflow store exists
     except ConfigError as exc:
         print(f"scoring: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    apply_request_settings(config.mlflow.request_timeout_seconds, config.mlflow.request_max_retries)
     run_id = new_run_id(args.command)
     configure_logging(config.logging.level, config.logging.json, run_id)
+    invocation = Invocation(args.command, config, usecase, run_id, args.run_date, args)
     try:
-        return command.handler(
-            Invocation(args.command, config, usecase, run_id, args.run_date, args)
-        )
+        if command.start_check is not None:
+            command.start_check(invocation)
+        return command.handler(invocation)
     except ConfigError as exc:
         print(f"scoring {args.command}: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

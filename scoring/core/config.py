@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from scoring.core.config_parse import build_section, deep_merge, interpolate, parse_override
 from scoring.core.errors import ConfigError
+from scoring.core.mlflow_uris import Role, check_uri
 from scoring.core.resources import resource_dir
 from scoring.core.yamlfile import read_mapping
 
@@ -67,6 +68,9 @@ class MlflowSettings:
     artifact_root: str | None
     experiment: str
     model_name_prefix: str | None
+    # Bound every HTTP call to the tracking server / registry (MLflow's own settings).
+    request_timeout_seconds: int = field(metadata={"min": 1})
+    request_max_retries: int = field(metadata={"min": 0, "max": 10})
 
 
 @dataclass(frozen=True)
@@ -254,6 +258,7 @@ def load_config(
         name: build_section(cls, resolved.get(name), name, provenance)
         for name, cls in _SECTIONS.items()
     }
+    _check_mlflow_uris(settings["mlflow"], provenance)
     unknown = sorted(set(resolved) - set(_SECTIONS))
     if unknown:
         key = unknown[0]
@@ -284,6 +289,18 @@ _SECTIONS: dict[str, Any] = {
     "monitor": MonitorSettings,
     "runs": RunsSettings,
 }
+
+
+def _check_mlflow_uris(settings: MlflowSettings, provenance: Mapping[str, str]) -> None:
+    """The tracking and registry URIs have a scheme MLflow accepts and its form."""
+    uris: tuple[tuple[Role, str | None], ...] = (
+        ("tracking", settings.tracking_uri),
+        ("registry", settings.registry_uri),
+    )
+    for role, uri in uris:
+        key = f"mlflow.{role}_uri"
+        if uri is not None:
+            check_uri(uri, key, role, provenance.get(key, "?"))
 
 
 def _absolutise(config: Config) -> Config:

@@ -43,3 +43,13 @@ class ConflictError(ScoringError):
 
 class EnvironmentProblem(ScoringError):
     """The machine lacks something a session needs (Java, Delta jars, a writable folder)."""
+
+
+class RegistryNotFoundError(ModelNotFoundError):
+    """The registry is a local store (a sqlite file, a folder) that does not exist: it holds
+    no model, and reading it must not create an empty one."""
+
+
+class MlflowUnreachableError(ModelError):
+    """The MLflow tracking server or registry did not answer within the configured timeout
+    and retries (`mlflow.request_timeout_seconds`, `mlflow.request_max_retries`)."""

@@ -3,9 +3,11 @@
 A use case `U` has the logical tables `bronze_<source>` (one per source), `quarantine`,
 `features`, `scores`, `scores_current`, `drift_metrics` and `runs`. Each resolves, in order:
 
-1. `tables.<name>` in the configuration: a path (it holds `/` or a URI scheme) or a catalog
-   name (`schema.table` or `catalog.schema.table`); `{usecase}` is replaced by `U`;
-2. `storage.catalog_schema` when set: `<catalog_schema>.<name>` (`{usecase}` replaced);
+1. `tables.<name>` in the configuration: a path (it holds `/`, or is a URI `scheme:/...`)
+   or a catalog name (`schema.table` or `catalog.schema.table` of letters, digits and _);
+   `{usecase}` is replaced by `U`; anything else is an error naming `tables.<name>`;
+2. `storage.catalog_schema` when set: `<catalog_schema>.<name>` (`{usecase}` replaced), the
+   schema `schema` or `catalog.schema` of letters, digits and _, never a path;
 3. otherwise the path `<storage.root>/U/<name>`.
 
 A score-only use case's `features` is its own table (`features.table` in usecase.yaml).
@@ -27,7 +29,8 @@ from scoring.core.config import Config, for_usecase, join_path
 from scoring.core.errors import ConfigError
 
 ENGINE_TABLES = ("quarantine", "features", "scores", "scores_current", "drift_metrics", "runs")
-_CATALOG_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*){1,2}$")
+_CATALOG_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*){1,2}")
+_SCHEMA_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)?")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
@@ -101,14 +104,36 @@ def resolve_tables(
     refs = {name: _resolve(config, usecase, name) for name in names}
     if features_table is not None and "features" not in config.tables:
         refs["features"] = parse_location("features", features_table, "features.table")
+    _check_distinct(refs, config.tables)
     return Tables(usecase, refs)
 
 
+def _check_distinct(refs: Mapping[str, TableRef], configured: Mapping[str, str]) -> None:
+    """Two logical tables in one location would overwrite each other: a ConfigError naming
+    the configured key (catalog names compare without case, as catalogs do)."""
+    seen: dict[str, str] = {}
+    for name, ref in refs.items():
+        where = ref.path.rstrip("/") if ref.path else str(ref.catalog_name).lower()
+        other = seen.setdefault(where, name)
+        if other != name:
+            key = f"tables.{name}" if name in configured else f"tables.{other}"
+            raise ConfigError(f"{key}: tables '{other}' and '{name}' are both at '{ref}'")
+
+
 def parse_location(logical: str, value: str, key: str) -> TableRef:
-    """A path (with `/` or a URI scheme) or a catalog name; anything else is a ConfigError."""
-    if "/" in value or _URI.match(value):
+    """A path (with `/`, or a URI `scheme:/...`) or a catalog name; anything else is a
+    ConfigError naming `key`."""
+    if value != value.strip() or any(ord(c) < 32 for c in value):
+        raise ConfigError(f"{key}: {value!r} has blanks around it or control characters")
+    scheme = _URI.match(value)
+    if scheme is not None and not value[scheme.end() :].startswith("/"):
+        raise ConfigError(
+            f"{key}: '{value}' is neither a path URI (scheme:/path, scheme://host/path) "
+            "nor a catalog table name"
+        )
+    if "/" in value:
         return TableRef(logical, path=value)
-    if not _CATALOG_NAME.match(value):
+    if not _CATALOG_NAME.fullmatch(value):
         raise ConfigError(
             f"{key}: '{value}' is neither a path nor a catalog table name "
             "(schema.table or catalog.schema.table of letters, digits and _)"
@@ -122,5 +147,10 @@ def _resolve(config: Config, usecase: str, name: str) -> TableRef:
         return parse_location(name, for_usecase(config.tables[name], usecase), f"tables.{name}")
     if config.storage.catalog_schema:
         schema = for_usecase(config.storage.catalog_schema, usecase)
-        return parse_location(name, f"{schema}.{name}", "storage.catalog_schema")
+        if not _SCHEMA_NAME.fullmatch(schema):
+            raise ConfigError(
+                f"storage.catalog_schema: '{schema}' is not a catalog schema "
+                "(schema or catalog.schema of letters, digits and _)"
+            )
+        return TableRef(name, catalog_name=f"{schema}.{name}")
     return TableRef(name, path=join_path(config.storage.root, usecase, name))

@@ -18,7 +18,13 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
 from scoring.core.errors import DataError, ModelError
-from scoring.model.registry import MlflowTarget, configure_mlflow
+from scoring.model.registry import (
+    MlflowTarget,
+    configure_mlflow,
+    require_answer,
+    require_registry,
+    unreachable_error,
+)
 from scoring.model.tasks import MONITORED_OUTPUTS, Outputs, output_names
 
 BASELINE_TAG = "baseline_uri"
@@ -71,14 +77,24 @@ def tag_version(
 
 
 def baseline_uri(tracking_uri: str, registry_uri: str, model_name: str, version: str) -> str:
-    """The `baseline_uri` tag of registered model version `model_name`/`version`."""
+    """The `baseline_uri` tag of registered model version `model_name`/`version`.
+
+    Raises:
+        RegistryNotFoundError: a local registry that does not exist (it is not created).
+        MlflowUnreachableError: the registry did not answer.
+        ModelError: no such version, or it has no baseline tag.
+    """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    require_registry(registry_uri, f"model {model_name} version {version}")
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
     try:
         model_version = client.get_model_version(model_name, version)
     except MlflowException as exc:
+        unreachable = unreachable_error(exc, "registry", registry_uri)
+        if unreachable is not None:
+            raise unreachable from exc
         raise ModelError(f"model {model_name} version {version}: not in the registry") from exc
     uri = (model_version.tags or {}).get(BASELINE_TAG)
     if not uri:
@@ -95,10 +111,14 @@ def download_baseline(tracking_uri: str, registry_uri: str, model_name: str, ver
 
     uri = baseline_uri(tracking_uri, registry_uri, model_name, version)
     target = tempfile.mkdtemp(prefix="scoring-baseline-")
-    return str(
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=uri, dst_path=target, tracking_uri=tracking_uri
-        )
+    return require_answer(
+        tracking_uri,
+        "tracking server",
+        lambda: str(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=uri, dst_path=target, tracking_uri=tracking_uri
+            )
+        ),
     )
 
 

@@ -1,11 +1,15 @@
 """`scoring pipeline --run-date D`: ingest → features → (train) → score → monitor for one date.
 
-A score-only use case (`features.table`) skips ingest and features. When the registry has no
-model under the use case's alias yet and the use case declares a trainer, the pipeline
-trains one first: on the features as of D - `train.horizon_days` (whose label is known by
-D), so both feature dates are built before training. Every step is recorded in `runs` under
-one pipeline run id; the Prometheus textfile is rebuilt and one MLflow run is logged at the
-end, also when a step failed.
+A score-only use case (`features.table`) skips ingest and features. The model must be in the
+registry before anything runs; when it is not (no model at the use case's alias, or no
+registry yet), the pipeline fails at once, naming the model, the alias and how to get one,
+unless it was told to train a first model (`--train-if-missing`, `PipelineOptions.
+train_if_missing`) and the use case declares a trainer: then it trains one on the features
+as of D - `train.horizon_days` (whose label is known by D), so both feature dates are built
+before training. It never trains on its own: a mistyped registry path would otherwise get a
+new champion, silently. Every step is recorded in `runs` under one pipeline run id; the
+Prometheus textfile is rebuilt and one MLflow run is logged at the end, also when a step
+failed.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pyspark.sql import SparkSession
 
 from scoring.core.config import Config
 from scoring.core.errors import ModelNotFoundError
+from scoring.model.registry import mlflow_target, resolve_model
 from scoring.runs import steps as runner
 from scoring.runs.result import StepResult
 from scoring.runs.steps import StepRun
@@ -33,6 +38,7 @@ class PipelineOptions:
     model_uri: str | None = None
     train_alias: str = "champion"
     report: bool = False  # write the date's HTML report (and log it to the MLflow run)
+    train_if_missing: bool = False  # train a first model when the alias has none yet
 
 
 def run_pipeline(
@@ -46,9 +52,12 @@ def run_pipeline(
     """Run every step of the use case for `run_date`; return their results in order.
 
     Raises:
+        ModelNotFoundError: before any step, when the model is missing and may not be
+            trained here (see `needs_first_model`).
         ScoringError: the first step that fails, after recording it in `runs`.
     """
     options = options or PipelineOptions()
+    train_first = needs_first_model(config, usecase, options.model_uri, options.train_if_missing)
     run = StepRun(spark, config, usecase, run_date, pipeline_run_id)
     results: list[StepResult] = []
     completed = False
@@ -57,7 +66,7 @@ def run_pipeline(
             results.append(runner.ingest(run))
             results.append(runner.features(run))
         model_uri = options.model_uri or runner.default_model(config, usecase)
-        if options.model_uri is None and not runner.has_model(config, usecase, model_uri):
+        if train_first:
             results += _train_first_model(run, model_uri, options.train_alias)
         results.append(runner.score(run, model_uri))
         scored_version = str(results[-1].details.get("model_version"))
@@ -70,16 +79,50 @@ def run_pipeline(
     return results
 
 
+def needs_first_model(
+    config: Config, usecase: UseCase, model_uri: str | None, train_if_missing: bool
+) -> bool:
+    """Whether the pipeline trains a first model: the registry has none at the use case's
+    alias (or no registry exists yet), and it was told to (`train_if_missing`).
+
+    Raises:
+        ModelNotFoundError: the model is missing and may not be trained here (not told to,
+            an explicit `model_uri`, or no trainer), naming it and how to get one.
+        ModelError: the registry could not be asked (never taken for a missing model).
+    """
+    uri = model_uri or runner.default_model(config, usecase)
+    try:
+        resolve_model(mlflow_target(config, usecase.name), uri)
+        return False
+    except ModelNotFoundError as exc:
+        how = _how_to_get(usecase, uri, model_uri is not None, train_if_missing)
+        if how is None:
+            return True
+        raise type(exc)(f"{exc}; {how}") from exc
+
+
+def _how_to_get(usecase: UseCase, uri: str, explicit: bool, train_if_missing: bool) -> str | None:
+    """What to do about a missing model, or None when the pipeline trains it itself."""
+    alias = usecase.model.alias
+    register = f"register a version, point alias '{alias}' at it and record its baseline"
+    if explicit:
+        return f"the pipeline trains only the use case's alias ({alias}), not --model {uri}"
+    if usecase.train is None or usecase.features.score_only:
+        return f"use case '{usecase.name}' declares no trainer: {register} (scoring baseline)"
+    if not train_if_missing:
+        return (
+            f"train a first model with `scoring pipeline --train-if-missing` (on D - "
+            f"{usecase.train.horizon_days} days) or `scoring train --run-date D`, or {register}"
+        )
+    return None
+
+
 def _train_first_model(run: StepRun, model_uri: str, alias: str) -> list[StepResult]:
     """Build the features of D - horizon and train on them (their label is known by D)."""
     trainer = run.usecase.train
-    if trainer is None or run.usecase.features.score_only:
-        raise ModelNotFoundError(
-            f"{model_uri}: no such model in {run.config.registry_uri}, and use case "
-            f"'{run.usecase.name}' declares no trainer: register one and record its baseline"
-        )
+    assert trainer is not None  # needs_first_model said the use case can train
     train_date = run.run_date - timedelta(days=trainer.horizon_days)
-    log.info("no model under %s yet: training on %s", model_uri, train_date)
+    log.info("no model under %s yet: training on %s (--train-if-missing)", model_uri, train_date)
     earlier = run.on(train_date)
     built = [runner.features(earlier)] if trainer.horizon_days else []
     return [*built, runner.train(earlier, alias)]

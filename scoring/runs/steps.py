@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from pyspark.sql import SparkSession
 
 from scoring.core.config import Config
-from scoring.core.errors import ModelNotFoundError
 from scoring.core.logs import new_run_id
 from scoring.core.tables import Tables, resolve_tables
 from scoring.model.registry import MlflowTarget, default_model_uri, mlflow_target
@@ -286,19 +285,3 @@ def write_metrics_file(spark: SparkSession, config: Config, usecase: UseCase) ->
         config.prometheus_file(usecase.name),
         config.monitor.pushgateway_url,
     )
-
-
-def has_model(config: Config, usecase: UseCase, uri: str) -> bool:
-    """Whether the registry resolves `uri` (e.g. whether a champion exists yet).
-
-    Raises:
-        ModelError: the registry could not be asked; never taken for "no model", which
-            would make the pipeline train and register a new champion.
-    """
-    from scoring.model.registry import resolve_model
-
-    try:
-        resolve_model(mlflow_target(config, usecase.name), uri)
-    except ModelNotFoundError:
-        return False
-    return True

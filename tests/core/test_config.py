@@ -23,10 +23,11 @@ storage: {root: ./lake, raw_root: null, catalog_schema: null}
 tables: {}
 mlflow:
   {tracking_uri: null, registry_uri: null, artifact_root: null, experiment: "e-{usecase}",
-   model_name_prefix: null}
+   model_name_prefix: null, request_timeout_seconds: 10, request_max_retries: 2}
 scoring: {batch_size: 100}
 training: {baseline_max_rows: 1000, seed: 7}
 logging: {level: INFO, json: false}
+runs: {heartbeat_seconds: 30, stale_after_seconds: 300}
 ingest: {max_quarantine_share: 0.2, unexpected_files: error, future_tolerance_hours: 24}
 runs: {heartbeat_seconds: 30, stale_after_seconds: 300}
 monitor:

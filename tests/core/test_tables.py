@@ -82,3 +82,37 @@ def test_asking_for_a_table_the_use_case_lacks_names_the_known_ones():
     tables = resolve_tables(load_config("local"), "claims", ["policies"])
     with pytest.raises(ConfigError, match=r"use case 'claims' has no table 'bronze_customers'"):
         tables["bronze_customers"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["s3://bucket/{usecase}/scores", "dbfs:/lake/scores", "abfss://c@a.dfs.core.windows.net/s"],
+)
+def test_a_path_uri_is_a_path(value):
+    config = load_config("local", [f"tables.scores={value}"])
+    assert resolve_tables(config, "claims", [])["scores"].path == value.replace(
+        "{usecase}", "claims"
+    )
+
+
+@pytest.mark.parametrize("value", ["scores:v2", '"main.ml.scores "', '"main.ml.sco\\tres"'])
+def test_a_value_that_is_neither_path_nor_name_is_refused_naming_the_key(value):
+    config = load_config("local", [f"tables.scores={value}"])
+    with pytest.raises(ConfigError, match=r"^tables.scores: "):
+        resolve_tables(config, "claims", [])
+
+
+@pytest.mark.parametrize("value", ["main.scoring-x", "a.b.c", "main.ml; DROP TABLE t", "/lake/x"])
+def test_a_catalog_schema_that_is_no_schema_name_is_refused_naming_the_key(value):
+    config = load_config("local", [f"storage.catalog_schema={value}"])
+    with pytest.raises(ConfigError, match=r"^storage.catalog_schema: .* is not a catalog schema"):
+        resolve_tables(config, "claims", [])
+
+
+def test_two_tables_in_one_place_are_refused_naming_the_configured_key(tmp_path):
+    config = load_config("local", [f"storage.root={tmp_path}", "tables.runs=Main.ML.Scores",
+                                   "tables.scores=main.ml.scores"])  # fmt: skip
+    with pytest.raises(
+        ConfigError, match=r"^tables.(runs|scores): tables '\w+' and '\w+' are both"
+    ):
+        resolve_tables(config, "claims", [])

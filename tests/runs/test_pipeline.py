@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from scoring.core import io
-from scoring.core.errors import DataError
+from scoring.core.errors import DataError, RegistryNotFoundError
 from scoring.runs import steps as runner
 from scoring.runs.pipeline import PipelineOptions, run_pipeline
 from scoring.usecase import import_module, load_usecase
@@ -26,8 +26,9 @@ MISSING_DAY = date(2026, 3, 3)  # the demo below delivers two days only
 
 @pytest.fixture(scope="module")
 def lakehouse(spark, tmp_path_factory):
-    """A demo lakehouse after successful pipeline runs of DAY (P1) and of the drifted day
-    (P3), then a failed run (P2)."""
+    """A demo lakehouse after a pipeline run refused for want of a model (P0), successful
+    runs of DAY (P1, told to train a first model) and of the drifted day (P3), then a failed
+    run (P2)."""
     root = tmp_path_factory.mktemp("pipeline") / "lakehouse"
     config = make_config(root)
     import_module(CHURN, "generator").generate_demo_data(
@@ -39,11 +40,14 @@ def lakehouse(spark, tmp_path_factory):
         history_days=60,
         drift_day=1,
     )
-    results = run_pipeline(spark, config, CHURN, DAY, "P1")
+    with pytest.raises(RegistryNotFoundError) as refused:
+        run_pipeline(spark, config, CHURN, DAY, "P0")
+    untouched = sorted(p.name for p in root.iterdir()), (root / "mlflow.db").exists()
+    results = run_pipeline(spark, config, CHURN, DAY, "P1", PipelineOptions(train_if_missing=True))
     run_pipeline(spark, config, CHURN, DRIFTED_DAY, "P3", PipelineOptions(report=True))
     with pytest.raises(DataError) as failure:
         run_pipeline(spark, config, CHURN, MISSING_DAY, "P2")
-    return config, results, failure.value
+    return config, results, failure.value, (str(refused.value), untouched)
 
 
 def runs_of(spark, config, pipeline_run_id):
@@ -51,8 +55,19 @@ def runs_of(spark, config, pipeline_run_id):
     return runs.where(F.col("pipeline_run_id") == pipeline_run_id).orderBy("started_at").collect()
 
 
-def test_a_first_run_trains_on_d_minus_30_then_scores_and_monitors_d(spark, lakehouse):
-    _, results, _ = lakehouse
+def test_without_a_model_and_not_told_to_train_the_pipeline_stops_before_any_step(lakehouse):
+    *_, (error, (folders, registry_exists)) = lakehouse
+    assert error.startswith("model URI 'models:/scoring_churn@champion': registry not found at ")
+    assert error.endswith(
+        "train a first model with `scoring pipeline --train-if-missing` (on D - 30 days) or "
+        "`scoring train --run-date D`, or register a version, point alias 'champion' at it "
+        "and record its baseline"
+    )
+    assert (folders, registry_exists) == (["churn"], False)  # the raw drops only
+
+
+def test_a_first_run_told_to_trains_on_d_minus_30_then_scores_and_monitors_d(spark, lakehouse):
+    _, results, *_ = lakehouse
     assert [(r.step, r.run_date) for r in results] == [
         ("ingest", DAY),
         ("features", DAY),
@@ -64,14 +79,14 @@ def test_a_first_run_trains_on_d_minus_30_then_scores_and_monitors_d(spark, lake
 
 
 def test_the_runs_table_records_every_step_of_the_pipeline_run(spark, lakehouse):
-    config, results, _ = lakehouse
+    config, results, *_ = lakehouse
     rows = runs_of(spark, config, "P1")
     assert [(r["step"], r["status"]) for r in rows] == [(r.step, "succeeded") for r in results]
     assert [r["run_id"] for r in rows] == [r.run_id for r in results]
 
 
 def test_a_failed_step_is_recorded_with_its_error_and_stops_the_run(spark, lakehouse):
-    config, _, error = lakehouse
+    config, _, error, _ = lakehouse
     rows = runs_of(spark, config, "P2")
     assert [(r["step"], r["status"]) for r in rows] == [("ingest", "failed")]
     assert str(MISSING_DAY) in rows[0]["error"] and str(MISSING_DAY) in str(error)
@@ -80,7 +95,7 @@ def test_a_failed_step_is_recorded_with_its_error_and_stops_the_run(spark, lakeh
 
 
 def test_every_featured_customer_of_d_is_scored_once(spark, lakehouse):
-    config, _, _ = lakehouse
+    config, *_ = lakehouse
     featured = io.read_table(spark, churn_tables(config)["features"]).where(
         F.col("as_of_date") == DAY
     )
@@ -91,7 +106,7 @@ def test_every_featured_customer_of_d_is_scored_once(spark, lakehouse):
 
 
 def test_drift_metrics_cover_the_score_and_every_model_input(spark, lakehouse):
-    config, _, _ = lakehouse
+    config, *_ = lakehouse
     drift = io.read_table(spark, churn_tables(config)["drift_metrics"]).where(F.col("date") == DAY)
     features = {r["feature"] for r in drift.select("feature").distinct().collect()}
     assert {"score", "amount_sum_30d", "segment", "country", "__dataset__"} <= features
@@ -109,7 +124,7 @@ def psi_status(spark, config, day, comparison, feature):
 
 
 def test_the_demo_drifted_day_alerts_and_the_report_flags_it(spark, lakehouse):
-    config, _, _ = lakehouse
+    config, *_ = lakehouse
     # The drift re-files 40 % of the private customers as smb on the drifted day only.
     assert psi_status(spark, config, DAY, "baseline", "segment") == "ok"
     assert psi_status(spark, config, DRIFTED_DAY, "previous", "segment") == "alert"
@@ -122,7 +137,7 @@ def test_the_demo_drifted_day_alerts_and_the_report_flags_it(spark, lakehouse):
 def test_prometheus_textfile_and_mlflow_run_are_written(spark, lakehouse):
     from mlflow import MlflowClient
 
-    config, _, _ = lakehouse
+    config, *_ = lakehouse
     text = Path(config.prometheus_file("churn")).read_text()
     last_ok = {k[1]: v for k, v in samples(text).items() if k[0] == "scoring_step_last_run_success"}
     assert last_ok[labels(usecase="churn", step="score")] == 1
@@ -138,7 +153,7 @@ def test_prometheus_textfile_and_mlflow_run_are_written(spark, lakehouse):
 def test_the_mlflow_run_of_a_date_holds_its_drift_metrics_and_report(spark, lakehouse):
     from mlflow import MlflowClient
 
-    config, _, _ = lakehouse
+    config, *_ = lakehouse
     client = MlflowClient(tracking_uri=config.tracking_uri)
     experiment = client.get_experiment_by_name(config.experiment("churn"))
     assert experiment is not None
@@ -154,5 +169,5 @@ def test_the_mlflow_run_of_a_date_holds_its_drift_metrics_and_report(spark, lake
 
 
 def test_the_report_is_a_recorded_step_of_the_pipeline(spark, lakehouse):
-    config, _, _ = lakehouse
+    config, *_ = lakehouse
     assert [r["step"] for r in runs_of(spark, config, "P3")][-2:] == ["monitor", "report"]

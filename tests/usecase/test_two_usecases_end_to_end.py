@@ -122,7 +122,9 @@ def lakehouse(spark, tmp_path_factory) -> dict[str, Any]:
         "--start",
         "2026-03-01",
     )
-    codes["demo-pipeline"] = cli(root, CHURN_DIR, "pipeline", "--run-date", "2026-03-01")
+    codes["demo-pipeline"] = cli(
+        root, CHURN_DIR, "pipeline", "--run-date", "2026-03-01", "--train-if-missing"
+    )
     out["demo_before"] = versions(spark, config, CHURN_DIR)
     out["drops"] = write_claims_drops(Path(config.raw_root("claims_cost")))
     codes["ingest1"] = cli(root, CLAIMS_DIR, "ingest", "--run-date", DAY1.isoformat())
