@@ -256,7 +256,7 @@ def pipeline(env_archive, dist, lake, cluster, doctor, tmp_path_factory) -> Job:
     """The pipeline over both dates (it trains the model first), after the doctor's run."""
     work = driver_folder(tmp_path_factory.mktemp("pipeline"), dist)
     args = job_args(lake, "--set", "spark.shuffle_partitions=2", "--run-date", DATES[0])
-    args += ["--days", str(len(DATES))]
+    args += ["--days", str(len(DATES)), "--train-if-missing"]
     return submit(cluster, dist, shipped(dist, env_archive), "pipeline", args, work)
 
 

@@ -204,8 +204,10 @@ def test_job_parameters_default_to_the_run_start_date_and_the_databricks_env(job
                 "--run-date",
                 "{{job.parameters.run_date}}",
             ]
-            alerting = (key, task["task_key"]) in ALERTING
-            assert parameters[7:] == (["--fail-on-alert"] if alerting else [])
+            expected = ["--fail-on-alert"] if (key, task["task_key"]) in ALERTING else []
+            if (key, task["task_key"]) == ("scoring_first_run", "pipeline"):
+                expected.append("--train-if-missing")  # the first run trains the first model
+            assert parameters[7:] == expected
 
 
 def test_schedule_is_utc_and_paused_in_dev_and_running_in_prod(job, bundle):

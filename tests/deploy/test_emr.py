@@ -128,6 +128,7 @@ def test_first_run_step_runs_the_pipeline_which_trains_the_first_model(first_run
     assert entry_point == f"{ARTIFACTS}{JOBS_DIR}/pipeline.py"
     args = parse_cli(["pipeline", *arguments])
     assert (args.env, str(args.run_date), args.fail_on_alert) == ("emr", "2026-03-02", True)
+    assert args.train_if_missing is True
     assert args.usecase == Path(USECASE_ALIAS)
     # The same spark-submit options as the daily steps: one cluster set-up to keep.
     assert options == split_submit(step_args(steps[0]))[0]
@@ -213,6 +214,7 @@ def test_job_run_arguments_are_parsed_by_the_cli_and_fail_on_a_drift_alert(job_r
     # Skips with "WAITING FOR MERGE" until `pipeline` is merged.
     args = parse_cli(["pipeline", *job_run["jobDriver"]["sparkSubmit"]["entryPointArguments"]])
     assert (args.env, str(args.run_date), args.fail_on_alert) == ("emr", "2026-03-02", True)
+    assert args.train_if_missing is True
     assert args.usecase == Path(USECASE_ALIAS)
 
 

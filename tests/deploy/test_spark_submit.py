@@ -191,7 +191,12 @@ def pipeline_lakehouse(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         )
         == 0
     )
-    spark_submit(dist, "pipeline", [*common, "--run-date", "2026-03-01", "--days", "2"], work)
+    spark_submit(
+        dist,
+        "pipeline",
+        [*common, "--run-date", "2026-03-01", "--days", "2", "--train-if-missing"],
+        work,
+    )
     return root
 
 
