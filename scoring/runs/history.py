@@ -50,7 +50,7 @@ RUNS = load_contract("runs")
 RUNS_SCHEMA = spark_schema(RUNS)
 RUNNING, SUCCEEDED, FAILED, KILLED = "running", "succeeded", "failed", "killed"
 #: Steps whose runs exclude each other whatever their dates (the others: per date).
-USECASE_WIDE = frozenset({"ingest", "score"})
+USECASE_WIDE = frozenset({"ingest", "score", "maintain"})
 #: The defaults of conf/base.yaml, for callers without a Config (tests, tools).
 DEFAULT_SETTINGS = RunsSettings(heartbeat_seconds=30.0, stale_after_seconds=300.0)
 _MAX_ERROR = 2000
