@@ -125,9 +125,7 @@ def maintain_table(
     files_before = _file_count(spark, ref)
     hours = plan.retain_hours
     if dry_run:
-        vacuum = f"VACUUM {io.sql_name(ref)} RETAIN {hours:g} HOURS DRY RUN"
-        # The paths VACUUM would delete, counted: one number reaches the driver.
-        would_delete = spark.sql(vacuum).count()
+        would_delete = _vacuum_dry_run(spark, ref, hours)
         return TableOutcome(
             str(ref.logical), str(ref), files_before, 0, 0, would_delete, hours, None
         )
@@ -162,6 +160,25 @@ def _optimize(spark: SparkSession, ref: TableRef) -> None:
             if attempt == _ATTEMPTS:
                 raise
             log.warning("maintain: OPTIMIZE of %s met a concurrent commit; retrying", ref)
+
+
+def _vacuum_dry_run(spark: SparkSession, ref: TableRef, hours: float) -> int:
+    """How many files VACUUM with `hours` would delete. The table may still carry a longer
+    deleted-file retention than the configured one (the real run sets it first), which
+    Delta's safety check would hold against `hours`; a dry run deletes nothing, so the
+    check is off for it alone."""
+    check = "spark.databricks.delta.retentionDurationCheck.enabled"
+    previous = spark.conf.get(check, None)
+    spark.conf.set(check, "false")
+    try:
+        vacuum = f"VACUUM {io.sql_name(ref)} RETAIN {hours:g} HOURS DRY RUN"
+        # The paths VACUUM would delete, counted: one number reaches the driver.
+        return spark.sql(vacuum).count()
+    finally:
+        if previous is None:
+            spark.conf.unset(check)
+        else:
+            spark.conf.set(check, previous)
 
 
 def _file_count(spark: SparkSession, ref: TableRef) -> int:
