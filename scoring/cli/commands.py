@@ -340,6 +340,48 @@ def _pipeline(inv: Invocation) -> int:
     return _drift_exit(inv, alerts)
 
 
+def _maintain_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tables",
+        type=lambda text: [t.strip() for t in text.split(",") if t.strip()],
+        default=None,
+        metavar="T1,T2",
+        help="only these logical tables (default: every table, then raw archival)",
+    )
+    parser.add_argument(
+        "--retain-hours",
+        type=float,
+        default=None,
+        help="VACUUM retention for this run; below the time-travel floor or a table's "
+        "configured retention it is refused (default: each table's configured retention)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="report what would be done, change nothing"
+    )
+
+
+def _maintain(inv: Invocation) -> int:
+    from datetime import UTC, datetime
+
+    from scoring.core.session import session_for
+    from scoring.maintain.step import MaintainRequest, plan_maintenance
+    from scoring.runs import steps
+
+    # Archival counts ages from the run date; without one, from today (UTC).
+    run_date = inv.run_date or datetime.now(UTC).date()
+    request = MaintainRequest(inv.args.tables, inv.args.retain_hours, inv.args.dry_run)
+    # A refused request stops here, before a Spark session exists.
+    tables = steps.usecase_tables(inv.config, inv.usecase)
+    plan_maintenance(tables, inv.config.storage.retention, request)
+    run = steps.StepRun(session_for(inv.config), inv.config, inv.usecase, run_date)
+    result = steps.maintain(run, request, inv.run_id)
+    prefix = "maintain (dry run)" if request.dry_run else "maintain"
+    for outcome in result.details["tables"]:
+        print(f"{prefix}: {outcome.summary()}")
+    print(f"{prefix}: {result.details['archive'].summary()}")
+    return 0
+
+
 def _print_tables(spark: SparkSession, config: Config, usecase: UseCase) -> None:
     """Where each table is, its version and row count: the end of a run, for people."""
     from scoring.core import io
@@ -429,5 +471,11 @@ COMMANDS: tuple[Command, ...] = (
         _pipeline_arguments,
         needs_run_date=True,
         start_check=preflight.pipeline_model,
+    ),
+    Command(
+        "maintain",
+        "retention properties, OPTIMIZE and VACUUM of the use case's tables; archive old drops",
+        _maintain,
+        _maintain_arguments,
     ),
 )

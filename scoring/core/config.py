@@ -51,12 +51,44 @@ class SparkSettings:
 
 
 @dataclass(frozen=True)
+class RetentionDays:
+    """How long a table keeps its history: Delta log entries and the files later commits
+    removed (`delta.logRetentionDuration`, `delta.deletedFileRetentionDuration`), in days."""
+
+    log_days: int = field(metadata={"min": 1})
+    deleted_file_days: int = field(metadata={"min": 1})
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """Per-table retention and the time-travel floor (see `scoring.maintain`)."""
+
+    # No table may keep less history than this: replay and pinned lineage time-travel to
+    # versions this old. At least 7 days, Delta's own VACUUM safety limit.
+    min_time_travel_days: int = field(metadata={"min": 7})
+    default: RetentionDays
+    # Logical table name -> its own retention (checked against the use case's tables).
+    tables: Mapping[str, RetentionDays]
+
+    def for_table(self, logical: str) -> RetentionDays:
+        """The retention of one logical table: its override, else the default."""
+        return self.tables.get(logical, self.default)
+
+    def key(self, logical: str) -> str:
+        """The config key a table's retention comes from (for error messages)."""
+        if logical in self.tables:
+            return f"storage.retention.tables.{logical}"
+        return "storage.retention.default"
+
+
+@dataclass(frozen=True)
 class StorageSettings:
     """Where local tables and raw drops live (see `scoring.core.tables`)."""
 
     root: str
     raw_root: str | None
     catalog_schema: str | None
+    retention: RetentionSettings
 
 
 @dataclass(frozen=True)
@@ -106,6 +138,10 @@ class IngestSettings:
     unexpected_files: Literal["error", "warn"]
     # A version or event time later than the end of the delivery date plus this is future.
     future_tolerance_hours: float = field(metadata={"min": 0.0})
+    # What `scoring maintain` does with a drop folder whose ingest succeeded, once it is
+    # raw_archive_after_days old: keep it, move it under <raw_root>/_archive/, or delete it.
+    raw_archive: Literal["keep", "move", "delete"] = "keep"
+    raw_archive_after_days: int = field(default=90, metadata={"min": 1})
 
 
 @dataclass(frozen=True)
@@ -274,7 +310,26 @@ def load_config(
             f"twice runs.heartbeat_seconds = {runs.heartbeat_seconds:g}, or a live run would be "
             "taken for a killed one"
         )
+    _check_retention(config.storage.retention, provenance)
     return _absolutise(config)
+
+
+def _check_retention(retention: RetentionSettings, provenance: Mapping[str, str]) -> None:
+    """Every configured retention at least the time-travel floor; else the key is named."""
+    floor = retention.min_time_travel_days
+    entries = [("storage.retention.default", retention.default)] + [
+        (f"storage.retention.tables.{name}", days) for name, days in retention.tables.items()
+    ]
+    for prefix, days in entries:
+        for name in ("log_days", "deleted_file_days"):
+            value = getattr(days, name)
+            if value < floor:
+                key = f"{prefix}.{name}"
+                raise ConfigError(
+                    f"{provenance.get(key, '?')}: {key} = {value} is below "
+                    f"storage.retention.min_time_travel_days = {floor}: replay and pinned "
+                    "lineage time-travel that far back; raise it, or lower the floor knowingly"
+                )
 
 
 _SECTIONS: dict[str, Any] = {

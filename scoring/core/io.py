@@ -168,11 +168,12 @@ def ensure_table(spark: SparkSession, ref: TableRef, spec: TableSpec) -> None:
     """Create the table as `spec` says unless it exists. An existing table is brought up to
     `spec` without rewriting data: declared properties it lacks or has another value for are
     set, nullable columns it lacks are added, and columns `spec` makes nullable lose their
-    NOT NULL (an engine table of an older release keeps working)."""
-    wanted = {**DEFAULT_PROPERTIES, **spec.properties}
+    NOT NULL (an engine table of an older release keeps working). The properties the
+    configuration puts on `ref` (retention) are set too."""
+    wanted = {**DEFAULT_PROPERTIES, **spec.properties, **dict(ref.properties)}
     if table_exists(spark, ref):
         _upgrade_schema(spark, ref, spec)
-        _set_properties(spark, ref, wanted)
+        set_properties(spark, ref, wanted)
         return
     builder = DeltaTable.createIfNotExists(spark)
     builder = (
@@ -217,7 +218,7 @@ def _upgrade_schema(spark: SparkSession, ref: TableRef, spec: TableSpec) -> None
             )
 
 
-def _set_properties(spark: SparkSession, ref: TableRef, wanted: Mapping[str, str]) -> None:
+def set_properties(spark: SparkSession, ref: TableRef, wanted: Mapping[str, str]) -> None:
     """ALTER TABLE SET TBLPROPERTIES for the properties that differ from `wanted`."""
     detail = delta_table(spark, ref).detail().first()
     current = dict(detail["properties"] or {}) if detail is not None else {}

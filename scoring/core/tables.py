@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from scoring.core.config import Config, for_usecase, join_path
 from scoring.core.errors import ConfigError
@@ -41,6 +41,9 @@ class TableRef:
     logical: str
     path: str | None = None
     catalog_name: str | None = None
+    # Table properties the configuration asks for (retention), set when the table is
+    # created and enforced on an existing one (`io.ensure_table`); not part of its identity.
+    properties: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return self.path or self.catalog_name or self.logical
@@ -101,7 +104,19 @@ def resolve_tables(
         raise ConfigError(
             f"tables.{unknown[0]}: no such table in use case '{usecase}' (known: {list(names)})"
         )
-    refs = {name: _resolve(config, usecase, name) for name in names}
+    retention = config.storage.retention
+    unknown = sorted(set(retention.tables) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"storage.retention.tables.{unknown[0]}: no such table in use case '{usecase}' "
+            f"(known: {list(names)})"
+        )
+    refs = {
+        name: replace(
+            _resolve(config, usecase, name), properties=retention_properties(config, name)
+        )
+        for name in names
+    }
     if features_table is not None and "features" not in config.tables:
         refs["features"] = parse_location("features", features_table, "features.table")
     _check_distinct(refs, config.tables)
@@ -118,6 +133,15 @@ def _check_distinct(refs: Mapping[str, TableRef], configured: Mapping[str, str])
         if other != name:
             key = f"tables.{name}" if name in configured else f"tables.{other}"
             raise ConfigError(f"{key}: tables '{other}' and '{name}' are both at '{ref}'")
+
+
+def retention_properties(config: Config, logical: str) -> tuple[tuple[str, str], ...]:
+    """The Delta retention properties of one logical table, from `storage.retention`."""
+    days = config.storage.retention.for_table(logical)
+    return (
+        ("delta.deletedFileRetentionDuration", f"interval {days.deleted_file_days} days"),
+        ("delta.logRetentionDuration", f"interval {days.log_days} days"),
+    )
 
 
 def parse_location(logical: str, value: str, key: str) -> TableRef:

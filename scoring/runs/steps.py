@@ -26,6 +26,7 @@ from scoring.runs.result import StepResult
 from scoring.usecase.spec import UseCase
 
 if TYPE_CHECKING:
+    from scoring.maintain.step import MaintainRequest
     from scoring.score.step import ScoreRequest
 
 log = logging.getLogger(__name__)
@@ -285,3 +286,35 @@ def write_metrics_file(spark: SparkSession, config: Config, usecase: UseCase) ->
         config.prometheus_file(usecase.name),
         config.monitor.pushgateway_url,
     )
+
+
+def maintain(run: StepRun, request: MaintainRequest, run_id: str | None = None) -> StepResult:
+    """Retention properties, OPTIMIZE and VACUUM of the use case's tables, then archival of
+    processed raw drops (docs/operations.md#retention-and-maintenance).
+
+    The request is checked first: a refused one (`--retain-hours` below the time-travel
+    floor) raises ConfigError before anything is done or recorded. A dry run is not recorded
+    in `runs` either: it writes nothing at all.
+    """
+    from scoring.maintain.step import plan_maintenance, run_maintain
+
+    config = run.config
+    plan = plan_maintenance(run.tables, config.storage.retention, request)
+
+    def body(rid: str) -> StepResult:
+        return run_maintain(
+            run.spark,
+            run.tables,
+            plan,
+            config.raw_root(run.usecase.name),
+            list(run.usecase.sources),
+            config.ingest,
+            run.run_date,
+            rid,
+        )
+
+    rid = run_id or new_run_id("maintain")
+    if plan.dry_run:
+        log.info("maintain %s (%s): dry run, nothing is changed", run.run_date, run.usecase.name)
+        return body(rid)
+    return run.recorded("maintain", body, rid)

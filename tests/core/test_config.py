@@ -19,7 +19,14 @@ spark:
   ui_enabled: false
   log_level: WARN
   conf: {spark.sql.adaptive.enabled: true}
-storage: {root: ./lake, raw_root: null, catalog_schema: null}
+storage:
+  root: ./lake
+  raw_root: null
+  catalog_schema: null
+  retention:
+    min_time_travel_days: 30
+    default: {log_days: 30, deleted_file_days: 30}
+    tables: {}
 tables: {}
 mlflow:
   {tracking_uri: null, registry_uri: null, artifact_root: null, experiment: "e-{usecase}",
@@ -27,8 +34,9 @@ mlflow:
 scoring: {batch_size: 100}
 training: {baseline_max_rows: 1000, seed: 7}
 logging: {level: INFO, json: false}
-runs: {heartbeat_seconds: 30, stale_after_seconds: 300}
-ingest: {max_quarantine_share: 0.2, unexpected_files: error, future_tolerance_hours: 24}
+ingest:
+  {max_quarantine_share: 0.2, unexpected_files: error, future_tolerance_hours: 24,
+   raw_archive: keep, raw_archive_after_days: 90}
 runs: {heartbeat_seconds: 30, stale_after_seconds: 300}
 monitor:
   {n_bins: 10, epsilon: 0.0001, quantile_relative_error: 0.001, psi_warn: 0.1, psi_alert: 0.25,
@@ -270,3 +278,84 @@ def test_prometheus_file_and_reports_default_under_the_storage_root(tmp_path):
     config = load_config("test", [f"storage.root={tmp_path}"], conf_dir=write_conf(tmp_path, ""))
     assert config.prometheus_file("claims") == f"{tmp_path}/metrics/claims.prom"
     assert config.reports_dir("claims") == f"{tmp_path}/claims/reports"
+
+
+def test_retention_has_a_default_and_per_table_overrides_in_days(tmp_path):
+    conf = write_conf(
+        tmp_path,
+        "storage:\n  retention:\n    tables: {scores: {log_days: 400, deleted_file_days: 60}}\n",
+    )
+    retention = load_config("test", conf_dir=conf, environ={}).storage.retention
+    assert (
+        retention.for_table("scores").log_days,
+        retention.for_table("scores").deleted_file_days,
+    ) == (400, 60)
+    assert (
+        retention.for_table("features").log_days,
+        retention.for_table("features").deleted_file_days,
+    ) == (30, 30)
+
+
+@pytest.mark.parametrize(
+    "override, origin, key",
+    [
+        (
+            "storage.retention.default.deleted_file_days=7",
+            "--set",
+            "storage.retention.default.deleted_file_days",
+        ),
+        (
+            "storage.retention.tables.scores={log_days: 10, deleted_file_days: 90}",
+            "--set",
+            "storage.retention.tables.scores.log_days",
+        ),
+        # Raising the floor over the base file's default names the default it now exceeds.
+        (
+            "storage.retention.min_time_travel_days=60",
+            "base.yaml",
+            "storage.retention.default.log_days",
+        ),
+    ],
+)
+def test_a_retention_below_the_time_travel_floor_is_an_error_naming_the_key(
+    tmp_path, override, origin, key
+):
+    conf = write_conf(tmp_path, "")
+    with pytest.raises(ConfigError) as error:
+        load_config("test", [override], conf_dir=conf, environ={})
+    message = str(error.value)
+    assert message.split(": ")[0].endswith(origin)
+    assert f": {key} = " in message
+    assert "is below storage.retention.min_time_travel_days" in message
+    assert "\n" not in message
+
+
+def test_the_time_travel_floor_cannot_go_below_a_week(tmp_path):
+    conf = write_conf(tmp_path, "")
+    with pytest.raises(
+        ConfigError, match=r"storage\.retention\.min_time_travel_days: expected a value >= 7"
+    ):
+        load_config("test", ["storage.retention.min_time_travel_days=3"], conf_dir=conf, environ={})
+
+
+def test_a_per_table_retention_needs_both_durations(tmp_path):
+    conf = write_conf(tmp_path, "")
+    with pytest.raises(
+        ConfigError, match=r"missing key 'storage\.retention\.tables\.scores\.log_days'"
+    ):
+        load_config(
+            "test",
+            ["storage.retention.tables.scores={deleted_file_days: 60}"],
+            conf_dir=conf,
+            environ={},
+        )
+
+
+def test_raw_archive_takes_keep_move_or_delete(tmp_path):
+    conf = write_conf(tmp_path, "")
+    config = load_config("test", ["ingest.raw_archive=move"], conf_dir=conf, environ={})
+    assert (config.ingest.raw_archive, config.ingest.raw_archive_after_days) == ("move", 90)
+    with pytest.raises(
+        ConfigError, match=r"ingest\.raw_archive: expected one of \['keep', 'move', 'delete'\]"
+    ):
+        load_config("test", ["ingest.raw_archive=archive"], conf_dir=conf, environ={})

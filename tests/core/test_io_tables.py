@@ -100,3 +100,18 @@ def test_every_engine_contract_gives_a_spec_with_its_description_and_comments():
     for name in ("quarantine", "drift_metrics", "runs"):
         spec = io.contract_spec(load_contract(name))
         assert spec.description and set(spec.comments) == {f.name for f in spec.schema.fields}
+
+
+def test_the_retention_a_table_ref_carries_is_set_at_creation_and_on_change(spark, tmp_path):
+    days = {
+        "delta.logRetentionDuration": "interval 45 days",
+        "delta.deletedFileRetentionDuration": "interval 31 days",
+    }
+    ref = TableRef("things", path=str(tmp_path / "kept"), properties=tuple(days.items()))
+    io.ensure_table(spark, ref, SPEC)
+    created = properties(spark, ref)
+    assert {k: created[k] for k in days} == days
+    assert created["delta.enableChangeDataFeed"] == "true"  # the spec's own still there
+    longer = {**days, "delta.logRetentionDuration": "interval 400 days"}
+    io.ensure_table(spark, TableRef("things", ref.path, properties=tuple(longer.items())), SPEC)
+    assert properties(spark, ref)["delta.logRetentionDuration"] == "interval 400 days"

@@ -116,3 +116,39 @@ def test_two_tables_in_one_place_are_refused_naming_the_configured_key(tmp_path)
         ConfigError, match=r"^tables.(runs|scores): tables '\w+' and '\w+' are both"
     ):
         resolve_tables(config, "claims", [])
+
+
+def test_every_table_carries_its_configured_retention_as_delta_properties(tmp_path):
+    config = load_config(
+        "local",
+        [
+            f"storage.root={tmp_path}",
+            "storage.retention.tables.scores={log_days: 400, deleted_file_days: 60}",
+        ],
+    )
+    tables = resolve_tables(config, "claims", ["policies"])
+    assert dict(tables["scores"].properties) == {
+        "delta.logRetentionDuration": "interval 400 days",
+        "delta.deletedFileRetentionDuration": "interval 60 days",
+    }
+    assert dict(tables["bronze_policies"].properties) == {
+        "delta.logRetentionDuration": "interval 30 days",
+        "delta.deletedFileRetentionDuration": "interval 30 days",
+    }
+
+
+def test_a_retention_override_for_a_table_the_use_case_lacks_is_named():
+    config = load_config(
+        "local", ["storage.retention.tables.bronze_nope={log_days: 30, deleted_file_days: 30}"]
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"^storage\.retention\.tables\.bronze_nope: no such table in use case 'claims'",
+    ):
+        resolve_tables(config, "claims", ["policies"])
+
+
+def test_a_score_only_features_table_gets_no_retention_properties():
+    tables = resolve_tables(load_config("local"), "claims", [], features_table="main.ml.features")
+    assert tables["features"].properties == ()
+    assert tables["scores"].properties != ()

@@ -1,0 +1,1 @@
+"""`scoring maintain`: table retention, compaction and VACUUM, and archival of raw drops."""
