@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -265,7 +266,8 @@ def test_missing_signature_column_fails_before_scoring_and_writes_nothing(spark,
 def test_a_custom_pyfunc_model_scores_with_outputs_chosen_by_name(spark, trained, tmp_path):
     config = scoring_config(trained, tmp_path / "lake")
     version = register_custom_model(mlflow_target(config, "churn"), "custom_churn")
-    score(spark, config, f"models:/custom_churn/{version}", "score-c")
+    trusting = replace(CHURN.model, allow_pickled_code=True)  # a custom pyfunc is code
+    score(spark, config, f"models:/custom_churn/{version}", "score-c", spec=trusting)
     actual = (
         io.read_table(spark, tables_of(config)["scores"])
         .where("customer_id IN ('C000', 'C001', 'C002')")
