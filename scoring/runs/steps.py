@@ -182,7 +182,7 @@ def score(
     update_current: bool | None = None,
 ) -> StepResult:
     """Score the features of the run date with `model_uri` (default: the use case's alias)."""
-    from scoring.score.step import ScoreRequest, run_score
+    from scoring.score.step import ErrorBudget, ScoreRequest, run_score
 
     usecase = run.usecase
     request = ScoreRequest(
@@ -193,10 +193,20 @@ def score(
         as_of_column=usecase.features.as_of_column,
         update_current=update_current,
     )
-    batch = run.config.scoring.batch_size
+    settings = run.config.scoring
+    budget = ErrorBudget(settings.max_error_rows, settings.max_error_share)
 
     def body(rid: str) -> StepResult:
-        return run_score(run.spark, run.tables, run.target, request, run.run_date, rid, batch)
+        return run_score(
+            run.spark,
+            run.tables,
+            run.target,
+            request,
+            run.run_date,
+            rid,
+            settings.batch_size,
+            budget,
+        )
 
     return run.recorded("score", body, run_id or new_run_id("score"))
 

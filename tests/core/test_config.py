@@ -261,3 +261,12 @@ def test_prometheus_file_and_reports_default_under_the_storage_root(tmp_path):
     config = load_config("test", [f"storage.root={tmp_path}"], conf_dir=write_conf(tmp_path, ""))
     assert config.prometheus_file("claims") == f"{tmp_path}/metrics/claims.prom"
     assert config.reports_dir("claims") == f"{tmp_path}/claims/reports"
+
+
+def test_the_error_budget_defaults_to_none_and_is_bounded():
+    scoring = load_config("local").scoring
+    assert (scoring.max_error_rows, scoring.max_error_share) == (0, 0.0)
+    with pytest.raises(ConfigError, match=r"scoring\.max_error_share: expected a value <= 1"):
+        load_config("local", ["scoring.max_error_share=1.5"])
+    with pytest.raises(ConfigError, match=r"scoring\.max_error_rows: expected a value >= 0"):
+        load_config("local", ["scoring.max_error_rows=-1"])
