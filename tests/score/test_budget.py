@@ -2,7 +2,8 @@
 customer, returns NaN for another and 1.5 for a third (tests.model_fixtures.FaultyModel).
 
 One module fixture scores the date twice within budget (the rerun proves the score_errors
-slice is replaced), then once over budget; the tests read what each run left."""
+slice is replaced), then once over budget, then, after the bad customers left the features,
+once more (the rerun empties the slice); the tests read what each run left."""
 
 from __future__ import annotations
 
@@ -20,7 +21,13 @@ from scoring.runs.result import StepResult
 from scoring.score.step import ErrorBudget, ScoreRequest, run_score
 from scoring.usecase.spec import ModelSpec
 from tests.conftest import churn_tables, make_config
-from tests.model_fixtures import RUN_DATE, register_faulty_model
+from tests.model_fixtures import (
+    RUN_DATE,
+    feature_row,
+    features_frame,
+    register_faulty_model,
+    write_features,
+)
 
 pytestmark = pytest.mark.slow
 NAME = "faulty_churn"
@@ -39,6 +46,10 @@ class Runs(NamedTuple):
     before_over: dict[str, int | None]  # table versions before the over-budget run
     scores_before_over: list[tuple]
     over: ModelError
+    after_over: dict[str, int | None]
+    scores_after_over: list[tuple]
+    clean: StepResult  # the rerun after the bad customers left the features
+    errors_after_clean: int
 
 
 def versions(spark, tables: Tables) -> dict[str, int | None]:
@@ -58,10 +69,10 @@ def runs(spark, trained: Config, tmp_path_factory) -> Runs:
     root = tmp_path_factory.mktemp("budget")
     config = make_config(
         root / "lake",
-        f"tables.features={churn_tables(trained)['features'].path}",
         f"mlflow.tracking_uri={trained.tracking_uri}",
         f"mlflow.artifact_root={trained.artifact_root}",
     )
+    write_features(spark, config, [feature_row(c, RUN_DATE) for c in range(40)])
     target = mlflow_target(config, "churn")
     version = register_faulty_model(target, NAME)
     request = ScoreRequest(
@@ -79,12 +90,23 @@ def runs(spark, trained: Config, tmp_path_factory) -> Runs:
     rows = score_rows(spark, tables)
     with pytest.raises(ModelError) as over:
         score("budget-3", ErrorBudget(max_rows=2, max_share=0.5))
-    return Runs(tables, first, second, before, rows, over.value)
+    after = versions(spark, tables)
+    after_rows = score_rows(spark, tables)
+    good = features_frame(
+        spark, [feature_row(c, RUN_DATE) for c in range(40) if c not in (3, 5, 7)]
+    )
+    replace = f"as_of_date = '{RUN_DATE.isoformat()}'"
+    io.write_delta(good, tables["features"], "overwrite", {"run_id": "f2"}, replace)
+    clean = score("budget-4", ErrorBudget())
+    left = io.read_table(spark, tables["score_errors"]).count()
+    return Runs(tables, first, second, before, rows, over.value, after, after_rows, clean, left)
 
 
 def test_scores_and_scores_current_lack_exactly_the_bad_rows(spark, runs):
-    scores = io.read_table(spark, runs.tables["scores"]).where("run_id = 'budget-2'")
-    current = io.read_table(spark, runs.tables["scores_current"])
+    written = runs.second.table_versions  # what budget-2 committed (budget-4 came later)
+    scores = io.read_table(spark, runs.tables["scores"], written["scores"])
+    current = io.read_table(spark, runs.tables["scores_current"], written["scores_current"])
+    assert {r.run_id for r in scores.collect()} == {"budget-2"}
     expected = {f"C{c:03d}" for c in range(40)} - set(BAD)
     assert {r.customer_id for r in scores.collect()} == expected
     assert {r.customer_id for r in current.collect()} == expected
@@ -94,7 +116,8 @@ def test_scores_and_scores_current_lack_exactly_the_bad_rows(spark, runs):
 
 
 def test_score_errors_holds_exactly_the_bad_rows_with_key_error_and_inputs(spark, runs):
-    rows = io.read_table(spark, runs.tables["score_errors"]).collect()
+    version = runs.second.table_versions["score_errors"]
+    rows = io.read_table(spark, runs.tables["score_errors"], version).collect()
     assert len(rows) == 3  # the rerun replaced the first run's slice
     by_key = {json.loads(r.entity_key)["customer_id"]: r for r in rows}
     assert {k: r.error for k, r in by_key.items()} == BAD
@@ -127,11 +150,19 @@ def test_over_budget_fails_in_one_line_naming_model_count_and_first_error(runs):
 
 
 def test_over_budget_leaves_every_table_as_it_was(spark, runs):
-    after = versions(spark, runs.tables)
-    before = runs.before_over
+    after, before = runs.after_over, runs.before_over
     assert after["scores_current"] == before["scores_current"]
     assert after["score_errors"] == before["score_errors"]
     # The scores write was undone: one RESTORE commit, back to the same rows.
+    scores = runs.tables["scores"]
     assert after["scores"] == before["scores"] + 2
-    assert io.last_commit(spark, runs.tables["scores"])["operation"] == "RESTORE"
-    assert score_rows(spark, runs.tables) == runs.scores_before_over
+    last = io.delta_table(spark, scores).history().where(f"version = {after['scores']}").first()
+    assert last is not None and last.operation == "RESTORE"
+    assert runs.scores_after_over == runs.scores_before_over
+
+
+def test_a_rerun_without_bad_rows_empties_the_dates_score_errors_slice(runs):
+    assert (runs.clean.rows_in, runs.clean.rows_out, runs.clean.rows_quarantined) == (37, 37, 0)
+    assert runs.clean.warnings == ()
+    assert "score_errors" in runs.clean.table_versions
+    assert runs.errors_after_clean == 0
