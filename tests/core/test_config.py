@@ -24,10 +24,11 @@ tables: {}
 mlflow:
   {tracking_uri: null, registry_uri: null, artifact_root: null, experiment: "e-{usecase}",
    model_name_prefix: null}
-scoring: {batch_size: 100}
+scoring: {batch_size: 100, max_error_rows: 0, max_error_share: 0.0}
 training: {baseline_max_rows: 1000, seed: 7}
 logging: {level: INFO, json: false}
 ingest: {max_quarantine_share: 0.2, unexpected_files: error, future_tolerance_hours: 24}
+runs: {heartbeat_seconds: 30, stale_after_seconds: 300}
 monitor:
   {n_bins: 10, epsilon: 0.0001, quantile_relative_error: 0.001, psi_warn: 0.1, psi_alert: 0.25,
    ks_warn: 0.1, ks_alert: 0.2, js_warn: 0.1, js_alert: 0.2, null_rate_warn: 0.05,
