@@ -82,6 +82,8 @@ def _predict(
     state: _Found,
 ) -> tuple[list[pa.Array], list[str | None]]:
     rows = len(frame)
+    if rows == 0:  # nothing to predict (and nothing to bisect)
+        return [pa.nulls(0, _ARROW_TYPES[t]) for t in output_types], []
     try:
         outputs = predictor.predict(frame)
         if len(outputs) != rows:

@@ -243,26 +243,25 @@ class ScoreErrors:
     def settle(
         self, count: ErrorCount, budget: ErrorBudget, commit: dict[str, Any], before: int | None
     ) -> None:
-        self.scores_version = int(commit["version"])
         """Over budget (or rows unaccounted for): undo the scores write and fail in one line.
         Otherwise replace the run's slice of score_errors with its bad rows (cleared when
         there are none); on any failure the scores write is undone too."""
+        self.scores_version = int(commit["version"])
         scores = self.tables["scores"]
         written = int(commit["operationMetrics"].get("numOutputRows", 0))
-        problem = None
         if written + count.bad != count.rows:
-            problem = (
-                f"{count.rows} rows scored, {count.bad} bad, but {written} written to {scores}"
+            undone = _undo(self.spark, scores, before, self.lineage.run_id)
+            raise DataError(
+                f"{scores}: conservation broken: {count.rows} rows scored, {count.bad} bad, but "
+                f"{written} written; {_undone(undone)}"
             )
-        elif budget.exceeded(count.bad, count.rows):
-            problem = (
-                f"{count.bad} of {count.rows} rows of {self.run_date} could not be scored "
-                f"(first error: {count.first_error}), more than the error budget allows "
-                f"({budget}); nothing was written"
+        if budget.exceeded(count.bad, count.rows):
+            undone = _undo(self.spark, scores, before, self.lineage.run_id)
+            raise ModelError(
+                f"{self.model.pinned_uri}: {count.bad} of {count.rows} rows of {self.run_date} "
+                f"could not be scored (first error: {count.first_error}), more than the error "
+                f"budget allows ({budget}); {_undone(undone)}"
             )
-        if problem is not None:
-            _undo(self.spark, scores, before, self.lineage.run_id)
-            raise ModelError(f"{self.model.pinned_uri}: {problem}")
         ref = self.tables["score_errors"]
         errors_before = io.current_version(self.spark, ref)
         try:
@@ -326,11 +325,19 @@ class ScoreErrors:
 NOT_REPRODUCED = "not reproduced when scored again; the run's first error: "
 
 
-def _undo(spark: SparkSession, ref: TableRef, before: int | None, run_id: str) -> None:
+def _undone(undone: bool) -> str:
+    """How an over-budget or broken run leaves the tables, for its one-line error."""
+    if undone:
+        return "nothing was written (the scores write was undone)"
+    return "the scores write was not undone: another run committed since; rerun the date"
+
+
+def _undo(spark: SparkSession, ref: TableRef, before: int | None, run_id: str) -> bool:
     """Restore `ref` to version `before` when this run committed to it since; never over
-    another run's commit (named in the log instead: rerun the date to settle it)."""
+    another run's commit (named in the log instead: rerun the date to settle it). Whether
+    the table is as it was at `before`."""
     if before is None or io.current_version(spark, ref) == before:
-        return
+        return True
     others = io.other_writers(spark, ref, run_id, before)
     if others:
         log.error(
@@ -340,9 +347,10 @@ def _undo(spark: SparkSession, ref: TableRef, before: int | None, run_id: str) -
             before,
             ", ".join(others),
         )
-        return
+        return False
     log.warning("score failed: restoring %s to version %s", ref, before)
     io.restore(spark, ref, before)
+    return True
 
 
 def write_scores(

@@ -146,7 +146,10 @@ def test_over_budget_fails_in_one_line_naming_model_count_and_first_error(runs):
     assert "\n" not in message
     assert message.startswith(f"models:/{NAME}/1: 3 of 40 rows of 2026-03-01 could not be scored")
     assert "(first error: ValueError: cannot score tenure 103)" in message
-    assert "scoring.max_error_rows=2, scoring.max_error_share=0.5" in message
+    assert message.endswith(
+        "(scoring.max_error_rows=2, scoring.max_error_share=0.5); nothing was written "
+        "(the scores write was undone)"
+    )
 
 
 def test_over_budget_leaves_every_table_as_it_was(spark, runs):

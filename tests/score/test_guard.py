@@ -53,6 +53,13 @@ def test_a_batch_that_raises_is_bisected_and_its_good_rows_still_scored():
     assert guarded.bad_rows == [3, 6]
 
 
+def test_an_empty_batch_is_not_predicted():
+    predictor = RaisesOn(set())
+    guarded = guarded_predict(predictor, pd.DataFrame({"x": []}), "binary", types("binary"), 0)
+    assert predictor.calls == [] and guarded.errors == []
+    assert [len(a) for a in guarded.arrays] == [0, 0]
+
+
 def test_a_good_batch_is_predicted_once():
     predictor = RaisesOn(set())
     guarded = guarded_predict(
