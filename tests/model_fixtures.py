@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PythonModel
@@ -112,4 +113,79 @@ def register_custom_model(target: MlflowTarget, name: str) -> str:
             registered_model_name=name,
             pip_requirements=["pandas"],
         )
+    return str(info.registered_model_version)
+
+
+class FaultyModel(PythonModel):
+    """A custom pyfunc with bad rows, told by tenure_days (100 + customer number): it raises
+    on any batch holding customer 3, returns NaN for customer 5 and 1.5 for customer 7."""
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        tenure = model_input["tenure_days"]
+        if (tenure == 103).any():
+            raise ValueError("cannot score tenure 103")
+        probability = 1.0 / (1.0 + model_input["txn_count_30d"])
+        probability = probability.where(tenure != 105, float("nan"))
+        return pd.DataFrame({"score": probability.where(tenure != 107, 1.5)})
+
+
+def register_faulty_model(target: MlflowTarget, name: str) -> str:
+    """Log and register FaultyModel under `name`; return its version."""
+    example = pd.DataFrame({"tenure_days": [101.0], "txn_count_30d": [1.0]})
+    signature = infer_signature(example, pd.DataFrame({"score": [0.5]}))
+    with mlflow.start_run(experiment_id=ensure_experiment(target)):
+        info = log_pyfunc(
+            name="model",
+            python_model=FaultyModel(),
+            signature=signature,
+            registered_model_name=name,
+            pip_requirements=["pandas"],
+        )
+    return str(info.registered_model_version)
+
+
+class ArrayModel(PythonModel):
+    """A custom pyfunc that returns a bare array of probabilities, not a frame."""
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        return (1.0 / (1.0 + model_input["txn_count_30d"])).to_numpy()
+
+
+class Reviewed:
+    """A type of the tests' own, on no reviewed skops list."""
+
+
+def register_bad_model(target: MlflowTarget, name: str, kind: str) -> str:
+    """Register a model the driver-side check must refuse; return its version.
+
+    `kind`: `array` (a custom pyfunc returning an array), `pickle` (a scikit-learn model
+    saved with cloudpickle), `skops_type` (a skops model holding an unreviewed type).
+    """
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    example = pd.DataFrame({"tenure_days": [101.0, 102.0, 103.0], "txn_count_30d": [0.0, 1.0, 4.0]})
+    with mlflow.start_run(experiment_id=ensure_experiment(target)):
+        if kind == "array":
+            signature = infer_signature(example, np.array([0.5, 0.5, 0.5]))
+            info = log_pyfunc(
+                name="model",
+                python_model=ArrayModel(),
+                signature=signature,
+                registered_model_name=name,
+                pip_requirements=["pandas"],
+            )
+        else:
+            model = LogisticRegression().fit(example, [1, 0, 0])
+            if kind == "skops_type":
+                model.extra_ = Reviewed()
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                signature=infer_signature(example, model.predict_proba(example)),
+                serialization_format="cloudpickle" if kind == "pickle" else "skops",
+                skops_trusted_types=[f"{__name__}.Reviewed"] if kind == "skops_type" else None,
+                registered_model_name=name,
+                pip_requirements=["scikit-learn"],
+            )
     return str(info.registered_model_version)

@@ -110,6 +110,9 @@ class ScoringSettings:
     """How `scoring score` applies a model (see `scoring.score.step`)."""
 
     batch_size: int = field(metadata={"min": 1})
+    # The error budget (docs/scoring.md): the step fails past either; 0: any bad row fails.
+    max_error_rows: int = field(metadata={"min": 0})
+    max_error_share: float = field(metadata={"min": 0.0, "max": 1.0})
 
 
 @dataclass(frozen=True)

@@ -445,3 +445,12 @@ def read_partition(
             f"{ref}: no partition {column}={value.isoformat()} (table version {version})"
         )
     return frame
+
+
+def other_writers(spark: SparkSession, ref: TableRef, run_id: str, since: int) -> list[str]:
+    """The run ids of other runs' commits after version `since` (table maintenance without
+    a run id, e.g. a property change, does not count): a rollback must not restore over them."""
+    newer = int(current_version(spark, ref) or since) - since
+    history = delta_table(spark, ref).history(max(newer, 1)).where(F.col("version") > F.lit(since))
+    stamps = [user_metadata(r["userMetadata"]) for r in history.collect()]  # a few commits
+    return sorted({str(s["run_id"]) for s in stamps if s.get("run_id") not in (None, run_id)})

@@ -1,7 +1,8 @@
 """Where each table of a use case lives: a path under the storage root, or a catalog name.
 
 A use case `U` has the logical tables `bronze_<source>` (one per source), `quarantine`,
-`features`, `scores`, `scores_current`, `drift_metrics` and `runs`. Each resolves, in order:
+`features`, `scores`, `scores_current`, `score_errors`, `drift_metrics` and `runs`. Each
+resolves, in order:
 
 1. `tables.<name>` in the configuration: a path (it holds `/`, or is a URI `scheme:/...`)
    or a catalog name (`schema.table` or `catalog.schema.table` of letters, digits and _);
@@ -28,7 +29,15 @@ from dataclasses import dataclass, field, replace
 from scoring.core.config import Config, for_usecase, join_path
 from scoring.core.errors import ConfigError
 
-ENGINE_TABLES = ("quarantine", "features", "scores", "scores_current", "drift_metrics", "runs")
+ENGINE_TABLES = (
+    "quarantine",
+    "features",
+    "scores",
+    "scores_current",
+    "score_errors",
+    "drift_metrics",
+    "runs",
+)
 _CATALOG_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*){1,2}")
 _SCHEMA_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)?")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")

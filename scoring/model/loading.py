@@ -3,14 +3,17 @@
 The flavour decides how (read from the MLmodel file as plain YAML: importing mlflow costs
 seconds in every fresh Python worker):
 
-- `sklearn`: only skops files, loaded with the engine's reviewed types
-  (`SKOPS_TRUSTED_TYPES`) plus the use case's `model.skops_trusted_types`, never with the
-  list written in the model's own MLmodel file (a crafted model could whitelist anything);
-  pickles are refused;
+- `sklearn`: skops files, loaded with the engine's reviewed types (`SKOPS_TRUSTED_TYPES`)
+  plus the use case's `model.skops_trusted_types`, never with the list written in the
+  model's own MLmodel file (a crafted model could whitelist anything);
 - `xgboost`: the native file (UBJSON / JSON), into the class the flavour names, if that is
   one of XGBoost's own model classes;
 - `lightgbm`: a native `Booster` file; a scikit-learn LightGBM model only as skops;
-- anything else: `mlflow.pyfunc.load_model`, outputs chosen by name.
+- anything else (a custom pyfunc, whose `python_model` is unpickled with cloudpickle; a
+  models-from-code pyfunc; any other flavour, whose loader may unpickle) and scikit-learn
+  pickles run code when they load: loaded (`mlflow.pyfunc.load_model`, outputs chosen by
+  name; `mlflow.sklearn.load_model`) only when the use case sets
+  `model.allow_pickled_code: true`, decided from the MLmodel file before anything is loaded.
 """
 
 from __future__ import annotations
@@ -64,16 +67,47 @@ def load_predictor(model_dir: str | Path, spec: ModelSpec) -> Predictor:
     folder = Path(model_dir)
     flavors = model_flavors(folder)
     if "sklearn" in flavors:
-        model = load_skops(folder, flavors["sklearn"], trusted_types(spec))
+        flavor = flavors["sklearn"]
+        if flavor.get("serialization_format") != "skops" and spec.allow_pickled_code:
+            import mlflow.sklearn
+
+            model = mlflow.sklearn.load_model(str(folder))
+        else:
+            model = load_skops(folder, flavor, trusted_types(spec))
         check_estimator(model, spec, str(folder))
         return EstimatorPredictor(model, spec)
     if "xgboost" in flavors:
         return _xgboost(folder, flavors["xgboost"], spec)
     if "lightgbm" in flavors:
         return _lightgbm(folder, flavors["lightgbm"], spec)
+    if not spec.allow_pickled_code:
+        raise ModelError(
+            f"{folder}: {runs_code(flavors)}: loading it runs code; the engine loads such a "
+            f"model only when usecase.yaml sets {ALLOW_SETTING}: true (trust whoever can "
+            "register models), or log the model as skops, XGBoost or LightGBM"
+        )
     import mlflow.pyfunc
 
     return PyfuncPredictor(mlflow.pyfunc.load_model(str(folder)), spec)
+
+
+#: The usecase.yaml setting that lets models whose loading runs code be loaded.
+ALLOW_SETTING = "model.allow_pickled_code"
+
+
+def runs_code(flavors: dict[str, Any]) -> str:
+    """What, in a model the engine does not load natively, runs code when it loads."""
+    pyfunc = flavors.get("python_function")
+    others = sorted(f for f in flavors if f != "python_function")
+    if isinstance(pyfunc, dict) and not others:
+        if pyfunc.get("python_model"):
+            return (
+                f"a custom python_function model (its python_model "
+                f"'{pyfunc['python_model']}' is unpickled with cloudpickle)"
+            )
+        if pyfunc.get("model_code_path") or pyfunc.get("loader_module"):
+            return "a custom python_function model (its loader_module / code runs on load)"
+    return f"a model of flavor(s) {others or sorted(flavors)} (its MLflow loader may unpickle)"
 
 
 def model_flavors(model_dir: str | Path) -> dict[str, Any]:
@@ -101,8 +135,9 @@ def load_skops(model_dir: Path, flavor: dict[str, Any], trusted: tuple[str, ...]
     fmt = flavor.get("serialization_format")
     if fmt != "skops":
         raise ModelError(
-            f"{model_dir}: scikit-learn model saved as '{fmt}'; loading a pickle trusts any "
-            f"code, log it with serialization_format='skops'"
+            f"{model_dir}: scikit-learn model saved as '{fmt}'; loading a pickle runs any code "
+            f"in it: log it with serialization_format='skops', or set {ALLOW_SETTING}: true in "
+            "usecase.yaml to trust it"
         )
     path = model_dir / str(flavor.get("pickled_model") or flavor.get("data"))
     untrusted = sorted(skops.io.get_untrusted_types(file=path))
@@ -137,6 +172,11 @@ def _lightgbm(folder: Path, flavor: dict[str, Any], spec: ModelSpec) -> Predicto
 
         booster = lightgbm.Booster(model_file=str(folder / str(flavor["data"])))
         return BoosterPredictor(booster, spec, "lightgbm")
-    model = load_skops(folder, flavor, trusted_types(spec))
+    if flavor.get("serialization_format") != "skops" and spec.allow_pickled_code:
+        import mlflow.lightgbm
+
+        model = mlflow.lightgbm.load_model(str(folder))
+    else:
+        model = load_skops(folder, flavor, trusted_types(spec))
     check_estimator(model, spec, str(folder))
     return EstimatorPredictor(model, spec)

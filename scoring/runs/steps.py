@@ -186,13 +186,23 @@ def score(
     update_current: bool | None = None,
 ) -> StepResult:
     """Score the features of the run date with `model_uri` (default: the use case's alias)."""
-    from scoring.score.step import run_score
+    from scoring.score.step import ErrorBudget, run_score
 
     request = score_request(run.config, run.usecase, model_uri, update_current)
-    batch = run.config.scoring.batch_size
+    settings = run.config.scoring
+    budget = ErrorBudget(settings.max_error_rows, settings.max_error_share)
 
     def body(rid: str) -> StepResult:
-        return run_score(run.spark, run.tables, run.target, request, run.run_date, rid, batch)
+        return run_score(
+            run.spark,
+            run.tables,
+            run.target,
+            request,
+            run.run_date,
+            rid,
+            settings.batch_size,
+            budget,
+        )
 
     return run.recorded("score", body, run_id or new_run_id("score"))
 

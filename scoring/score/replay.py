@@ -54,10 +54,13 @@ from scoring.score.step import (
     score_features,
 )
 from scoring.score.tables import Lineage, with_lineage
+from scoring.score.udf import ERROR, INPUT
 from scoring.usecase.spec import AS_OF_DATE
 
 log = logging.getLogger(__name__)
 REPLAY_STEP = "replay"
+#: Bisect every failing batch down to its bad rows: a replay reproduces rows, not budgets.
+_NO_LIMIT = 2**62
 _MARK_RECORDED, _MARK_REPLAYED = "__replay_in_recorded", "__replay_in_replayed"
 
 
@@ -202,7 +205,13 @@ def run_replay(
     for line in warnings:
         log.warning("%s", line)
     request = replace(request, model_uri=model.pinned_uri, update_current=False)
-    scored, layout = score_features(spark, target, request, model, features, features_ref)
+    scoring = score_features(
+        spark, target, request, model, features, features_ref, error_limit=_NO_LIMIT
+    )
+    # Rows the model cannot score are left out, as the run left them out of `scores` (they
+    # went to score_errors): one the run scored and the replay cannot shows as a difference.
+    scored = scoring.scored.where(F.col(ERROR).isNull()).drop(ERROR, INPUT)
+    layout = scoring.layout
     lineage = Lineage(
         model.name,
         model.version,

@@ -9,7 +9,10 @@ tasks in the same reused Python worker find it there. The scoring function is an
 Arrow UDF (`mapInArrow`): only the signature's inputs are converted (Arrow -> pandas, each
 column once, straight to its final dtype); the key columns pass through as Arrow arrays and
 the outputs are built as Arrow arrays, so no pandas frame of the whole batch is ever made
-(see bench/RESULTS.md for what that saves).
+(see bench/RESULTS.md for what that saves). Each batch goes through `scoring.score.guard`:
+rows the model raises on (found by bisecting the batch) or returns NaN / out-of-range
+outputs for come out flagged in `ERROR`, with their inputs as JSON in `INPUT`, and the rest
+of the batch is scored in the same pass.
 
 Set `SCORING_MODEL_LOAD_LOG=<folder>` on the driver to make each worker append
 `load <pid>` / `batch <pid> <rows>` lines to `<folder>/model-loads.log` (used by the tests
@@ -33,10 +36,13 @@ from pyspark.sql import types as T
 from scoring.model.loading import load_predictor
 from scoring.model.predictors import Predictor
 from scoring.model.signature import ModelInput, bind_arrow
-from scoring.model.tasks import output_fields, output_names, to_arrow
+from scoring.model.tasks import output_fields, output_names, outputs_contract
+from scoring.score.guard import guarded_predict, rows_json
 from scoring.usecase.spec import ModelSpec
 
 LOAD_LOG_ENV = "SCORING_MODEL_LOAD_LOG"
+#: The columns `score_frame` adds: a bad row's error text and its model inputs as JSON.
+ERROR, INPUT = "_score_error", "_score_input"
 # Loaded predictors of this Python worker process, by ShippedModel.key.
 _LOADED: dict[str, Predictor] = {}
 # Models shipped by this driver, by (application id, registry URI, name, version).
@@ -100,23 +106,42 @@ def ship_model(
     return replace(shipped, load_log=os.environ.get(LOAD_LOG_ENV))
 
 
-def score_frame(df: DataFrame, shipped: ShippedModel, keys: tuple[str, ...]) -> DataFrame:
-    """Score `df` with the shipped model: `keys` passed through, then the task's outputs.
+def score_frame(
+    df: DataFrame, shipped: ShippedModel, keys: tuple[str, ...], error_limit: int = 0
+) -> DataFrame:
+    """Score `df` with the shipped model: `keys` passed through, the task's outputs, then
+    `ERROR` and `INPUT`.
 
-    Batches are Arrow record batches of `spark.sql.execution.arrow.maxRecordsPerBatch` rows.
+    A row the model raises on or returns NaN / out-of-range outputs for (`scoring.score.guard`)
+    has null outputs, its error text in `ERROR` and its model inputs as JSON in `INPUT`; both
+    are null for a good row. `error_limit`: the bad rows past which a batch is no longer
+    bisected (the step fails past them anyway). Batches are Arrow record batches of
+    `spark.sql.execution.arrow.maxRecordsPerBatch` rows.
     """
     task = shipped.spec.task
-    schema = T.StructType([*(df.schema[k] for k in keys), *output_fields(task)])
-    names = [*keys, *output_names(task)]
-    columns = [*keys, *(i.name for i in shipped.inputs if i.name not in keys)]
+    fields = [T.StructField(f.name, f.dataType, True) for f in output_fields(task)]
+    extra = [T.StructField(ERROR, T.StringType(), True), T.StructField(INPUT, T.StringType(), True)]
+    schema = T.StructType([*(df.schema[k] for k in keys), *fields, *extra])
+    names = [*keys, *output_names(task), ERROR, INPUT]
+    types = [c.type for c in outputs_contract(task).columns]
+    inputs = [i.name for i in shipped.inputs]
+    columns = [*keys, *(name for name in inputs if name not in keys)]
 
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         predictor = _cached_predictor(shipped)
         for batch in batches:
             _log(shipped, f"batch {os.getpid()} {batch.num_rows}")
-            outputs = predictor.predict(bind_arrow(batch, shipped.inputs))
+            frame = bind_arrow(batch, shipped.inputs)
+            guarded = guarded_predict(predictor, frame, task, types, error_limit)
+            bad = guarded.bad_rows
+            if bad:
+                values = dict(zip(bad, rows_json(batch, inputs, bad), strict=True))
+                input_json = pa.array([values.get(i) for i in range(batch.num_rows)], pa.string())
+                errors = pa.array(guarded.errors, pa.string())
+            else:  # the happy path: two null columns, nothing looked at row by row
+                input_json = errors = pa.nulls(batch.num_rows, pa.string())
             yield pa.RecordBatch.from_arrays(
-                [*(batch.column(k) for k in keys), *to_arrow(outputs, task)],  # keys: as Arrow
+                [*(batch.column(k) for k in keys), *guarded.arrays, errors, input_json],
                 names=names,
             )
 

@@ -98,6 +98,8 @@ class ModelSpec:
     skops_trusted_types: tuple[str, ...] = ()
     positive_class: str = "1"
     threshold: float = 0.5
+    # Load models whose loading runs code (custom pyfuncs, pickles): docs/scoring.md.
+    allow_pickled_code: bool = False
 
 
 @dataclass(frozen=True)
@@ -333,7 +335,15 @@ def _check_features_contract(
 
 
 def _model(where: _Where, raw: dict[str, Any]) -> ModelSpec:
-    known = ("name", "alias", "task", "skops_trusted_types", "positive_class", "threshold")
+    known = (
+        "name",
+        "alias",
+        "task",
+        "skops_trusted_types",
+        "positive_class",
+        "threshold",
+        "allow_pickled_code",
+    )
     where.unknown(raw, known, "model")
     task = where.text(raw, "task", "model")
     if task not in TASKS:
@@ -352,6 +362,9 @@ def _model(where: _Where, raw: dict[str, Any]) -> ModelSpec:
         or not 0 < threshold < 1
     ):
         where.fail("model.threshold", f"expected a number between 0 and 1, got {threshold!r}")
+    allow = raw.get("allow_pickled_code", False)
+    if not isinstance(allow, bool):
+        where.fail("model.allow_pickled_code", f"expected true or false, got {allow!r}")
     positive = raw.get("positive_class", 1)
     if isinstance(positive, bool) or not isinstance(positive, int | str):
         where.fail("model.positive_class", f"expected a class label, got {positive!r}")
@@ -362,6 +375,7 @@ def _model(where: _Where, raw: dict[str, Any]) -> ModelSpec:
         skops_trusted_types=tuple(trusted),
         positive_class=str(positive),
         threshold=float(threshold),
+        allow_pickled_code=allow,
     )
 
 

@@ -31,7 +31,7 @@ tables: {}
 mlflow:
   {tracking_uri: null, registry_uri: null, artifact_root: null, experiment: "e-{usecase}",
    model_name_prefix: null, request_timeout_seconds: 10, request_max_retries: 2}
-scoring: {batch_size: 100}
+scoring: {batch_size: 100, max_error_rows: 0, max_error_share: 0.0}
 training: {baseline_max_rows: 1000, seed: 7}
 logging: {level: INFO, json: false}
 ingest:
@@ -359,3 +359,12 @@ def test_raw_archive_takes_keep_move_or_delete(tmp_path):
         ConfigError, match=r"ingest\.raw_archive: expected one of \['keep', 'move', 'delete'\]"
     ):
         load_config("test", ["ingest.raw_archive=archive"], conf_dir=conf, environ={})
+
+
+def test_the_error_budget_defaults_to_none_and_is_bounded():
+    scoring = load_config("local").scoring
+    assert (scoring.max_error_rows, scoring.max_error_share) == (0, 0.0)
+    with pytest.raises(ConfigError, match=r"scoring\.max_error_share: expected a value <= 1"):
+        load_config("local", ["scoring.max_error_share=1.5"])
+    with pytest.raises(ConfigError, match=r"scoring\.max_error_rows: expected a value >= 0"):
+        load_config("local", ["scoring.max_error_rows=-1"])

@@ -15,6 +15,7 @@ def test_a_use_case_has_a_bronze_table_per_source_and_the_engine_tables():
         "features",
         "scores",
         "scores_current",
+        "score_errors",
         "drift_metrics",
         "runs",
     )

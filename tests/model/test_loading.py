@@ -4,12 +4,17 @@ LightGBM files, and the task check at load. Models are saved with MLflow's own
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import mlflow.lightgbm
+import mlflow.pyfunc
 import mlflow.sklearn
 import mlflow.xgboost
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.pyfunc import PythonModel
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
@@ -18,6 +23,7 @@ from scoring.model.loading import load_predictor, model_flavors
 from scoring.usecase.spec import ModelSpec
 
 BINARY = ModelSpec("m", "champion", "binary")
+TRUSTING = ModelSpec("m", "champion", "binary", allow_pickled_code=True)
 MULTICLASS = ModelSpec("m", "champion", "multiclass")
 REGRESSION = ModelSpec("m", "champion", "regression")
 RNG = np.random.default_rng(4)
@@ -69,7 +75,9 @@ def test_a_type_nobody_reviewed_is_refused_naming_the_setting(tmp_path):
 def test_a_pickled_scikit_learn_model_is_refused(tmp_path):
     folder = save_sklearn(LogisticRegression().fit(X, Y), tmp_path / "m", fmt="cloudpickle")
     with pytest.raises(
-        ModelError, match="saved as 'cloudpickle'; loading a pickle trusts any code"
+        ModelError,
+        match=r"saved as 'cloudpickle'; loading a pickle runs any code in it: .*"
+        r"serialization_format='skops', or set model\.allow_pickled_code: true",
     ):
         load_predictor(folder, BINARY)
 
@@ -123,3 +131,52 @@ def test_a_lightgbm_multiclass_booster_loads_from_its_native_file(tmp_path):
     assert out.classes == ("0", "1", "2")
     assert np.allclose(out.columns["score"], expected.max(axis=1))
     assert out.columns["label"].tolist() == [str(i) for i in expected.argmax(axis=1)]
+
+
+def test_a_pickled_scikit_learn_model_loads_when_the_use_case_allows_pickled_code(tmp_path):
+    model = LogisticRegression().fit(X, Y)
+    folder = save_sklearn(model, tmp_path / "m", fmt="cloudpickle")
+    out = load_predictor(folder, TRUSTING).predict(X.head(3))
+    assert np.allclose(out.columns["score"], model.predict_proba(X.head(3))[:, 1])
+
+
+class MarkerModel(PythonModel):
+    """A custom pyfunc whose unpickling writes a marker file: code that runs on load."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        Path(self.marker).write_text("ran on load")
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        return pd.DataFrame({"score": np.full(len(model_input), 0.25)})
+
+
+def test_a_custom_pyfunc_is_code_and_loads_only_when_the_use_case_allows_it(tmp_path):
+    marker = tmp_path / "marker"
+    mlflow.pyfunc.save_model(str(tmp_path / "m"), python_model=MarkerModel(str(marker)))
+    marker.unlink(missing_ok=True)  # MLflow's save round-trips the object itself
+    with pytest.raises(
+        ModelError,
+        match=r"custom python_function model \(its python_model 'python_model.pkl' is unpickled "
+        r"with cloudpickle\): loading it runs code; .* sets model\.allow_pickled_code: true",
+    ):
+        load_predictor(tmp_path / "m", BINARY)
+    assert not marker.exists()  # refused before anything was unpickled
+    out = load_predictor(tmp_path / "m", TRUSTING).predict(X.head(3))
+    assert marker.read_text() == "ran on load"
+    assert out.columns["score"].tolist() == [0.25, 0.25, 0.25]
+
+
+def test_a_flavor_the_engine_does_not_load_natively_is_refused_from_its_mlmodel_file(tmp_path):
+    (tmp_path / "MLmodel").write_text(
+        "flavors:\n"
+        "  pytorch: {model_data: data, pytorch_version: 2.3.0}\n"
+        "  python_function: {loader_module: mlflow.pytorch, data: data}\n"
+    )
+    with pytest.raises(
+        ModelError, match=r"flavor\(s\) \['pytorch'\] \(its MLflow loader may unpickle\)"
+    ):
+        load_predictor(tmp_path, BINARY)

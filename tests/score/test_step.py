@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,6 +34,7 @@ from tests.model_fixtures import (
     churn_features_schema,
     feature_row,
     features_frame,
+    register_bad_model,
     register_custom_model,
 )
 
@@ -233,6 +236,13 @@ def test_scored_tables_keep_file_statistics_only_for_their_lookup_columns(
     assert set(detail.properties["delta.dataSkippingStatsColumns"].split(",")) == columns
 
 
+def test_a_run_without_bad_rows_counts_none_and_creates_no_score_errors_table(spark, scored):
+    result = scored.result
+    assert (result.rows_in, result.rows_out, result.rows_quarantined) == (40, 40, 0)
+    assert result.warnings == () and "score_errors" not in result.table_versions
+    assert not io.table_exists(spark, tables_of(scored.config)["score_errors"])
+
+
 def test_scores_current_holds_one_row_per_customer(spark, scored):
     config = scored.config
     current = io.read_table(spark, tables_of(config)["scores_current"])
@@ -265,7 +275,8 @@ def test_missing_signature_column_fails_before_scoring_and_writes_nothing(spark,
 def test_a_custom_pyfunc_model_scores_with_outputs_chosen_by_name(spark, trained, tmp_path):
     config = scoring_config(trained, tmp_path / "lake")
     version = register_custom_model(mlflow_target(config, "churn"), "custom_churn")
-    score(spark, config, f"models:/custom_churn/{version}", "score-c")
+    trusting = replace(CHURN.model, allow_pickled_code=True)  # a custom pyfunc is code
+    score(spark, config, f"models:/custom_churn/{version}", "score-c", spec=trusting)
     actual = (
         io.read_table(spark, tables_of(config)["scores"])
         .where("customer_id IN ('C000', 'C001', 'C002')")
@@ -302,4 +313,31 @@ def test_a_model_that_cannot_serve_the_task_fails_in_one_line_before_anything_is
         ModelError, match=r"^models:/scoring_churn/1: .*cannot serve task regression"
     ):
         score(spark, config, CHAMPION, "score-r", spec=regression)
+    assert not io.table_exists(spark, tables_of(config)["scores"])
+
+
+@pytest.mark.parametrize(
+    ("kind", "what_to_do"),
+    [
+        ("array", r"ModelError: model output is ndarray; for task binary a custom model must "
+                  r"return a DataFrame \(a column 'score' or 'probability'\)"),
+        ("pickle", r"saved as 'cloudpickle'; loading a pickle runs any code in it: log it with "
+                   r"serialization_format='skops', or set model\.allow_pickled_code: true"),
+        ("skops_type", r"skops types \['tests\.model_fixtures\.Reviewed'\] are not trusted; "
+                       r"review them and list them in usecase\.yaml model\.skops_trusted_types"),
+    ],
+)  # fmt: skip
+def test_a_model_the_engine_cannot_use_fails_on_the_driver_in_one_line_before_scoring(
+    spark, trained, tmp_path, kind, what_to_do
+):
+    config = scoring_config(trained, tmp_path / "lake")
+    name = f"bad_{kind}"
+    version = register_bad_model(mlflow_target(config, "churn"), name, kind)
+    spec = replace(CHURN.model, allow_pickled_code=kind == "array")
+    with pytest.raises(ModelError) as error:
+        score(spark, config, f"models:/{name}/{version}", f"score-{kind}", spec=spec)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"models:/{name}/{version}: ")
+    assert re.search(what_to_do, message), message
     assert not io.table_exists(spark, tables_of(config)["scores"])

@@ -184,3 +184,13 @@ def test_the_default_use_case_is_the_environment_variable_then_the_demo(monkeypa
     assert default_usecase_dir() == CHURN_DIR
     monkeypatch.setenv("SCORING_USECASE", str(tmp_path))
     assert default_usecase_dir() == tmp_path
+
+
+def test_pickled_code_is_refused_unless_the_use_case_allows_it_with_a_boolean(tmp_path):
+    assert load_usecase(write_usecase(tmp_path / "a")).model.allow_pickled_code is False
+    doc = usecase_doc(model={"name": "m", "task": "binary", "allow_pickled_code": True})
+    assert load_usecase(write_usecase(tmp_path / "b", doc)).model.allow_pickled_code is True
+    doc = usecase_doc(model={"name": "m", "task": "binary", "allow_pickled_code": "yes"})
+    assert "model.allow_pickled_code: expected true or false, got 'yes'" in load_fails(
+        tmp_path / "c", doc
+    )

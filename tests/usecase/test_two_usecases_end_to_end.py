@@ -164,6 +164,7 @@ def test_the_claims_tables_live_in_their_own_folder(lakehouse):
             "features",
             "scores",
             "scores_current",
+            "score_errors",
             "drift_metrics",
             "runs",
         )
