@@ -101,19 +101,27 @@ class InverseActivityModel(PythonModel):
         return pd.DataFrame({"label": (probability >= 0.5).astype(int), "probability": probability})
 
 
-def register_custom_model(target: MlflowTarget, name: str) -> str:
-    """Log and register InverseActivityModel under `name`; return its version."""
-    example = pd.DataFrame({"segment": ["smb"], "txn_count_30d": [1.0]})
-    signature = infer_signature(example, InverseActivityModel().predict(None, example))
+def register_pyfunc(
+    target: MlflowTarget, name: str, model: PythonModel, example: pd.DataFrame, output: Any
+) -> str:
+    """Log and register the custom pyfunc `model` under `name`, its signature inferred from
+    `example` and `output`; return its version."""
     with mlflow.start_run(experiment_id=ensure_experiment(target)):
         info = log_pyfunc(
             name="model",
-            python_model=InverseActivityModel(),
-            signature=signature,
+            python_model=model,
+            signature=infer_signature(example, output),
             registered_model_name=name,
             pip_requirements=["pandas"],
         )
     return str(info.registered_model_version)
+
+
+def register_custom_model(target: MlflowTarget, name: str) -> str:
+    """Log and register InverseActivityModel under `name`; return its version."""
+    example = pd.DataFrame({"segment": ["smb"], "txn_count_30d": [1.0]})
+    model = InverseActivityModel()
+    return register_pyfunc(target, name, model, example, model.predict(None, example))
 
 
 class FaultyModel(PythonModel):
@@ -132,16 +140,7 @@ class FaultyModel(PythonModel):
 def register_faulty_model(target: MlflowTarget, name: str) -> str:
     """Log and register FaultyModel under `name`; return its version."""
     example = pd.DataFrame({"tenure_days": [101.0], "txn_count_30d": [1.0]})
-    signature = infer_signature(example, pd.DataFrame({"score": [0.5]}))
-    with mlflow.start_run(experiment_id=ensure_experiment(target)):
-        info = log_pyfunc(
-            name="model",
-            python_model=FaultyModel(),
-            signature=signature,
-            registered_model_name=name,
-            pip_requirements=["pandas"],
-        )
-    return str(info.registered_model_version)
+    return register_pyfunc(target, name, FaultyModel(), example, pd.DataFrame({"score": [0.5]}))
 
 
 class ArrayModel(PythonModel):
@@ -165,27 +164,19 @@ def register_bad_model(target: MlflowTarget, name: str, kind: str) -> str:
     from sklearn.linear_model import LogisticRegression
 
     example = pd.DataFrame({"tenure_days": [101.0, 102.0, 103.0], "txn_count_30d": [0.0, 1.0, 4.0]})
+    if kind == "array":
+        return register_pyfunc(target, name, ArrayModel(), example, np.array([0.5, 0.5, 0.5]))
     with mlflow.start_run(experiment_id=ensure_experiment(target)):
-        if kind == "array":
-            signature = infer_signature(example, np.array([0.5, 0.5, 0.5]))
-            info = log_pyfunc(
-                name="model",
-                python_model=ArrayModel(),
-                signature=signature,
-                registered_model_name=name,
-                pip_requirements=["pandas"],
-            )
-        else:
-            model = LogisticRegression().fit(example, [1, 0, 0])
-            if kind == "skops_type":
-                model.extra_ = Reviewed()
-            info = mlflow.sklearn.log_model(
-                model,
-                name="model",
-                signature=infer_signature(example, model.predict_proba(example)),
-                serialization_format="cloudpickle" if kind == "pickle" else "skops",
-                skops_trusted_types=[f"{__name__}.Reviewed"] if kind == "skops_type" else None,
-                registered_model_name=name,
-                pip_requirements=["scikit-learn"],
-            )
+        model = LogisticRegression().fit(example, [1, 0, 0])
+        if kind == "skops_type":
+            model.extra_ = Reviewed()
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(example, model.predict_proba(example)),
+            serialization_format="cloudpickle" if kind == "pickle" else "skops",
+            skops_trusted_types=[f"{__name__}.Reviewed"] if kind == "skops_type" else None,
+            registered_model_name=name,
+            pip_requirements=["scikit-learn"],
+        )
     return str(info.registered_model_version)

@@ -8,6 +8,7 @@ carries the run's lineage as JSON `userMetadata`.
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -28,6 +29,8 @@ from scoring.core import sql
 from scoring.core.contracts import Contract, column_comments, spark_schema
 from scoring.core.errors import ConflictError, DataError
 from scoring.core.tables import TableRef
+
+log = logging.getLogger(__name__)
 
 # Tables stay readable by non-Spark readers (delta-rs, Trino): no deletion vectors.
 DEFAULT_PROPERTIES: Mapping[str, str] = {"delta.enableDeletionVectors": "false"}
@@ -454,3 +457,27 @@ def other_writers(spark: SparkSession, ref: TableRef, run_id: str, since: int) -
     history = delta_table(spark, ref).history(max(newer, 1)).where(F.col("version") > F.lit(since))
     stamps = [user_metadata(r["userMetadata"]) for r in history.collect()]  # a few commits
     return sorted({str(s["run_id"]) for s in stamps if s.get("run_id") not in (None, run_id)})
+
+
+def undo_own_commits(
+    spark: SparkSession, ref: TableRef, before: int | None, run_id: str, step: str
+) -> bool:
+    """Restore `ref` to version `before` when this run committed to it since; never over
+    another run's commit (a RESTORE would erase it: named in the log instead, and the date's
+    rerun settles it). Whether the table is as it was at `before`."""
+    if before is None or current_version(spark, ref) == before:
+        return True
+    others = other_writers(spark, ref, run_id, before)
+    if others:
+        log.error(
+            "%s failed: %s not restored to version %s: run(s) %s committed to it since; "
+            "rerun the date to settle it",
+            step,
+            ref,
+            before,
+            ", ".join(others),
+        )
+        return False
+    log.warning("%s failed: restoring %s to version %s", step, ref, before)
+    restore(spark, ref, before)
+    return True

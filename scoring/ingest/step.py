@@ -319,32 +319,7 @@ def _rollback(
     run; but never over another run's commit (a RESTORE would erase it): such a table is
     left as it is and named in the log (its slice is settled by rerunning the date)."""
     for name, ref in refs.items():
-        version = before[name]
-        if version is None or io.current_version(spark, ref) == version:
-            continue
-        others = _other_writers(spark, ref, run_id, version)
-        if others:
-            log.error(
-                "ingest failed: %s not restored to version %s: run(s) %s committed to it since; "
-                "rerun the date to settle it",
-                name,
-                version,
-                ", ".join(others),
-            )
-            continue
-        log.warning("ingest failed: restoring %s to version %s", name, version)
-        io.restore(spark, ref, version)
-
-
-def _other_writers(spark: SparkSession, ref: TableRef, run_id: str, since: int) -> list[str]:
-    """The run ids of other runs' commits after version `since` (table maintenance without
-    a run id, e.g. a property change, does not count)."""
-    newer = int(io.current_version(spark, ref) or since) - since
-    history = (
-        io.delta_table(spark, ref).history(max(newer, 1)).where(F.col("version") > F.lit(since))
-    )
-    stamps = [io.user_metadata(r["userMetadata"]) for r in history.collect()]  # a few commits
-    return sorted({str(s["run_id"]) for s in stamps if s.get("run_id") not in (None, run_id)})
+        io.undo_own_commits(spark, ref, before[name], run_id, "ingest")
 
 
 def _result(

@@ -295,13 +295,13 @@ class ScoreErrors:
         scores = self.tables["scores"]
         written = int(commit["operationMetrics"].get("numOutputRows", 0))
         if written + count.bad != count.rows:
-            undone = _undo(self.spark, scores, before, self.lineage.run_id)
+            undone = io.undo_own_commits(self.spark, scores, before, self.lineage.run_id, "score")
             raise DataError(
                 f"{scores}: conservation broken: {count.rows} rows scored, {count.bad} bad, but "
                 f"{written} written; {_undone(undone)}"
             )
         if budget.exceeded(count.bad, count.rows):
-            undone = _undo(self.spark, scores, before, self.lineage.run_id)
+            undone = io.undo_own_commits(self.spark, scores, before, self.lineage.run_id, "score")
             raise ModelError(
                 f"{self.model.pinned_uri}: {count.bad} of {count.rows} rows of {self.run_date} "
                 f"could not be scored (first error: {count.first_error}), more than the error "
@@ -315,8 +315,8 @@ class ScoreErrors:
             elif errors_before is not None:
                 self._clear()
         except Exception:
-            _undo(self.spark, scores, before, self.lineage.run_id)
-            _undo(self.spark, ref, errors_before, self.lineage.run_id)
+            io.undo_own_commits(self.spark, scores, before, self.lineage.run_id, "score")
+            io.undo_own_commits(self.spark, ref, errors_before, self.lineage.run_id, "score")
             raise
         if count.bad or errors_before is not None:  # else the table does not exist
             own = io.own_commit(self.spark, ref, self.lineage.run_id, after=errors_before)
@@ -375,27 +375,6 @@ def _undone(undone: bool) -> str:
     if undone:
         return "nothing was written (the scores write was undone)"
     return "the scores write was not undone: another run committed since; rerun the date"
-
-
-def _undo(spark: SparkSession, ref: TableRef, before: int | None, run_id: str) -> bool:
-    """Restore `ref` to version `before` when this run committed to it since; never over
-    another run's commit (named in the log instead: rerun the date to settle it). Whether
-    the table is as it was at `before`."""
-    if before is None or io.current_version(spark, ref) == before:
-        return True
-    others = io.other_writers(spark, ref, run_id, before)
-    if others:
-        log.error(
-            "score failed: %s not restored to version %s: run(s) %s committed to it since; "
-            "rerun the date to settle it",
-            ref,
-            before,
-            ", ".join(others),
-        )
-        return False
-    log.warning("score failed: restoring %s to version %s", ref, before)
-    io.restore(spark, ref, before)
-    return True
 
 
 def write_scores(
