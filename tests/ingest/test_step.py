@@ -30,6 +30,7 @@ from tests.ingest.drops import (
     CUSTOMER_HEADER,
     CUSTOMERS_DAY1,
     CUSTOMERS_DAY2,
+    T0,
     TRANSACTIONS_DAY1,
     TRANSACTIONS_DAY2,
     write_drop,
@@ -299,3 +300,70 @@ def test_quarantine_share_above_the_limit_fails_and_changes_nothing(spark, histo
     with pytest.raises(DataError, match=r"customers: 7 of 12 records quarantined \(58\.3%\)"):
         ingest(spark, config, date(2026, 3, 8), "ingest-bad", max_share=0.5)
     assert versions(spark, config) == before
+
+
+def new_customer(number: int) -> list[str]:
+    """A customers drop with one customer bronze lacks and one quarantined line."""
+    return [f"C{number:07d},2024-01-10,DE,consumer,1980,true,{T0}", f"X{number},2024,DE"]
+
+
+def fail_second_merge(monkeypatch, before_failing=None) -> None:
+    """Make the second bronze MERGE of the next ingest raise, after the quarantine write and
+    the first MERGE committed; `before_failing` runs first (another writer's commit)."""
+    import scoring.ingest.step as step
+
+    real, calls = step.merge_bronze, []
+
+    def merge(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            if before_failing:
+                before_failing()
+            raise OSError("storage went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(step, "merge_bronze", merge)
+
+
+def test_a_failure_between_commits_restores_every_table_the_run_committed_to(
+    spark, history, monkeypatch
+):
+    config = history["config"]
+    write_drop(Path(config.raw_root("churn")), "2026-03-09", new_customer(50), TRANSACTIONS_DAY2)
+    before = versions(spark, config)
+    rows = {t: io.read_table(spark, churn_tables(config)[t]).count() for t in TABLES[:3]}
+    fail_second_merge(monkeypatch)
+    with pytest.raises(OSError, match="storage went away"):
+        ingest(spark, config, date(2026, 3, 9), "ingest-cut")
+    after = versions(spark, config)
+    # Each table the run committed to got one RESTORE commit back to its content before.
+    for table in TABLES[:3]:
+        ref = churn_tables(config)[table]
+        assert io.read_table(spark, ref).count() == rows[table], table
+        if after[table] != before[table]:
+            last = io.delta_table(spark, ref).history(1).first()
+            assert last is not None and last["operation"] == "RESTORE", table
+    assert after["bronze_transactions"] == before["bronze_transactions"]  # never merged
+    assert after["quarantine"] != before["quarantine"]  # written, then restored
+    assert after["bronze_customers"] != before["bronze_customers"]  # merged, then restored
+
+
+def test_a_failed_ingest_never_restores_over_another_runs_commit(spark, history, monkeypatch):
+    config = history["config"]
+    tables = churn_tables(config)
+    write_drop(Path(config.raw_root("churn")), "2026-03-10", new_customer(51), TRANSACTIONS_DAY2)
+
+    def other_run_writes_quarantine() -> None:  # a commit of another run, no row changed
+        with io.commit_metadata(spark, {"run_id": "other-run", "step": "manual"}):
+            spark.sql(
+                f"ALTER TABLE delta.`{tables['quarantine'].path}` "
+                "SET TBLPROPERTIES ('scoring.test.touched' = 'yes')"
+            )
+
+    fail_second_merge(monkeypatch, other_run_writes_quarantine)
+    with pytest.raises(OSError, match="storage went away"):
+        ingest(spark, config, date(2026, 3, 10), "ingest-cut-2")
+    last = io.delta_table(spark, tables["quarantine"]).history(1).first()
+    assert last is not None and last["operation"] == "SET TBLPROPERTIES"  # the other run's
+    bronze = io.delta_table(spark, tables["bronze_customers"]).history(1).first()
+    assert bronze is not None and bronze["operation"] == "RESTORE"  # only ours: undone
