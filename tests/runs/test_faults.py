@@ -1,17 +1,22 @@
 """Real processes killed mid-step and raced: what they leave in the tables and in `runs`.
 
+Ingest:
 Two lakes get the same demo drops (same seed). The reference lake is ingested cleanly, date
 after date, in this process. The faulty lake's runs are `python -m scoring ingest`
 subprocesses with `SCORING_FAULT` (scoring/core/faults.py): day 2 is SIGKILLed right after
 its first bronze MERGE and rerun; on day 3 a run that holds its claim (paused) is raced by a
 second one. At the end both lakes must hold the same bronze and quarantine rows, run stamps
 aside: one copy of each record, nothing of the killed run or of the loser left twice.
+
+Score: a run SIGKILLed between its `scores` write and its `scores_current` MERGE, rerun:
+one row per entity in both.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -171,3 +176,36 @@ def test_a_killed_ingest_is_invisible_to_readers_marked_killed_and_a_race_has_on
         (DAYS[2], "failed"),
         (DAYS[2], "succeeded"),
     ]
+
+
+def test_a_score_killed_between_scores_and_scores_current_reruns_to_one_copy(
+    spark, trained, tmp_path
+):
+    from tests.model_fixtures import RUN_DATE
+
+    # The trained features and registry, nothing else other tests may have written there
+    # (the model's artifacts stay where the registry says).
+    root = tmp_path / "lake"
+    source = usecase_tables(trained, CHURN)["features"].path
+    tables = usecase_tables(make_config(root), CHURN)
+    shutil.copytree(str(source), str(tables["features"].path))
+    shutil.copy(Path(trained.storage.root) / "mlflow.db", root / "mlflow.db")
+    args = ["score", "--usecase", str(CHURN_DIR), "--set", f"storage.root={root}",
+            "--set", "spark.shuffle_partitions=2", "--run-date", RUN_DATE.isoformat()]  # fmt: skip
+    env = {**os.environ, FAULT_ENV: "score.written:kill"}
+    killed = subprocess.run(
+        [sys.executable, "-m", "scoring", *args],
+        env=env, capture_output=True, text=True, timeout=JOB_TIMEOUT_S,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    day = F.col("as_of_date") == F.lit(RUN_DATE)
+    entities = io.read_table(spark, tables["features"]).where(day).count()
+    assert io.read_table(spark, tables["scores"]).where(day).count() == entities
+    assert not io.table_exists(spark, tables["scores_current"])  # killed before the MERGE
+    assert run(args) == 0
+    scores = io.read_table(spark, tables["scores"]).where(day)
+    current = io.read_table(spark, tables["scores_current"])
+    assert scores.count() == scores.select(*CHURN.entity).distinct().count() == entities
+    assert current.count() == current.select(*CHURN.entity).distinct().count() == entities
+    ended = {r["status"] for r in io.read_table(spark, tables["runs"]).collect()}
+    assert ended == {"killed", "succeeded"}
