@@ -1,7 +1,6 @@
 """Real processes killed mid-step and raced: what they leave in the tables and in `runs`.
 
-Ingest:
-Two lakes get the same demo drops (same seed). The reference lake is ingested cleanly, date
+Ingest: two lakes get the same demo drops (same seed). The reference lake is ingested cleanly, date
 after date, in this process. The faulty lake's runs are `python -m scoring ingest`
 subprocesses with `SCORING_FAULT` (scoring/core/faults.py): day 2 is SIGKILLed right after
 its first bronze MERGE and rerun; on day 3 a run that holds its claim (paused) is raced by a
