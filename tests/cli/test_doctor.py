@@ -59,7 +59,10 @@ def test_doctor_names_broken_feature_code_and_a_missing_model_one_line_each(
         re.M,
     )
     assert re.search(
-        r"^\[FAILED\] model: .*no alias 'champion' of model 'tiny_model'.*register one", out, re.M
+        r"^\[FAILED\] model: model URI 'models:/tiny_model@champion': registry \S+ is empty: "
+        r"no model is registered in it .*; register one",
+        out,
+        re.M,
     )
     assert "doctor: 2 check(s) failed: feature code, model" in out
 
