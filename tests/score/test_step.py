@@ -22,6 +22,7 @@ from scoring.core.session import temporary_conf
 from scoring.core.tables import Tables
 from scoring.model.registry import configure_mlflow, mlflow_target
 from scoring.runs.result import StepResult
+from scoring.score import udf
 from scoring.score.step import BATCH_SIZE_CONF, MAX_BYTES_CONF, ScoreRequest, run_score
 from scoring.score.tables import ScoresLayout
 from scoring.score.udf import LOAD_LOG_ENV
@@ -99,6 +100,9 @@ def scored(spark, trained, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch, temporary_conf(spark, TINY_BYTE_CAP):
         patch.setenv(LOAD_LOG_ENV, str(root))
         patch.setattr(MlflowClient, "get_model_version_by_alias", counting)
+        # Ship afresh: an earlier test of the session may have shipped this registered
+        # version, whose workers then never load it again (their cache has it).
+        patch.setattr(udf, "_SHIPPED", {})
         before = {key: spark.conf.get(key, None) for key in keys}
         result = score(spark, config, CHAMPION, "score-1")
         after = {key: spark.conf.get(key, None) for key in keys}
