@@ -92,31 +92,43 @@ def last_commit(spark: SparkSession, ref: TableRef) -> dict[str, Any]:
     }
 
 
+def commits(spark: SparkSession, ref: TableRef, after: int | None = None) -> list[dict[str, Any]]:
+    """The table's commits after version `after` among its newest `_OWN_COMMIT_DEPTH`,
+    oldest first: version, operation, operationMetrics and parsed userMetadata (rows of the
+    Delta log, not data)."""
+    history = delta_table(spark, ref).history(_OWN_COMMIT_DEPTH)
+    if after is not None:
+        history = history.where(F.col("version") > F.lit(after))
+    rows = history.select("version", "operation", "operationMetrics", "userMetadata").collect()
+    return [
+        {
+            "version": int(row["version"]),
+            "operation": row["operation"],
+            "operationMetrics": dict(row["operationMetrics"] or {}),
+            "userMetadata": user_metadata(row["userMetadata"]),
+        }
+        for row in sorted(rows, key=lambda r: int(r["version"]))
+    ]
+
+
+def own_commits(
+    spark: SparkSession, ref: TableRef, run_id: str, after: int | None = None
+) -> list[dict[str, Any]]:
+    """This run's commits (stamped with its `run_id`) after version `after`, oldest first."""
+    return [c for c in commits(spark, ref, after) if c["userMetadata"].get("run_id") == run_id]
+
+
 def own_commit(
     spark: SparkSession, ref: TableRef, run_id: str, after: int | None = None
 ) -> dict[str, Any] | None:
     """The newest commit stamped with this run's `run_id` (newer than version `after`), or
-    None when the run made none: version, operation, operationMetrics, parsed userMetadata.
+    None when the run made none.
 
     Not simply the table's newest commit, which may be another writer's: the versions and
-    metrics a step reports are those of its own commit. Looks at the newest
-    `_OWN_COMMIT_DEPTH` commits.
+    metrics a step reports are those of its own commit.
     """
-    history = delta_table(spark, ref).history(_OWN_COMMIT_DEPTH)
-    if after is not None:
-        history = history.where(F.col("version") > F.lit(after))
-    # At most _OWN_COMMIT_DEPTH rows of the Delta log, not data.
-    rows = history.select("version", "operation", "operationMetrics", "userMetadata").collect()
-    for row in sorted(rows, key=lambda r: -int(r["version"])):
-        metadata = user_metadata(row["userMetadata"])
-        if metadata.get("run_id") == run_id:
-            return {
-                "version": int(row["version"]),
-                "operation": row["operation"],
-                "operationMetrics": dict(row["operationMetrics"] or {}),
-                "userMetadata": metadata,
-            }
-    return None
+    mine = own_commits(spark, ref, run_id, after)
+    return mine[-1] if mine else None
 
 
 def user_metadata(text: str | None) -> dict[str, Any]:
@@ -453,10 +465,8 @@ def read_partition(
 def other_writers(spark: SparkSession, ref: TableRef, run_id: str, since: int) -> list[str]:
     """The run ids of other runs' commits after version `since` (table maintenance without
     a run id, e.g. a property change, does not count): a rollback must not restore over them."""
-    newer = int(current_version(spark, ref) or since) - since
-    history = delta_table(spark, ref).history(max(newer, 1)).where(F.col("version") > F.lit(since))
-    stamps = [user_metadata(r["userMetadata"]) for r in history.collect()]  # a few commits
-    return sorted({str(s["run_id"]) for s in stamps if s.get("run_id") not in (None, run_id)})
+    others = {c["userMetadata"].get("run_id") for c in commits(spark, ref, since)}
+    return sorted(str(r) for r in others - {None, run_id})
 
 
 def undo_own_commits(

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from scoring.core import io
 from scoring.core.config import RetentionSettings
@@ -192,14 +191,7 @@ def _own_commits(
 ) -> dict[str, dict[str, Any]]:
     """This run's commits to the table after version `after`, by operation (the newest of
     each): its operationMetrics, plus `_version`."""
-    history = io.delta_table(spark, ref).history(20)
-    if after is not None:
-        history = history.where(F.col("version") > F.lit(after))
-    # At most 20 rows of the Delta log, not data.
-    rows = history.select("version", "operation", "operationMetrics", "userMetadata").collect()
-    found: dict[str, dict[str, Any]] = {}
-    for row in sorted(rows, key=lambda r: int(r["version"])):
-        if io.user_metadata(row["userMetadata"]).get("run_id") == run_id:
-            metrics = dict(row["operationMetrics"] or {})
-            found[str(row["operation"])] = {**metrics, "_version": int(row["version"])}
-    return found
+    return {
+        str(c["operation"]): {**c["operationMetrics"], "_version": c["version"]}
+        for c in io.own_commits(spark, ref, run_id, after)
+    }
