@@ -121,6 +121,8 @@ class TrainingSettings:
 
     baseline_max_rows: int = field(metadata={"min": 1})
     seed: int
+    # Share of the entities kept out of training; the baseline is drawn from them.
+    holdout_share: float = field(metadata={"min": 0.0, "max": 0.9})
 
 
 @dataclass(frozen=True)

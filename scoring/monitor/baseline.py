@@ -1,10 +1,10 @@
 """The monitoring baseline of a registered model version: built, logged, found by tag, read.
 
-A baseline is a Parquet file of rows the model version was trained on (or, for a model
-trained elsewhere, of one features date): the entity key, the model's inputs as the model
-saw them, its outputs (`scoring.model.tasks.MONITORED_OUTPUTS`) and, when known, the
-observed `target`. It is logged as the artifact `baseline/baseline.parquet` of an MLflow
-run, and the registered version is tagged with its URI (`baseline_uri`), so the monitor
+A baseline is a Parquet file of rows held out of the model version's training (or, for a
+model trained elsewhere, of one features date): the entity key, the model's inputs as the
+model saw them, its outputs (`scoring.model.tasks.MONITORED_OUTPUTS`) and, for held-out
+rows, the observed outcome `__outcome__`. It is logged as the artifact
+`baseline/baseline.parquet` of an MLflow run, and the registered version is tagged with its URI (`baseline_uri`), so the monitor
 finds the baseline of whatever version scored a date.
 """
 
@@ -29,7 +29,8 @@ from scoring.model.tasks import MONITORED_OUTPUTS, Outputs, output_names
 
 BASELINE_TAG = "baseline_uri"
 BASELINE_ARTIFACT = "baseline/baseline.parquet"
-TARGET = "target"
+# The observed outcome of a held-out row (scoring.train.holdout); a name no feature has.
+TARGET = "__outcome__"
 
 
 def baseline_rows(

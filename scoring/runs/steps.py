@@ -139,7 +139,9 @@ def train(run: StepRun, alias: str, run_id: str | None = None) -> StepResult:
     from scoring.train.step import TrainSettings, run_train
 
     training = run.config.training
-    settings = TrainSettings(alias, training.baseline_max_rows, training.seed)
+    settings = TrainSettings(
+        alias, training.baseline_max_rows, training.seed, training.holdout_share
+    )
 
     def body(rid: str) -> StepResult:
         return run_train(

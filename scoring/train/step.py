@@ -1,10 +1,11 @@
 """`scoring train`: the use case's trainer on one features date, registered in MLflow.
 
 Read the features at one pinned version → the use case's `label(data, D)` gives the entity
-key and `label` → join with the features of D → `fit(inputs, labels, seed)` on the driver →
-check the model serves the use case's task → log it (skops with reviewed types, XGBoost or
-LightGBM native; signature; input example) → register it → log the monitoring baseline →
-tag the version → set the alias. The alias is set last, so a failed run never becomes the
+key and `label` → join with the features of D → hold out a share of the entities
+(`scoring.train.holdout`) → `fit(inputs, labels, seed)` on the rest, on the driver → check the
+model serves the use case's task → log it (skops with reviewed types, XGBoost or LightGBM
+native; signature; input example) and its held-out metrics → register it → log the monitoring
+baseline (the held-out rows, their outputs and outcomes) → tag the version → set the alias. The alias is set last, so a failed run never becomes the
 champion.
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
@@ -28,7 +30,7 @@ from scoring.model.loading import trusted_types
 from scoring.model.predictors import EstimatorPredictor, check_estimator
 from scoring.model.registry import MlflowTarget, configure_mlflow, ensure_experiment
 from scoring.model.signature import bind_inputs, contract_inputs
-from scoring.model.tasks import REGRESSION
+from scoring.model.tasks import REGRESSION, Outputs
 from scoring.monitor.baseline import (
     BASELINE_TAG,
     baseline_rows,
@@ -37,6 +39,7 @@ from scoring.monitor.baseline import (
     tag_version,
 )
 from scoring.runs.result import StepResult
+from scoring.train.holdout import describe, holdout_mask, holdout_metrics, usable_split
 from scoring.train.register import log_model
 from scoring.usecase.code import load_function
 from scoring.usecase.spec import AS_OF_DATE, FEATURE_RUN_ID, TrainSpec, UseCase
@@ -52,6 +55,8 @@ class TrainSettings:
     alias: str
     baseline_max_rows: int
     seed: int
+    # Share of the entities held out of training; their outcomes go into the baseline.
+    holdout_share: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,14 @@ def run_train(
     assert usecase.features.contract is not None  # a trainer needs built or declared features
     inputs = bind_inputs(rows, contract_inputs(usecase.features.contract, exclude))
     labels = _labels(rows[LABEL], usecase, str(tables["features"]), run_date)
-    model = _fit(usecase, trainer, inputs, labels, settings.seed)
+    held = _held_out(rows, labels, usecase, settings, run_date)
+    model = _fit(
+        usecase,
+        trainer,
+        inputs[~held].reset_index(drop=True),
+        labels[~held].reset_index(drop=True),
+        settings.seed,
+    )
     check_estimator(model, usecase.model, f"{trainer.fit} (trained model)")
     used = inputs[list(model.feature_names_in_)] if hasattr(model, "feature_names_in_") else inputs
     tags = {
@@ -117,16 +129,9 @@ def run_train(
         "feature_table_version": str(version),
         "source_versions": json.dumps(dict(data.source_versions), sort_keys=True),
     }
-    keep = sample_positions(len(rows), settings.baseline_max_rows, settings.seed)
-    baseline = baseline_rows(
-        rows.iloc[keep][list(usecase.entity)],
-        used.iloc[keep],
-        EstimatorPredictor(model, usecase.model).predict(used.iloc[keep]),
-        usecase.model.task,
-        labels.iloc[keep],
-    )
+    baseline, metrics = _baseline(rows, used, labels, held, model, usecase, settings)
     registered, baseline_uri, mlflow_run = _log(
-        target, model, used, baseline, usecase, registered_name, tags
+        target, model, used[~held], baseline, usecase, registered_name, tags, metrics
     )
     tag_version(target, registered_name, registered, {**tags, BASELINE_TAG: baseline_uri})
     configure_mlflow(target).set_registered_model_alias(registered_name, settings.alias, registered)
@@ -137,6 +142,8 @@ def run_train(
         run_date=run_date,
         rows_in=len(rows),
         details={
+            "held_out_rows": int(held.sum()),
+            **metrics,
             "model_uri": f"models:/{registered_name}/{registered}",
             "model_version": registered,
             "alias": settings.alias,
@@ -144,6 +151,77 @@ def run_train(
             "baseline_uri": baseline_uri,
             "feature_table_version": version,
         },
+    )
+
+
+def _held_out(
+    rows: pd.DataFrame,
+    labels: pd.Series,
+    usecase: UseCase,
+    settings: TrainSettings,
+    run_date: date,
+) -> np.ndarray:
+    """The rows kept out of training for the baseline (`scoring.train.holdout`); none, with
+    a warning naming why, when the split is unusable on this data."""
+    mask = holdout_mask(rows[list(usecase.entity)], settings.holdout_share, settings.seed)
+    reason = usable_split(mask, labels, usecase.model.task)
+    if reason is None:
+        return mask
+    if settings.holdout_share > 0:
+        log.warning(
+            "training.holdout_share %s on the %d rows of %s: %s; the model trains on every "
+            "row and its baseline carries no outcome (no quality baseline)",
+            settings.holdout_share,
+            len(rows),
+            run_date,
+            reason,
+        )
+    return np.zeros(len(rows), dtype=bool)
+
+
+def _baseline(
+    rows: pd.DataFrame,
+    used: pd.DataFrame,
+    labels: pd.Series,
+    held: np.ndarray,
+    model: Any,
+    usecase: UseCase,
+    settings: TrainSettings,
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The baseline sample and the held-out metrics.
+
+    With a held-out part: its rows, the model's outputs on them and their outcome. Without:
+    a sample of the training rows and no outcome (an in-sample outcome would flatter the
+    model, and the quality monitor would take it for the model's real level).
+    """
+    predictor = EstimatorPredictor(model, usecase.model)
+    if not held.any():
+        keep = sample_positions(len(rows), settings.baseline_max_rows, settings.seed)
+        sample = used.iloc[keep]
+        outputs = predictor.predict(sample)
+        keys = rows.iloc[keep][list(usecase.entity)]
+        return baseline_rows(keys, sample, outputs, usecase.model.task), {}
+    positions = np.flatnonzero(held)
+    outputs = predictor.predict(used.iloc[positions])
+    metrics = holdout_metrics(
+        usecase.model.task, labels.iloc[positions], outputs, usecase.model.positive_class
+    )
+    log.info(describe(metrics, len(positions), len(rows) - len(positions)))
+    keep = sample_positions(len(positions), settings.baseline_max_rows, settings.seed)
+    chosen = positions[keep]
+    sampled = Outputs(
+        {name: np.asarray(values)[keep] for name, values in outputs.columns.items()},
+        outputs.classes,
+    )
+    return (
+        baseline_rows(
+            rows.iloc[chosen][list(usecase.entity)],
+            used.iloc[chosen],
+            sampled,
+            usecase.model.task,
+            labels.iloc[chosen],
+        ),
+        metrics,
     )
 
 
@@ -217,13 +295,17 @@ def _log(
     usecase: UseCase,
     registered_name: str,
     tags: dict[str, str],
+    metrics: Mapping[str, float],
 ) -> tuple[str, str, str]:
-    """Log model and baseline in one MLflow run; return (version, baseline URI, run id)."""
+    """Log model, baseline and held-out metrics in one MLflow run; return (version, baseline
+    URI, run id)."""
     import mlflow
 
     experiment_id = ensure_experiment(target)
     with mlflow.start_run(experiment_id=experiment_id, run_name=tags["run_id"], tags=tags) as run:
         mlflow.log_params({"training_rows": len(inputs), "baseline_rows": len(baseline)})
+        if metrics:
+            mlflow.log_metrics(dict(metrics))
         info = log_model(
             model, inputs, usecase.model.task, registered_name, trusted_types(usecase.model)
         )

@@ -52,7 +52,7 @@ def test_a_null_category_survives_the_crossing_to_spark(spark, tmp_path):
     assert input_features(frame, ("customer_id",), "binary") == ["country"]
 
 
-def test_inputs_are_every_column_but_the_keys_outputs_and_target(spark, tmp_path):
+def test_inputs_are_every_column_but_the_keys_outputs_and_outcome(spark, tmp_path):
     path = tmp_path / "b.parquet"
     columns = {
         "insurer_id": ["a"],
@@ -60,12 +60,17 @@ def test_inputs_are_every_column_but_the_keys_outputs_and_target(spark, tmp_path
         "x": [1.0],
         "label": ["hi"],
         "score": [0.7],
-        "target": ["hi"],
+        "__outcome__": ["hi"],
+        "target": [3.0],  # a feature may be called target: the outcome's name is reserved
         "y": [2.0],
     }
     pd.DataFrame(columns).to_parquet(path)
     frame = read_baseline(spark, str(path), ["label", "score"])
-    assert input_features(frame, ("insurer_id", "policy_no"), "multiclass") == ["x", "y"]
+    assert input_features(frame, ("insurer_id", "policy_no"), "multiclass") == [
+        "x",
+        "target",
+        "y",
+    ]
 
 
 def test_a_baseline_without_the_models_output_is_named(spark, tmp_path):

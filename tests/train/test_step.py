@@ -95,19 +95,26 @@ def test_trained_model_is_registered_with_the_champion_alias_and_run_tags(traine
 
 
 @pytest.mark.slow
-def test_baseline_parquet_holds_the_sampled_keys_inputs_score_and_target(trained):
+def test_baseline_parquet_holds_the_held_out_keys_inputs_score_and_outcome(trained):
     target = mlflow_target(trained, "churn")
-    tags = (
-        MlflowClient(target.tracking_uri, target.registry_uri)
-        .get_model_version("scoring_churn", "1")
-        .tags
-    )
-    baseline = pd.read_parquet(tags["baseline_uri"])
-    assert len(baseline) == 30
+    client = MlflowClient(target.tracking_uri, target.registry_uri)
+    version = client.get_model_version("scoring_churn", "1")
+    baseline = pd.read_parquet(version.tags["baseline_uri"])
+    # 40 customers, 20 % held out by a hash of the key: a few, not all, not none.
+    assert 2 <= len(baseline) <= 16
     assert list(baseline.columns[:3]) == ["customer_id", "segment", "country"]
-    assert list(baseline.columns[-2:]) == ["score", "target"]
-    # The sample is deterministic: the same seed picks the same customers.
+    assert list(baseline.columns[-2:]) == ["score", "__outcome__"]
+    # The outcome is the fixture's label: customers 3k and 4k churn (no purchase at D + 30).
+    numbers = baseline["customer_id"].str[1:].astype(int)
+    expected = ((numbers % 3 == 0) | (numbers % 4 == 0)).astype(int)
+    assert baseline["__outcome__"].tolist() == expected.tolist()
     assert baseline["customer_id"].tolist() == sorted(baseline["customer_id"].tolist())
+    # The held-out metrics are logged to the training run, for people.
+    assert version.run_id is not None
+    run = client.get_run(version.run_id)
+    assert {"holdout_roc_auc", "holdout_log_loss", "holdout_brier"} <= set(run.data.metrics)
+    assert 0.0 <= run.data.metrics["holdout_roc_auc"] <= 1.0
+    assert run.data.params["training_rows"] == str(40 - len(baseline))
 
 
 @pytest.mark.slow
@@ -125,3 +132,21 @@ def test_the_label_date_of_the_demo_is_thirty_days_later(churn):
     from scoring.usecase import import_module
 
     assert import_module(churn, "train").label_date(RUN_DATE) == date(2026, 3, 31)
+
+
+@pytest.mark.slow
+def test_without_a_held_out_share_every_row_trains_and_the_baseline_has_no_outcome(
+    spark, config, churn
+):
+    from tests.model_fixtures import training_features
+
+    write_features(spark, config, training_features())
+    tables = churn_tables(config)
+    target = mlflow_target(config, churn.name)
+    settings = TrainSettings("champion", 100, 7, holdout_share=0.0)
+    result = run_train(spark, tables, target, churn, churn.model.name, RUN_DATE, "t", settings)
+    assert result.details["held_out_rows"] == 0
+    client = MlflowClient(target.tracking_uri, target.registry_uri)
+    baseline = pd.read_parquet(client.get_model_version("scoring_churn", "1").tags["baseline_uri"])
+    assert len(baseline) == 40
+    assert "__outcome__" not in baseline.columns
