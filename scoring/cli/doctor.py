@@ -232,10 +232,32 @@ def check_delta_round_trip(spark: SparkSession, config: Config) -> Check:
 
 
 def check_mlflow(config: Config) -> Check:
-    """The MLflow tracking store answers (creating the local sqlite file if needed)."""
+    """The MLflow tracking store answers; a local store that does not exist yet is reported,
+    not created (an empty sqlite file at a mistyped path would later read as "empty
+    registry" instead of "registry not found")."""
     try:
         from mlflow.tracking import MlflowClient
 
+        from scoring.core.mlflow_uris import check_local_store, local_store
+
+        missing: dict[str, str] = {}  # path -> the first key naming it
+        for key, uri in (
+            ("mlflow.tracking_uri", config.tracking_uri),
+            ("mlflow.registry_uri", config.registry_uri),
+        ):
+            store = local_store(uri)
+            if store is not None and not store[0].exists():
+                check_local_store(uri, key)  # its folder can be created: else a ConfigError
+                missing.setdefault(str(store[0]), key)
+        if missing:
+            where = ", ".join(f"{path} ({key})" for path, key in missing.items())
+            return Check(
+                "mlflow",
+                True,
+                f"no store yet at {where}: the first `scoring "
+                "train` (or `pipeline --train-if-missing`) creates it; if you expected one "
+                "there, mlflow.tracking_uri / registry_uri / storage.root point elsewhere",
+            )
         client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.registry_uri)
         client.search_experiments(max_results=1)
         return Check("mlflow", True, f"tracking store answers at {config.tracking_uri}")

@@ -25,7 +25,9 @@ def test_doctor_passes_and_reports_versions_and_locations(spark, config, churn, 
     assert re.search(rf"^table features\s+{root}/churn/features$", out, re.M)
     assert re.search(rf"^raw drops\s+{root}/churn/raw$", out, re.M)
     assert "[ok] delta write/read/time travel" in out
-    assert "[ok] mlflow" in out
+    # No MLflow store yet: reported, not created (it would read as an empty registry later).
+    assert "[ok] mlflow: no store yet at " in out
+    assert not list(Path(config.storage.root).glob("*.db"))
     assert "[ok] feature code: " in out and "returns the 29 columns of" in out
     assert "[ok] trainer: " in out and "[ok] sample data: " in out
     # No model yet: the demo has a trainer, so the pipeline trains one (a warning only).
@@ -59,8 +61,9 @@ def test_doctor_names_broken_feature_code_and_a_missing_model_one_line_each(
         re.M,
     )
     assert re.search(
-        r"^\[FAILED\] model: model URI 'models:/tiny_model@champion': registry \S+ is empty: "
-        r"no model is registered in it .*; register one",
+        # The doctor created no MLflow store, so the registry is not found (not "empty").
+        r"^\[FAILED\] model: model URI 'models:/tiny_model@champion': .*registry not found at "
+        r"\S+ .*storage\.root\); register one",
         out,
         re.M,
     )
