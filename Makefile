@@ -74,10 +74,12 @@ $(STAMPS)/chromium:
 	test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q --no-install-recommends chromium)
 	mkdir -p $(STAMPS) && touch $@
 
-# The README's picture of the report: `make screenshot REPORT=lakehouse/.../report_D.html`.
-REPORT ?= $(lastword $(sort $(wildcard lakehouse/local/reports/*/report_*.html)))
+# The README's picture of the report: the newest report of `make run` (the demo's drifted
+# day), or `make screenshot REPORT=path/report_D.html SCREENSHOT=out.png`.
+REPORT ?= $(lastword $(sort $(wildcard lakehouse/churn/reports/report_*.html)))
 SCREENSHOT ?= docs/img/report.png
 screenshot: $(STAMPS)/chromium
+	@test -n "$(REPORT)" || { echo "no report: run make run first, or pass REPORT=path.html"; exit 2; }
 	$(PY) -m scoring.monitor.screenshot $(REPORT) $(SCREENSHOT)
 
 lint: setup

@@ -93,8 +93,10 @@ def run_report(
             f"{len(killed)} of the latest {len(runs)} runs were killed (they never recorded an "
             "end): " + ", ".join(f"{r['step']} {r['run_date']} ({r['run_id']})" for r in killed)
         )
-    baseline_frame = spark.createDataFrame(baseline) if baseline is not None else None
     flagged = flagged_features(drift)[:MAX_DISTRIBUTIONS]
+    # The baseline crosses to Spark (as in the monitor) only when a chart needs its rows.
+    wanted = flagged or (task == BINARY and OUTCOME in getattr(baseline, "columns", ()))
+    baseline_frame = spark.createDataFrame(baseline) if baseline is not None and wanted else None
     data = ReportData(
         usecase=usecase.name,
         run_date=run_date,
@@ -116,7 +118,7 @@ def run_report(
         distributions=_distributions(
             spark, tables, usecase, baseline_frame, scored, flagged, drift, run_date, n_bins
         ),
-        calibration=_calibration(baseline_frame, task),
+        calibration=_calibration(baseline_frame, usecase),
     )
     target = Path(reports_dir) / f"report_{run_date.isoformat()}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -201,24 +203,38 @@ def psi_trend(
     )
 
 
-def calibration_bins(frame: DataFrame, score: str, outcome: str, bins: int) -> DataFrame:
+def calibration_bins(
+    frame: DataFrame, score: str, outcome: str, positive: str, bins: int
+) -> DataFrame:
     """(bin, n, mean_score, outcome_rate) over `bins` equal-width bins of the score in [0, 1].
 
-    The outcome counts as positive when it is 1 (numbers, "1" as text, true); rows whose
-    score or outcome is null or not a number are left out.
+    An outcome is positive when it equals `positive` (the use case's `model.positive_class`)
+    as text, or as a number when that class is one (1, 1.0 and true for "1"); rows whose
+    score or outcome is null are left out.
     """
-    value = F.col(outcome).cast("double")
+    value = F.col(outcome)
+    is_positive = value.cast("string") == F.lit(positive)
+    number = _number(positive)
+    if number is not None:  # try_cast: a text outcome is no number, not an error (ANSI)
+        is_positive = is_positive | (value.try_cast("double") == F.lit(number))
     index = F.least(F.floor(F.col(score) * F.lit(bins)), F.lit(bins - 1)).cast("int")
     return (
-        frame.where(F.col(score).isNotNull() & value.isNotNull() & ~F.isnan(value))
+        frame.where(F.col(score).isNotNull() & value.isNotNull())
         .groupBy(F.greatest(index, F.lit(0)).alias("bin"))
         .agg(
             F.count(F.lit(1)).alias("n"),
             F.avg(score).alias("mean_score"),
-            F.avg((value == F.lit(1.0)).cast("double")).alias("outcome_rate"),
+            F.avg(F.coalesce(is_positive, F.lit(False)).cast("double")).alias("outcome_rate"),
         )
         .orderBy("bin")
     )
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _drift_rows(
@@ -429,11 +445,12 @@ def _range_label(bucket: str, edges: Sequence[float]) -> str:
     return f"({edges[i - 1]:.3g}, {edges[i]:.3g}]"
 
 
-def _calibration(baseline: DataFrame | None, task: str) -> list[Calibration]:
+def _calibration(baseline: DataFrame | None, usecase: UseCase) -> list[Calibration]:
     """The held-out baseline rows' calibration (binary with `__outcome__` only)."""
-    if task != BINARY or baseline is None or OUTCOME not in baseline.columns:
+    if usecase.model.task != BINARY or baseline is None or OUTCOME not in baseline.columns:
         return []
-    rows = calibration_bins(baseline, "score", OUTCOME, CALIBRATION_BINS).collect()
+    positive = usecase.model.positive_class
+    rows = calibration_bins(baseline, "score", OUTCOME, positive, CALIBRATION_BINS).collect()
     return [
         Calibration(
             name="held-out baseline rows",

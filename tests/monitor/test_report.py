@@ -213,12 +213,20 @@ def test_calibration_bins_hold_the_mean_score_and_outcome_rate_of_each_bin(spark
         [(0.05, 0), (0.15, 0), (0.15, 1), (0.95, 1), (1.0, 1), (0.5, None), (None, 1)],
         "score double, __outcome__ int",
     )
-    rows = [r.asDict() for r in calibration_bins(frame, "score", "__outcome__", 10).collect()]
+    rows = [r.asDict() for r in calibration_bins(frame, "score", "__outcome__", "1", 10).collect()]
     assert rows == [
         {"bin": 0, "n": 1, "mean_score": 0.05, "outcome_rate": 0.0},
         {"bin": 1, "n": 2, "mean_score": 0.15, "outcome_rate": 0.5},
         {"bin": 9, "n": 2, "mean_score": pytest.approx(0.975), "outcome_rate": 1.0},
     ]
+
+
+def test_calibration_counts_the_positive_class_by_its_text_label(spark):
+    frame = spark.createDataFrame(
+        [(0.3, "yes"), (0.35, "no"), (0.32, "no"), (0.38, "no")], "score double, __outcome__ string"
+    )
+    (row,) = calibration_bins(frame, "score", "__outcome__", "yes", 10).collect()
+    assert (row["bin"], row["n"], row["outcome_rate"]) == (3, 4, 0.25)
 
 
 def test_baseline_scores_fall_in_twenty_bins_with_one_in_the_last():
