@@ -75,9 +75,9 @@ $(STAMPS)/chromium:
 	mkdir -p $(STAMPS) && touch $@
 
 # The README's picture of the report: the newest report of `make run` (the demo's drifted
-# day), or `make screenshot REPORT=path/report_D.html SCREENSHOT=out.png`.
+# day) to docs/img/report_<D>.png, or `make screenshot REPORT=path/report_D.html SCREENSHOT=out.png`.
 REPORT ?= $(lastword $(sort $(wildcard lakehouse/churn/reports/report_*.html)))
-SCREENSHOT ?= docs/img/report.png
+SCREENSHOT ?= docs/img/$(notdir $(REPORT:.html=.png))
 screenshot: $(STAMPS)/chromium
 	@test -n "$(REPORT)" || { echo "no report: run make run first, or pass REPORT=path.html"; exit 2; }
 	$(PY) -m scoring.monitor.screenshot $(REPORT) $(SCREENSHOT)
