@@ -24,7 +24,7 @@ from scoring.runs.history import append_run, run_row
 from scoring.runs.result import StepResult
 from scoring.runs.steps import usecase_tables
 from scoring.usecase import load_usecase
-from tests.conftest import CHURN_DIR
+from tests.conftest import CHURN_DIR, ROOT
 from tests.monitor.report_data import DAY, DAYS, DRIFT, QUALITY, RUN, drift_row, rich_data
 
 
@@ -358,3 +358,47 @@ def test_report_data_defaults_leave_the_new_sections_empty():
     html = render_report(data)
     assert 'id="chart-psi-trend"' not in html
     assert 'id="chart-volume"' not in html
+
+
+@pytest.mark.slow
+def test_a_regression_use_case_with_a_composite_key_gets_its_flagged_distribution(
+    spark, config, tmp_path
+):
+    claims = load_usecase(ROOT / "tests" / "usecases" / "claims")
+    tables = usecase_tables(config, claims)
+    drift = [
+        {**drift_row("product", "psi", 0.9, "alert"), "usecase": claims.name},
+        {**drift_row("prediction", "psi", 0.01, "ok"), "usecase": claims.name},
+    ]
+    schema = spark_schema(load_contract("drift_metrics"))
+    io.write_delta(spark.createDataFrame(drift, schema), tables["drift_metrics"], "overwrite", {})
+    scores = spark.createDataFrame(
+        [("A", 1, DAY, 120.0, "m", "1"), ("B", 2, DAY, 80.0, "m", "1")],
+        "insurer_id string, policy_no bigint, as_of_date date, prediction double, "
+        "model_name string, model_version string",
+    )
+    io.write_delta(scores, tables["scores"], "overwrite", {})
+    # (B, 1) shares its policy number with the scored (A, 1) but was not scored itself
+    features = spark.createDataFrame(
+        [("A", 1, DAY, "home"), ("B", 1, DAY, "auto"), ("B", 2, DAY, "travel")],
+        f"insurer_id string, policy_no bigint, {claims.features.as_of_column} date, product string",
+    )
+    io.write_delta(features, tables["features"], "overwrite", {})
+    baseline = tmp_path / "b.parquet"
+    pd.DataFrame(
+        {
+            "insurer_id": ["A", "B", "C", "D"],
+            "policy_no": [1, 2, 3, 4],
+            "product": ["auto", "auto", "home", "travel"],
+            "prediction": [50.0, 100.0, 150.0, 200.0],
+        }
+    ).to_parquet(baseline)
+    run_report(spark, tables, claims, "m", lambda v: str(baseline), str(tmp_path / "r"), DAY)
+    html = (tmp_path / "r" / "report_2026-03-02.html").read_text()
+    assert (
+        'data-feature="product" data-buckets="auto|home|travel" data-baseline="2,1,1" '
+        'data-current="0,1,1"'
+    ) in html
+    assert "Drift alerts: product." in html
+    assert "scored 2 rows." in html
+    assert "or the task is not binary" in html
