@@ -29,7 +29,7 @@ ENV_ARCHIVE := dist/scoring-env.tar.gz
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
-.PHONY: setup run test lint bench dist clean
+.PHONY: setup run test lint bench dist clean screenshot
 
 setup: $(STAMPS)/venv $(STAMPS)/jars $(STAMPS)/spark-defaults
 
@@ -63,8 +63,24 @@ run: setup
 $(ENV_ARCHIVE): $(STAMPS)/venv pyproject.toml constraints.txt deploy/build.py
 	$(PY) deploy/build.py --dist dist --python $(ENV_PYTHON)
 
-test: setup $(ENV_ARCHIVE)
+test: setup $(ENV_ARCHIVE) $(STAMPS)/chromium
 	$(PY) -m pytest
+
+# Debian's headless Chromium: tests/monitor/test_report_browser.py renders the monitoring
+# report in it, and `make screenshot` draws the README's picture with it. Installed with
+# apt-get (root) when missing; without root, install the `chromium` package by other means
+# or point SCORING_CHROMIUM at a Chromium binary (docs/monitoring.md, "The report").
+$(STAMPS)/chromium:
+	test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q --no-install-recommends chromium)
+	mkdir -p $(STAMPS) && touch $@
+
+# The README's picture of the report: the newest report of `make run` (the demo's drifted
+# day) to docs/img/report_<D>.png, or `make screenshot REPORT=path/report_D.html SCREENSHOT=out.png`.
+REPORT ?= $(lastword $(sort $(wildcard lakehouse/churn/reports/report_*.html)))
+SCREENSHOT ?= docs/img/$(notdir $(REPORT:.html=.png))
+screenshot: $(STAMPS)/chromium
+	@test -n "$(REPORT)" || { echo "no report: run make run first, or pass REPORT=path.html"; exit 2; }
+	$(PY) -m scoring.monitor.screenshot $(REPORT) $(SCREENSHOT)
 
 lint: setup
 	$(VENV)/bin/ruff check scoring jobs tests deploy bench examples

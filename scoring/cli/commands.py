@@ -452,7 +452,8 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "report",
-        "write the HTML monitoring report of a date (outputs, PSI, quarantine, runs)",
+        "write the HTML monitoring report of a date (verdict and alerts, trends, quality, "
+        "flagged distributions, calibration, quarantine, runs, every metric)",
         _report,
         needs_run_date=True,
     ),

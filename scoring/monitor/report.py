@@ -1,14 +1,16 @@
 """The `report` step: gather the run date's monitoring numbers and write one HTML page.
 
-Every read is a small aggregate collected on the driver (drift rows of one date, 20 score
-bins, quarantine counts per source and reason, the latest runs); the page itself is built
-by `scoring.monitor.report_page` from plain data.
+Every read is a small aggregate collected on the driver: drift rows of the trend window,
+per-date score statistics (count, mean, three quantiles), per-date ingest counts from
+`runs`, the `model_quality` rows of the window, bucket counts of the flagged features,
+ten calibration bins, quarantine counts per source and reason, the latest runs. The page
+itself is built by `scoring.monitor.report_page` from that plain data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +21,35 @@ from pyspark.sql import functions as F
 
 from scoring.core import io
 from scoring.core.tables import TableRef, Tables
-from scoring.model.tasks import MONITORED_OUTPUTS
-from scoring.monitor.report_page import SCORE_BINS, ReportData, render_report
+from scoring.model.tasks import BINARY, MONITORED_OUTPUTS
+from scoring.monitor.binning import (
+    BinSpec,
+    bucket_counts,
+    build_bin_spec,
+    collect_counts,
+    split_kinds,
+)
+from scoring.monitor.report_page import (
+    SCORE_BINS,
+    Calibration,
+    Distribution,
+    ReportData,
+    render_report,
+)
 from scoring.usecase.spec import UseCase
 
 HISTORY_ROWS = 30
+# The trends cover the scored dates of this many days up to the run date.
+TREND_DAYS = 90
+# PSI trend lines: the features with the highest PSI against the baseline on the run date.
+TOP_FEATURES = 5
+# Baseline-vs-current charts: at most this many flagged features, the worst first.
+MAX_DISTRIBUTIONS = 12
+CALIBRATION_BINS = 10
+# The held-out rows' outcome in a baseline Parquet (written by training, shared spec §4).
+OUTCOME = "__outcome__"
+DATASET = "__dataset__"
+_SEVERITY = {"alert": 2, "warn": 1, "ok": 0}
 
 
 def run_report(
@@ -34,22 +60,28 @@ def run_report(
     baseline_path: Callable[[str], str | None],
     reports_dir: str,
     run_date: date,
+    n_bins: int = 10,
 ) -> str:
     """Write `<reports_dir>/report_<date>.html` and return its path.
 
     Args:
-        tables: the use case's tables (`drift_metrics`, `scores`, `runs`, `quarantine`; any
-            may be missing, a score-only use case has no quarantine).
+        tables: the use case's tables (`drift_metrics`, `scores`, `features`, `runs`,
+            `quarantine`, `model_quality`; any may be missing: a score-only use case has no
+            quarantine, a use case without labels no realized quality).
         baseline_path: model version -> local baseline Parquet, or None when unavailable.
+        n_bins: `monitor.n_bins`, the bins of the flagged features' distributions (the
+            same cuts as their PSI).
     """
     notes: list[str] = []
-    drift = _drift_rows(spark, tables["drift_metrics"], usecase.name, model_name, run_date)
+    since = run_date - timedelta(days=TREND_DAYS - 1)
+    drift_window = _drift_rows(spark, tables["drift_metrics"], usecase.name, model_name, since)
+    drift = [r for r in drift_window if r["date"] == run_date]
     version = str(drift[0]["model_version"]) if drift else None
-    column = MONITORED_OUTPUTS[usecase.model.task][-1]  # score, or prediction
-    values = None
-    if version is not None:
-        path = baseline_path(version)
-        values = pd.read_parquet(path, columns=[column])[column] if path else None
+    task = usecase.model.task
+    column = MONITORED_OUTPUTS[task][-1]  # score, or prediction
+    path = baseline_path(version) if version is not None else None
+    baseline = pd.read_parquet(path) if path else None
+    values = baseline[column] if baseline is not None and column in baseline else None
     if values is None:
         notes.append("The baseline's outputs are not available; only the run date is drawn.")
     scored = _scored(spark, tables["scores"], model_name, version, run_date)
@@ -61,11 +93,16 @@ def run_report(
             f"{len(killed)} of the latest {len(runs)} runs were killed (they never recorded an "
             "end): " + ", ".join(f"{r['step']} {r['run_date']} ({r['run_id']})" for r in killed)
         )
+    flagged = flagged_features(drift)[:MAX_DISTRIBUTIONS]
+    # The baseline crosses to Spark (as in the monitor) only when a chart needs its rows.
+    wanted = flagged or (task == BINARY and OUTCOME in getattr(baseline, "columns", ()))
+    baseline_frame = spark.createDataFrame(baseline) if baseline is not None and wanted else None
     data = ReportData(
         usecase=usecase.name,
         run_date=run_date,
         model_name=model_name,
         model_version=version,
+        task=task,
         drift=drift,
         output=column,
         output_range=(low, high),
@@ -74,6 +111,14 @@ def run_report(
         quarantine=_quarantine(spark, tables, run_date),
         runs=runs,
         notes=notes,
+        psi_trend=psi_trend(drift_window, run_date, [*MONITORED_OUTPUTS[task]]),
+        output_trend=_output_trend(spark, tables["scores"], model_name, column, since, run_date),
+        ingest_trend=_ingest_trend(spark, tables["runs"], usecase.name, since, run_date),
+        quality=_quality(spark, tables, usecase.name, model_name, since, run_date),
+        distributions=_distributions(
+            spark, tables, usecase, baseline_frame, scored, flagged, drift, run_date, n_bins
+        ),
+        calibration=_calibration(baseline_frame, usecase),
     )
     target = Path(reports_dir) / f"report_{run_date.isoformat()}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -115,14 +160,92 @@ def baseline_histogram(values: pd.Series, low: float, high: float) -> list[int]:
     return [int(n) for n in np.bincount(index.astype(int), minlength=SCORE_BINS)[:SCORE_BINS]]
 
 
-def _drift_rows(
-    spark: SparkSession, ref: TableRef, usecase: str, model: str, day: date
+def flagged_features(drift: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Features (and outputs) with a metric at warn or alert, the worst first.
+
+    Worst: the highest status in any comparison, then the highest baseline PSI, then name.
+    """
+    worst: dict[str, int] = {}
+    psi: dict[str, float] = {}
+    for r in drift:
+        if r["feature"] == DATASET:
+            continue
+        worst[r["feature"]] = max(worst.get(r["feature"], 0), _SEVERITY[r["status"]])
+        if r["metric"] == "psi" and r["comparison"] == "baseline":
+            psi[r["feature"]] = float(r["value"])
+    hits = [f for f, level in worst.items() if level > 0]
+    return sorted(hits, key=lambda f: (-worst[f], -psi.get(f, 0.0), f))
+
+
+def psi_trend(
+    window: Sequence[Mapping[str, Any]], run_date: date, outputs: Sequence[str]
 ) -> list[dict[str, Any]]:
+    """(date, feature, value) of baseline PSI for the top features of the run date."""
+    baseline_psi = [
+        r
+        for r in window
+        if r["metric"] == "psi"
+        and r["comparison"] == "baseline"
+        and r["feature"] not in (DATASET, *outputs)
+    ]
+    today = sorted(
+        (r for r in baseline_psi if r["date"] == run_date),
+        key=lambda r: (-float(r["value"]), r["feature"]),
+    )
+    top = [r["feature"] for r in today[:TOP_FEATURES]]
+    return sorted(
+        (
+            {"date": r["date"], "feature": r["feature"], "value": float(r["value"])}
+            for r in baseline_psi
+            if r["feature"] in top
+        ),
+        key=lambda r: (top.index(r["feature"]), r["date"]),
+    )
+
+
+def calibration_bins(
+    frame: DataFrame, score: str, outcome: str, positive: str, bins: int
+) -> DataFrame:
+    """(bin, n, mean_score, outcome_rate) over `bins` equal-width bins of the score in [0, 1].
+
+    An outcome is positive when it equals `positive` (the use case's `model.positive_class`)
+    as text, or as a number when that class is one (1, 1.0 and true for "1"); rows whose
+    score or outcome is null are left out.
+    """
+    value = F.col(outcome)
+    is_positive = value.cast("string") == F.lit(positive)
+    number = _number(positive)
+    if number is not None:  # try_cast: a text outcome is no number, not an error (ANSI)
+        is_positive = is_positive | (value.try_cast("double") == F.lit(number))
+    index = F.least(F.floor(F.col(score) * F.lit(bins)), F.lit(bins - 1)).cast("int")
+    return (
+        frame.where(F.col(score).isNotNull() & value.isNotNull())
+        .groupBy(F.greatest(index, F.lit(0)).alias("bin"))
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.avg(score).alias("mean_score"),
+            F.avg(F.coalesce(is_positive, F.lit(False)).cast("double")).alias("outcome_rate"),
+        )
+        .orderBy("bin")
+    )
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _drift_rows(
+    spark: SparkSession, ref: TableRef, usecase: str, model: str, since: date
+) -> list[dict[str, Any]]:
+    """The drift rows of the trend window (about 30 per feature at most: an aggregate)."""
     if not io.table_exists(spark, ref):
         return []
     rows = io.read_table(spark, ref).where(
         (F.col("usecase") == F.lit(usecase))
-        & (F.col("date") == F.lit(day))
+        & (F.col("date") >= F.lit(since))
         & (F.col("model_name") == F.lit(model))
     )
     return [r.asDict() for r in rows.collect()]
@@ -148,6 +271,194 @@ def _histogram(scored: DataFrame | None, column: str, low: float, high: float) -
     for row in value_bins(scored, column, low, high).collect():
         counts[int(row["bin"])] = int(row["n"])
     return counts
+
+
+def _output_trend(
+    spark: SparkSession, ref: TableRef, model: str, column: str, since: date, day: date
+) -> list[dict[str, Any]]:
+    """Per scored date of the window: rows, mean and the 10/50/90 % quantiles of the output."""
+    if not io.table_exists(spark, ref):
+        return []
+    rows = (
+        io.read_table(spark, ref)
+        .where(
+            (F.col("model_name") == F.lit(model))
+            & F.col("as_of_date").between(F.lit(since), F.lit(day))
+        )
+        .groupBy(F.col("as_of_date").alias("date"))
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.avg(column).alias("mean"),
+            F.percentile_approx(column, [0.1, 0.5, 0.9], 1000).alias("q"),
+        )
+        .orderBy("date")
+    )
+    return [
+        {
+            "date": r["date"],
+            "rows": int(r["rows"]),
+            "mean": r["mean"],
+            "p10": r["q"][0] if r["q"] else None,
+            "p50": r["q"][1] if r["q"] else None,
+            "p90": r["q"][2] if r["q"] else None,
+        }
+        for r in rows.collect()
+    ]
+
+
+def _ingest_trend(
+    spark: SparkSession, runs_ref: TableRef, usecase: str, since: date, day: date
+) -> list[dict[str, Any]]:
+    """Per delivery date of the window: rows read and quarantined by its latest ingest run."""
+    if not io.table_exists(spark, runs_ref):
+        return []
+    ingests = (
+        io.read_table(spark, runs_ref)
+        .where(
+            (F.col("usecase") == F.lit(usecase))
+            & (F.col("step") == F.lit("ingest"))
+            & (F.col("status") == F.lit("succeeded"))
+            & F.col("run_date").between(F.lit(since), F.lit(day))
+        )
+        .groupBy("run_date")
+        .agg(F.max_by(F.struct("rows_in", "rows_quarantined"), F.col("started_at")).alias("r"))
+        .orderBy("run_date")
+    )
+    return [
+        {
+            "date": r["run_date"],
+            "rows_in": r["r"]["rows_in"],
+            "rows_quarantined": r["r"]["rows_quarantined"],
+        }
+        for r in ingests.collect()
+    ]
+
+
+def _quality(
+    spark: SparkSession, tables: Tables, usecase: str, model: str, since: date, day: date
+) -> list[dict[str, Any]] | None:
+    """The model_quality rows of the window (None: no such table yet), one per (date, kind,
+    metric): the latest computed, should two model versions have scored a date."""
+    if "model_quality" not in tables or not io.table_exists(spark, tables["model_quality"]):
+        return None
+    rows = (
+        io.read_table(spark, tables["model_quality"])
+        .where(
+            (F.col("usecase") == F.lit(usecase))
+            & (F.col("model_name") == F.lit(model))
+            & F.col("date").between(F.lit(since), F.lit(day))
+        )
+        .collect()  # the table is itself an aggregate: ~20 rows per date and kind
+    )
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        r = row.asDict()
+        key = (r["date"], r["kind"], r["metric"])
+        if key not in latest or r["computed_at"] > latest[key]["computed_at"]:
+            latest[key] = r
+    return sorted(latest.values(), key=lambda r: (r["date"], r["kind"], r["metric"]))
+
+
+def _distributions(
+    spark: SparkSession,
+    tables: Tables,
+    usecase: UseCase,
+    baseline: DataFrame | None,
+    scored: DataFrame | None,
+    flagged: Sequence[str],
+    drift: Sequence[Mapping[str, Any]],
+    day: date,
+    n_bins: int,
+) -> list[Distribution]:
+    """Baseline vs run date shares per bucket of each flagged feature (the PSI's buckets)."""
+    if baseline is None or scored is None or not flagged:
+        return []
+    outputs = [c for c in flagged if c in scored.columns]
+    inputs = [c for c in flagged if c not in outputs]
+    if inputs and not io.table_exists(spark, tables["features"]):
+        inputs = []
+    keys = [*usecase.entity, "as_of_date"]
+    current = scored.select(*keys, *outputs)
+    if inputs:
+        features = (
+            io.read_table(spark, tables["features"])
+            .withColumnRenamed(usecase.features.as_of_column, "as_of_date")
+            .where(F.col("as_of_date") == F.lit(day))
+        )
+        inputs = [c for c in inputs if c in features.columns]
+        current = current.join(features.select(*keys, *inputs), on=keys, how="inner")
+    drawn = [c for c in flagged if c in (*inputs, *outputs) and c in baseline.columns]
+    if not drawn:
+        return []
+    numeric, categorical = split_kinds(baseline, drawn)
+    spec = build_bin_spec(baseline, numeric, categorical, n_bins)
+    reference = collect_counts(bucket_counts(baseline, spec))
+    today = collect_counts(bucket_counts(current, spec))
+    status = {f: "ok" for f in drawn}
+    psi: dict[str, float | None] = dict.fromkeys(drawn)
+    for r in drift:
+        if r["feature"] in status and _SEVERITY[r["status"]] > _SEVERITY[status[r["feature"]]]:
+            status[r["feature"]] = r["status"]
+        if r["feature"] in psi and r["metric"] == "psi" and r["comparison"] == "baseline":
+            psi[r["feature"]] = float(r["value"])
+    return [
+        _distribution(f, spec, reference.get(f, {}), today.get(f, {}), status[f], psi[f])
+        for f in drawn
+    ]
+
+
+def _distribution(
+    feature: str,
+    spec: BinSpec,
+    reference: Mapping[str, int],
+    current: Mapping[str, int],
+    status: str,
+    psi: float | None,
+) -> Distribution:
+    """One feature's buckets in order, labelled by their range or category."""
+    buckets = sorted({*reference, *current})
+    if feature in spec.numeric:
+        edges = spec.numeric[feature]
+        labels = [_range_label(b, edges) for b in buckets]
+    else:
+        labels = list(buckets)
+    return Distribution(
+        feature=feature,
+        status=status,
+        psi=psi,
+        buckets=labels,
+        baseline=[reference.get(b, 0) for b in buckets],
+        current=[current.get(b, 0) for b in buckets],
+    )
+
+
+def _range_label(bucket: str, edges: Sequence[float]) -> str:
+    if not bucket.isdigit():
+        return bucket
+    i = int(bucket)
+    if not edges:
+        return "all"
+    if i == 0:
+        return f"≤ {edges[0]:.3g}"
+    if i >= len(edges):
+        return f"> {edges[-1]:.3g}"
+    return f"({edges[i - 1]:.3g}, {edges[i]:.3g}]"
+
+
+def _calibration(baseline: DataFrame | None, usecase: UseCase) -> list[Calibration]:
+    """The held-out baseline rows' calibration (binary with `__outcome__` only)."""
+    if usecase.model.task != BINARY or baseline is None or OUTCOME not in baseline.columns:
+        return []
+    positive = usecase.model.positive_class
+    rows = calibration_bins(baseline, "score", OUTCOME, positive, CALIBRATION_BINS).collect()
+    return [
+        Calibration(
+            name="held-out baseline rows",
+            n=[int(r["n"]) for r in rows],
+            mean_score=[float(r["mean_score"]) for r in rows],
+            outcome_rate=[float(r["outcome_rate"]) for r in rows],
+        )
+    ]
 
 
 def _quarantine(spark: SparkSession, tables: Tables, day: date) -> list[dict[str, Any]] | None:

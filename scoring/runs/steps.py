@@ -281,7 +281,14 @@ def write_report(spark: SparkSession, config: Config, usecase: UseCase, run_date
 
     tables = usecase_tables(config, usecase)
     return run_report(
-        spark, tables, usecase, name, baseline_path, config.reports_dir(usecase.name), run_date
+        spark,
+        tables,
+        usecase,
+        name,
+        baseline_path,
+        config.reports_dir(usecase.name),
+        run_date,
+        config.monitor.n_bins,
     )
 
 

@@ -107,6 +107,28 @@ def test_config_and_contracts_load_from_inside_the_zip(dist, tmp_path):
     assert nested.endswith("/score_outputs/binary.yaml") and "scoring-schemas-" in nested
 
 
+def test_the_report_template_renders_from_inside_the_zip(dist, tmp_path):
+    script = (
+        "from datetime import date\n"
+        "from scoring.monitor.report_page import ReportData, render_report\n"
+        "import scoring.monitor.report_page as page\n"
+        "print(page.__file__)\n"
+        "data = ReportData(usecase='u', run_date=date(2026, 3, 2), model_name='m',\n"
+        "    model_version='1', drift=[], output='score', output_range=(0.0, 1.0),\n"
+        "    output_current=[0] * 20, output_baseline=None, quarantine=None, runs=[])\n"
+        "html = render_report(data)\n"
+        "print('Scoring monitor: u, m v1 on 2026-03-02' in html, 'id=\"verdict\"' in html)\n"
+    )
+    env = {**isolated_env(), "PYTHONPATH": str(dist / "scoring.zip")}
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    module, found = out.stdout.splitlines()
+    assert module == f"{dist / 'scoring.zip'}/scoring/monitor/report_page.py"
+    assert found == "True True"
+
+
 def test_every_module_of_the_package_imports_from_the_zip(dist, tmp_path):
     # zipimport finds no namespace package (a folder without __init__.py) in a wheel-made zip.
     script = (

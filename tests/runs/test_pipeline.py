@@ -130,8 +130,11 @@ def test_the_demo_drifted_day_alerts_and_the_report_flags_it(spark, lakehouse):
     assert psi_status(spark, config, DRIFTED_DAY, "previous", "segment") == "alert"
     assert psi_status(spark, config, DRIFTED_DAY, "baseline", "segment") == "alert"
     page = Path(runner.write_report(spark, config, CHURN, DRIFTED_DAY)).read_text()
-    verdict = page.split("Verdict: ", 1)[1].split("</p>", 1)[0]
-    assert verdict.startswith(("drift alerts", "DATASET DRIFT")) and "segment" in verdict
+    verdict = page.split('<p id="verdict"', 1)[1].split("</p>", 1)[0]
+    assert 'data-level="alert"' in verdict
+    assert "Drift alerts: " in verdict and "segment" in verdict.split("Drift alerts: ", 1)[1]
+    # the flagged segment's baseline-vs-date distribution is drawn
+    assert 'class="distribution" data-feature="segment"' in page
 
 
 def test_prometheus_textfile_and_mlflow_run_are_written(spark, lakehouse):
