@@ -228,6 +228,34 @@ def _drift_exit(inv: Invocation, alerts: int) -> int:
     return 0
 
 
+def _quality_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="URI",
+        help="models:/NAME@ALIAS or models:/NAME/VERSION: only that version (default: every "
+        "version that scored)",
+    )
+    parser.add_argument(
+        "--fail-on-alert",
+        action="store_true",
+        help=f"exit {EXIT_DRIFT_ALERT} when any quality metric is at alert (after writing them)",
+    )
+
+
+def _quality(inv: Invocation) -> int:
+    from scoring.runs import steps
+
+    result, run = _run_step(inv, lambda run: steps.quality(run, inv.args.model, inv.run_id))
+    details = result.details
+    alerts = int(details["alerts"])
+    print(
+        f"quality {inv.run_date}: {result.rows_out} metric rows, {alerts} alert(s), "
+        f"{result.rows_quarantined or 0} outcome(s) quarantined; see {run.tables['model_quality']}"
+    )
+    return _drift_exit(inv, alerts)
+
+
 def _report(inv: Invocation) -> int:
     from scoring.runs import steps
 
@@ -296,7 +324,8 @@ def _pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fail-on-alert",
         action="store_true",
-        help=f"exit {EXIT_DRIFT_ALERT} when monitoring finds a drift alert on any of the dates",
+        help=f"exit {EXIT_DRIFT_ALERT} when monitoring finds a drift or quality alert on any of "
+        "the dates",
     )
     parser.add_argument(
         "--report",
@@ -336,8 +365,12 @@ def _pipeline(inv: Invocation) -> int:
         raise
     _print_tables(spark, inv.config, inv.usecase)
     print(f"\n{summary_table(done)}\n\n{verdict(done)}")
-    alerts = sum(int(r.details.get("alerts", 0)) for r in done if r.step == "monitor")
+    alerts = sum(int(r.details.get("alerts", 0)) for r in done if r.step in _ALERTING)
     return _drift_exit(inv, alerts)
+
+
+#: The steps whose alerts `--fail-on-alert` counts.
+_ALERTING = ("monitor", "quality")
 
 
 def _maintain_arguments(parser: argparse.ArgumentParser) -> None:
@@ -451,6 +484,15 @@ COMMANDS: tuple[Command, ...] = (
         start_check=preflight.registered_model_exists,
     ),
     Command(
+        "quality",
+        "realized quality of scored dates whose outcomes arrived, estimated (CBPE) quality of "
+        "--run-date, into model_quality",
+        _quality,
+        _quality_arguments,
+        needs_run_date=True,
+        start_check=preflight.registered_model_exists,
+    ),
+    Command(
         "report",
         "write the HTML monitoring report of a date (verdict and alerts, trends, quality, "
         "flagged distributions, calibration, quarantine, runs, every metric)",
@@ -467,7 +509,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "pipeline",
         "ingest -> features -> (train with --train-if-missing when no model yet) -> score -> "
-        "monitor for one date",
+        "monitor (-> quality with labels:) for one date",
         _pipeline,
         _pipeline_arguments,
         needs_run_date=True,

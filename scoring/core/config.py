@@ -190,6 +190,26 @@ class MonitorSettings:
 
 
 @dataclass(frozen=True)
+class MetricLimits:
+    """How far a quality metric may move the bad way from its baseline value: warn, alert."""
+
+    warn: float = field(metadata={"min": 0})
+    alert: float = field(metadata={"min": 0})
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """Model quality (`scoring quality`): binning, the calibration check, thresholds."""
+
+    # Fine bins of the positive-class score (a multiple of 10: ECE uses 10 of them).
+    score_bins: int = field(metadata={"min": 10, "max": 100000})
+    # Baseline ECE above this: the CBPE estimate may not hold (a warning, a runs note).
+    max_calibration_error: float = field(metadata={"min": 0, "max": 1})
+    # Metric -> absolute moves from the baseline value (drops of AUC, rises of log loss).
+    thresholds: Mapping[str, MetricLimits]
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one job run, with local folders made absolute."""
 
@@ -204,6 +224,7 @@ class Config:
     ingest: IngestSettings
     monitor: MonitorSettings
     runs: RunsSettings
+    quality: QualitySettings
     sources: tuple[str, ...] = ()
 
     def raw_root(self, usecase: str) -> str:
@@ -316,6 +337,7 @@ def load_config(
             "taken for a killed one"
         )
     _check_retention(config.storage.retention, provenance)
+    _check_quality(config.quality, provenance)
     return _absolutise(config)
 
 
@@ -337,6 +359,46 @@ def _check_retention(retention: RetentionSettings, provenance: Mapping[str, str]
                 )
 
 
+#: The metrics `quality.thresholds` may name (scoring.quality.metrics: a fall or a rise).
+QUALITY_METRICS = (
+    "roc_auc",
+    "pr_auc",
+    "precision",
+    "recall",
+    "f1",
+    "accuracy",
+    "macro_f1",
+    "r2",
+    "log_loss",
+    "brier",
+    "ece",
+    "mae",
+    "rmse",
+)
+
+
+def _check_quality(quality: QualitySettings, provenance: Mapping[str, str]) -> None:
+    """Score bins a multiple of 10; thresholds of known metrics, warn at most alert."""
+    if quality.score_bins % 10:
+        key = "quality.score_bins"
+        raise ConfigError(
+            f"{provenance.get(key, '?')}: {key} = {quality.score_bins} must be a multiple of 10 "
+            "(the calibration error uses 10 equal-width bins)"
+        )
+    for metric, limits in quality.thresholds.items():
+        key = f"quality.thresholds.{metric}"
+        if metric not in QUALITY_METRICS:
+            raise ConfigError(
+                f"{provenance.get(key, '?')}: {key}: unknown metric (known: "
+                f"{', '.join(QUALITY_METRICS)})"
+            )
+        if limits.warn > limits.alert:
+            raise ConfigError(
+                f"{provenance.get(key, '?')}: {key}: warn {limits.warn:g} is above alert "
+                f"{limits.alert:g}"
+            )
+
+
 _SECTIONS: dict[str, Any] = {
     "spark": SparkSettings,
     "storage": StorageSettings,
@@ -348,6 +410,7 @@ _SECTIONS: dict[str, Any] = {
     "ingest": IngestSettings,
     "monitor": MonitorSettings,
     "runs": RunsSettings,
+    "quality": QualitySettings,
 }
 
 

@@ -42,6 +42,13 @@ def predicate(*equalities: tuple[str, Any]) -> str:
     return " AND ".join(f"{identifier(c)} = {literal(v)}" for c, v in equalities)
 
 
+def is_in(column: str, values: Sequence[Any]) -> str:
+    """`col IN (v1, v2, ...)`, the column quoted and each value a literal (FALSE when empty)."""
+    if not values:
+        return "FALSE"
+    return f"{identifier(column)} IN ({', '.join(literal(v) for v in values)})"
+
+
 def join_condition(keys: Sequence[str], left: str = "t", right: str = "s") -> str:
     """`t.k1 = s.k1 AND ...` for a MERGE on `keys`."""
     return " AND ".join(f"{left}.{identifier(k)} = {right}.{identifier(k)}" for k in keys)

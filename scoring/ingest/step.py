@@ -277,7 +277,12 @@ def _write_quarantine(
         for source, frame in checked.items()
     ]
     rows = reduce(DataFrame.unionByName, frames).transform(conform, contract)
-    replace = sql.predicate(("delivery_date", stamp.run_date))
+    # Only this step's sources: `scoring quality` keeps its own rows (`quality:<source>`).
+    replace = (
+        sql.predicate(("delivery_date", stamp.run_date))
+        + " AND "
+        + sql.is_in("source", list(checked))
+    )
     io.write_delta(rows, ref, "overwrite", metadata, replace, contract.partition_by)
 
 

@@ -3,8 +3,9 @@
 Wrap every step in `record_step`. When the block starts, the run claims its step with a
 `running` row (one atomic MERGE): a second run of the same step fails at once with a
 ConflictError, before it has read or written anything, while the first is alive. Which runs
-exclude each other: two runs of one step and date; for `ingest`, `score` and `maintain`, two
-runs of any dates (they write tables every date shares: bronze, scores_current, all).
+exclude each other: two runs of one step and date; for `ingest`, `score`, `quality` and
+`maintain`, two runs of any dates (they write tables every date shares: bronze,
+scores_current, the realized quality of every earlier date, all).
 
 While the block runs, a daemon thread renews the row's `heartbeat_at` every
 `runs.heartbeat_seconds`. When it ends, the row gets the StepResult's counts and table
@@ -51,7 +52,7 @@ RUNS = load_contract("runs")
 RUNS_SCHEMA = spark_schema(RUNS)
 RUNNING, SUCCEEDED, FAILED, KILLED = "running", "succeeded", "failed", "killed"
 #: Steps whose runs exclude each other whatever their dates (the others: per date).
-USECASE_WIDE = frozenset({"ingest", "score", "maintain"})
+USECASE_WIDE = frozenset({"ingest", "score", "quality", "maintain"})
 #: The defaults of conf/base.yaml, for callers without a Config (tests, tools).
 DEFAULT_SETTINGS = RunsSettings(heartbeat_seconds=30.0, stale_after_seconds=300.0)
 _MAX_ERROR = 2000

@@ -1,4 +1,4 @@
-"""`scoring pipeline --run-date D`: ingest → features → (train) → score → monitor for one date.
+"""`scoring pipeline --run-date D`: ingest → features → (train) → score → monitor (→ quality) for one date.
 
 A score-only use case (`features.table`) skips ingest and features. The model must be in the
 registry before anything runs; when it is not (no model at the use case's alias, or no
@@ -71,6 +71,8 @@ def run_pipeline(
         results.append(runner.score(run, model_uri))
         scored_version = str(results[-1].details.get("model_version"))
         results.append(runner.monitor(run, scored_version))
+        if usecase.labels is not None:
+            results.append(runner.quality(run, None))
         if options.report:
             results.append(runner.report(run))
         completed = True

@@ -254,6 +254,61 @@ def monitor(run: StepRun, model_version: str | None, run_id: str | None = None) 
     return run.recorded("monitor", body, run_id or new_run_id("monitor"))
 
 
+def quality(run: StepRun, model_uri: str | None, run_id: str | None = None) -> StepResult:
+    """Realized quality of every scored date up to the run date whose outcomes arrived, and
+    the estimated (CBPE) quality of the run date, into `model_quality`."""
+    from scoring.quality.step import QualityRequest, run_quality
+
+    config, usecase = run.config, run.usecase
+    labels = usecase.labels
+    version = None
+    if model_uri is not None:
+        from scoring.model.registry import resolve_model
+
+        version = str(resolve_model(run.target, model_uri).version)
+    request = QualityRequest(
+        usecase=usecase.name,
+        model_name=run.model_name,
+        entity=usecase.entity,
+        task=usecase.model.task,
+        labels=labels,
+        labels_columns=(
+            usecase.sources[labels.source].contract.column_names if labels is not None else ()
+        ),
+        positive_class=usecase.model.positive_class,
+        threshold=usecase.model.threshold,
+        model_version=version,
+    )
+
+    def body(rid: str) -> StepResult:
+        return run_quality(
+            run.spark,
+            run.tables,
+            config.quality,
+            request,
+            optional_baseline(config, run.model_name, "quality"),
+            run.run_date,
+            rid,
+        )
+
+    return run.recorded("quality", body, run_id or new_run_id("quality"))
+
+
+def optional_baseline(config: Config, name: str, step: str) -> Callable[[str], str | None]:
+    """Model version -> its downloaded baseline Parquet, or None (logged) when it has none."""
+    from scoring.core.errors import ModelError
+    from scoring.monitor.baseline import download_baseline
+
+    def baseline_path(version: str) -> str | None:
+        try:
+            return download_baseline(config.tracking_uri, config.registry_uri, name, version)
+        except ModelError as exc:  # the step says so instead of failing
+            log.warning("%s: no baseline: %s", step, exc)
+            return None
+
+    return baseline_path
+
+
 def report(run: StepRun, run_id: str | None = None) -> StepResult:
     """Write the HTML monitoring report of the run date; its path is in `details["path"]`."""
 

@@ -42,6 +42,8 @@ _TOP_KEYS = (
     "train",
     "sample_data",
     "monitor",
+    "quality",
+    "labels",
 )
 _T = TypeVar("_T")
 
@@ -112,6 +114,16 @@ class TrainSpec:
 
 
 @dataclass(frozen=True)
+class LabelsSpec:
+    """Where the outcomes of scored rows arrive: a source whose bronze table holds, per
+    entity, the as-of date of the scored slice an outcome belongs to and the outcome."""
+
+    source: str
+    as_of: str
+    outcome: str
+
+
+@dataclass(frozen=True)
 class UseCase:
     """A use case folder, loaded and checked."""
 
@@ -125,6 +137,8 @@ class UseCase:
     sample_data: CodeRef | None = None
     monitor: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    quality: Mapping[str, Any] = field(default_factory=dict)
+    labels: LabelsSpec | None = None
 
     @property
     def path(self) -> Path:
@@ -165,6 +179,8 @@ def load_usecase(folder: str | Path) -> UseCase:
         sample_data=where.code(sample, "python", "sample_data") if sample is not None else None,
         monitor=where.mapping(raw, "monitor", required=False),
         description=str(raw.get("description") or "").strip(),
+        quality=where.mapping(raw, "quality", required=False),
+        labels=_labels(where, raw.get("labels"), sources, entity),
     )
 
 
@@ -377,6 +393,29 @@ def _model(where: _Where, raw: dict[str, Any]) -> ModelSpec:
         threshold=float(threshold),
         allow_pickled_code=allow,
     )
+
+
+def _labels(
+    where: _Where, raw: Any, sources: Mapping[str, Source], entity: tuple[str, ...]
+) -> LabelsSpec | None:
+    if raw is None:
+        return None
+    where.unknown(raw, ("source", "as_of", "outcome"), "labels")
+    name = where.text(raw, "source", "labels")
+    if name not in sources:
+        where.fail("labels.source", f"'{name}' is not a source of the use case ({sorted(sources)})")
+    columns = sources[name].contract.column_names
+    missing = [c for c in entity if c not in columns]
+    if missing:
+        where.fail("labels.source", f"source '{name}' lacks entity column '{missing[0]}'")
+    labels = LabelsSpec(
+        name, where.text(raw, "as_of", "labels"), where.text(raw, "outcome", "labels")
+    )
+    for key in ("as_of", "outcome"):
+        column = getattr(labels, key)
+        if column not in columns:
+            where.fail(f"labels.{key}", f"'{column}' is not a column of source '{name}'")
+    return labels
 
 
 def _train(where: _Where, raw: Any) -> TrainSpec | None:

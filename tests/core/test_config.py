@@ -44,6 +44,8 @@ monitor:
    null_rate_alert: 0.1, volume_change_warn: 0.2, volume_change_alert: 0.5,
    dataset_drift_share: 0.3, feature_overrides: {}, prometheus_file: null, pushgateway_url: null,
    reports_dir: null}
+quality:
+  {score_bins: 1000, max_calibration_error: 0.05, thresholds: {roc_auc: {warn: 0.03, alert: 0.05}}}
 """
 
 
@@ -368,3 +370,27 @@ def test_the_error_budget_defaults_to_none_and_is_bounded():
         load_config("local", ["scoring.max_error_share=1.5"])
     with pytest.raises(ConfigError, match=r"scoring\.max_error_rows: expected a value >= 0"):
         load_config("local", ["scoring.max_error_rows=-1"])
+
+
+def test_quality_thresholds_are_typed_merged_per_use_case_and_checked(tmp_path):
+    conf = write_conf(tmp_path, "")
+    layer = (
+        "/uc/usecase.yaml",
+        {"quality": {"thresholds": {"log_loss": {"warn": 0.1, "alert": 0.2}}}},
+    )
+    config = load_config("test", conf_dir=conf, environ={}, layers=[layer])
+    assert config.quality.thresholds["roc_auc"].alert == 0.05
+    assert config.quality.thresholds["log_loss"].warn == 0.1
+    unknown = (
+        "/uc/usecase.yaml",
+        {"quality": {"thresholds": {"auc": {"warn": 0.1, "alert": 0.2}}}},
+    )
+    with pytest.raises(
+        ConfigError, match=r"^/uc/usecase.yaml: quality.thresholds.auc: unknown metric"
+    ):
+        load_config("test", conf_dir=conf, environ={}, layers=[unknown])
+    swapped = ("/uc/usecase.yaml", {"quality": {"thresholds": {"f1": {"warn": 0.2, "alert": 0.1}}}})
+    with pytest.raises(ConfigError, match=r"quality.thresholds.f1: warn 0.2 is above alert 0.1"):
+        load_config("test", conf_dir=conf, environ={}, layers=[swapped])
+    with pytest.raises(ConfigError, match=r"quality.score_bins = 15 must be a multiple of 10"):
+        load_config("test", ["quality.score_bins=15"], conf_dir=conf, environ={})

@@ -93,6 +93,7 @@ def test_every_engine_table_column_has_a_description():
         "quarantine",
         "scores",
         "drift_metrics",
+        "model_quality",
         "bronze_lineage",
         "features_lineage",
         "score_outputs/binary",

@@ -17,6 +17,7 @@ def test_a_use_case_has_a_bronze_table_per_source_and_the_engine_tables():
         "scores_current",
         "score_errors",
         "drift_metrics",
+        "model_quality",
         "runs",
     )
 
