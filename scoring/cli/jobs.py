@@ -15,6 +15,7 @@ JOB_COMMANDS: tuple[str, ...] = (
     "baseline",
     "score",
     "monitor",
+    "quality",
     "report",
     "pipeline",
 )

@@ -7,7 +7,8 @@ node_exporter reads the driver's disk, pushes the same metrics to a Pushgateway,
 job `scoring` and the use case): per step the time of the last success (alert when it gets
 old), the last ended run's duration, rows and status, the number of runs by status (a
 `killed` count that grows means jobs die without a word; `running` shows one in progress),
-and the drift verdicts of the latest monitored date. Every sample carries the `usecase`
+the drift verdicts of the latest monitored date, and each model's newest quality metrics
+with their alert / warn counts. Every sample carries the `usecase`
 label; none carries a timestamp. The metrics are rebuilt from the `runs` and `drift_metrics`
 tables, so whichever process ran a step, they say the same. `prometheus_client` writes the file to a temporary file in the same
 folder and renames it over the old one, so the collector never reads half a file.
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -65,8 +67,22 @@ class DriftCounts:
     dataset_drift: bool
 
 
+@dataclass(frozen=True)
+class QualitySample:
+    """A model's newest value of one quality metric (kind realized or estimated)."""
+
+    model_name: str
+    kind: str
+    metric: str
+    value: float
+    status: str
+
+
 def registry_of(
-    usecase: str, steps: Sequence[StepStats], drift: Sequence[DriftCounts]
+    usecase: str,
+    steps: Sequence[StepStats],
+    drift: Sequence[DriftCounts],
+    quality: Sequence[QualitySample] = (),
 ) -> CollectorRegistry:
     """A registry holding the use case's gauges (and nothing else)."""
     registry = CollectorRegistry()
@@ -120,7 +136,34 @@ def registry_of(
         alerts.labels(*labels).set(d.alerts)
         warnings.labels(*labels).set(d.warnings)
         dataset.labels(*labels).set(float(d.dataset_drift))
+    _quality_gauges(usecase, quality, gauge)
     return registry
+
+
+def _quality_gauges(usecase: str, quality: Sequence[QualitySample], gauge: Any) -> None:
+    """`scoring_model_quality` per model, kind and metric; alert / warn counts per kind."""
+    values = gauge(
+        "scoring_model_quality",
+        "Newest value of a model quality metric (date of the newest slice that has it).",
+        ["step", "model", "kind", "metric"],
+    )
+    alerts = gauge(
+        "scoring_quality_alerts", "Quality metrics at alert among their newest values.",
+        ["step", "model", "kind"],
+    )  # fmt: skip
+    warnings = gauge(
+        "scoring_quality_warnings", "Quality metrics at warn among their newest values.",
+        ["step", "model", "kind"],
+    )  # fmt: skip
+    counts: dict[tuple[str, str], list[int]] = {}
+    for q in quality:
+        values.labels(usecase, "quality", q.model_name, q.kind, q.metric).set(q.value)
+        count = counts.setdefault((q.model_name, q.kind), [0, 0])
+        count[0] += q.status == "alert"
+        count[1] += q.status == "warn"
+    for (model, kind), (alert, warn) in sorted(counts.items()):
+        alerts.labels(usecase, "quality", model, kind).set(alert)
+        warnings.labels(usecase, "quality", model, kind).set(warn)
 
 
 def publish(registry: CollectorRegistry, usecase: str, path: str, pushgateway: str | None) -> str:
@@ -147,9 +190,10 @@ def write_prometheus(
     drift: TableRef,
     path: str,
     pushgateway: str | None = None,
+    quality: TableRef | None = None,
 ) -> str:
-    """Rebuild a use case's metrics from its `runs` and `drift_metrics`, write the textfile
-    and push them (`publish`); returns the text."""
+    """Rebuild a use case's metrics from its `runs`, `drift_metrics` and `model_quality`,
+    write the textfile and push them (`publish`); returns the text."""
     mine = F.col("usecase") == F.lit(usecase)  # tables given by name may be shared
     steps = (
         step_stats(io.read_table(spark, runs).where(mine)) if io.table_exists(spark, runs) else []
@@ -159,7 +203,30 @@ def write_prometheus(
         if io.table_exists(spark, drift)
         else []
     )
-    return publish(registry_of(usecase, steps, counts), usecase, path, pushgateway)
+    samples = (
+        quality_samples(io.read_table(spark, quality).where(mine))
+        if quality is not None and io.table_exists(spark, quality)
+        else []
+    )
+    return publish(registry_of(usecase, steps, counts, samples), usecase, path, pushgateway)
+
+
+def quality_samples(quality: DataFrame) -> list[QualitySample]:
+    """Each model's newest row per kind and metric (one row per model, kind and metric
+    reaches the driver: tiny)."""
+    newest = Window.partitionBy("model_name", "kind", "metric").orderBy(
+        F.col("date").desc(), F.col("computed_at").desc(), F.col("model_version").desc()
+    )
+    rows = (
+        quality.withColumn("rank", F.row_number().over(newest))
+        .where(F.col("rank") == 1)
+        .orderBy("model_name", "kind", "metric")
+        .collect()
+    )
+    return [
+        QualitySample(r["model_name"], r["kind"], r["metric"], float(r["value"]), r["status"])
+        for r in rows
+    ]
 
 
 def step_stats(runs: DataFrame) -> list[StepStats]:

@@ -348,7 +348,8 @@ def write_report(spark: SparkSession, config: Config, usecase: UseCase, run_date
 
 
 def write_metrics_file(spark: SparkSession, config: Config, usecase: UseCase) -> None:
-    """Rebuild the use case's Prometheus textfile from its `runs` and `drift_metrics` tables."""
+    """Rebuild the use case's Prometheus textfile from its `runs`, `drift_metrics` and
+    `model_quality` tables."""
     from scoring.monitor.prometheus import write_prometheus
 
     tables = usecase_tables(config, usecase)
@@ -359,6 +360,7 @@ def write_metrics_file(spark: SparkSession, config: Config, usecase: UseCase) ->
         tables["drift_metrics"],
         config.prometheus_file(usecase.name),
         config.monitor.pushgateway_url,
+        tables["model_quality"],
     )
 
 
