@@ -541,28 +541,42 @@ def _replaced(request: QualityRequest, run_date: date) -> str:
     return f"{name} AND ({realized} OR {estimated})"
 
 
+def current_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows a run's verdict counts: the estimated rows (of the run date) and the
+    realized rows of the newest date with outcomes. Older dates are rewritten every run and
+    stay in the table, but an old alert does not fail every later run."""
+    labelled = [r["date"] for r in rows if r["kind"] == REALIZED and r["labelled_rows"] > 0]
+    newest = max(labelled, default=None)
+    return [r for r in rows if r["kind"] == ESTIMATED or r["date"] == newest]
+
+
 def _summarize(rows: Sequence[dict[str, Any]], run_date: date, model: str) -> dict[str, Any]:
-    """Log the metrics at warn or alert; the counts the CLI, runs and Prometheus use."""
+    """Log the current metrics at warn or alert; the counts the CLI, runs and Prometheus
+    use (`current_rows`)."""
+    current = current_rows(rows)
     for status, level in (("alert", logging.ERROR), ("warn", logging.WARNING)):
-        hits = [r for r in rows if r["status"] == status]
+        hits = [r for r in current if r["status"] == status]
         if hits:
             log.log(
                 level,
-                "quality %s up to %s (%s): %s",
+                "quality %s on %s (%s): %s",
                 status,
                 run_date,
                 model,
                 ", ".join(
-                    f"{r['kind']} {r['metric']} {r['value']:.3g} on {r['date']} "
+                    f"{r['kind']} {r['metric']} {r['value']:.3g} of {r['date']} "
                     f"(v{r['model_version']}, baseline {r['baseline_value']:.3g})"
                     for r in hits
                 ),
             )
     return {
-        "alerts": sum(r["status"] == "alert" for r in rows),
-        "warnings": sum(r["status"] == "warn" for r in rows),
+        "alerts": sum(r["status"] == "alert" for r in current),
+        "warnings": sum(r["status"] == "warn" for r in current),
         "alerted_metrics": sorted(
-            {f"{r['kind']} {r['metric']}" for r in rows if r["status"] == "alert"}
+            {f"{r['kind']} {r['metric']} {r['date']}" for r in current if r["status"] == "alert"}
+        ),
+        "newest_labelled_date": next(
+            (str(r["date"]) for r in current if r["kind"] == REALIZED), None
         ),
     }
 
