@@ -35,13 +35,14 @@ from scoring.core.errors import DataError
 from scoring.core.tables import TableRef, Tables
 from scoring.ingest.records import conform
 from scoring.model.tasks import BINARY, MULTICLASS, REGRESSION
+from scoring.monitor.baseline import TARGET
 from scoring.quality import metrics as m
 from scoring.runs.result import StepResult
 from scoring.usecase.spec import AS_OF_DATE, LabelsSpec
 
 log = logging.getLogger(__name__)
 #: The baseline Parquet's column with the held-out rows' observed outcome.
-BASELINE_OUTCOME = "__outcome__"
+BASELINE_OUTCOME = TARGET
 REALIZED, ESTIMATED = "realized", "estimated"
 #: Quarantine reasons of outcomes (docs/monitoring.md#model-quality).
 UNKNOWN_ENTITY, DUPLICATE, NOT_A_CLASS, NOT_FINITE = (
