@@ -129,6 +129,12 @@ def run_quality(
     written = _write(spark, tables, request, rows, quarantine, run_date, run_id, started, pinned)
     summary = _summarize(rows, run_date, request.model_name)
     warnings = tuple(calibration)
+    if summary["alerts"] or summary["warnings"]:
+        # `runs` keeps the verdict beside the counts (its rows have no details column)
+        warnings += (
+            f"{summary['alerts']} quality alert(s), {summary['warnings']} warning(s); at "
+            f"alert: {', '.join(summary['alerted_metrics']) or 'none'}",
+        )
     return StepResult(
         step="quality",
         run_id=run_id,
