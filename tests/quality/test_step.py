@@ -206,3 +206,52 @@ def test_regression_with_a_composite_key(spark, tmp_path):
     assert result.rows_quarantined == 1
     (bad,) = io.read_table(spark, tables["quarantine"]).collect()
     assert list(bad["reasons"]) == ["not_finite:cost"]
+
+
+def test_multiclass_outcomes_outside_the_models_classes_are_quarantined(spark, tmp_path):
+    tables, settings = _tables(spark, tmp_path / "lake", ["outcomes"])
+    shops = ["s1", "s2", "s3", "s4"]
+    _save(spark, [(s, DAY1) for s in shops], "shop_id string, as_of_date date",
+          tables["features"].path, "overwrite")  # fmt: skip
+    probabilities = [
+        ("s1", "a", {"a": 0.7, "b": 0.2, "c": 0.1}),
+        ("s2", "a", {"a": 0.5, "b": 0.4, "c": 0.1}),
+        ("s3", "b", {"a": 0.2, "b": 0.6, "c": 0.2}),
+        ("s4", "c", {"a": 0.3, "b": 0.1, "c": 0.6}),
+    ]
+    _save(
+        spark,
+        [(s, DAY1, label, max(p.values()), p, "k", "2", AT) for s, label, p in probabilities],
+        "shop_id string, as_of_date date, label string, score double, "
+        "probabilities map<string,double>, model_name string, model_version string, "
+        "scored_at timestamp",
+        tables["scores"].path,
+        "overwrite",
+    )
+    _save(
+        spark,
+        [(s, DAY1, o, DAY1, "/raw/o.csv") for s, o in
+         [("s1", "a"), ("s2", "b"), ("s3", "b"), ("s4", "z")]],
+        "shop_id string, as_of_date date, kind string, _delivery_date date, _source_file string",
+        tables.bronze("outcomes").path,
+        "overwrite",
+    )  # fmt: skip
+    request = QualityRequest(
+        "tiny",
+        "k",
+        ("shop_id",),
+        "multiclass",
+        labels=LabelsSpec("outcomes", "as_of_date", "kind"),
+        labels_columns=("shop_id", "as_of_date", "kind"),
+    )
+    result = run_quality(spark, tables, settings, request, lambda v: None, DAY1, "q-m")
+    got = {m: r["value"] for (_, _, m), r in _metrics(spark, tables).items()}
+    # s4's "z" is no class of the model: s1 right, s2 wrong, s3 right
+    assert got["accuracy"] == pytest.approx(2 / 3)
+    # F1 a: 2/(2+1+0); b: 2/(2+0+1)
+    assert got["macro_f1"] == pytest.approx(2 / 3)
+    assert got["log_loss"] == pytest.approx((0.3566749439 + 0.9162907319 + 0.5108256238) / 3)
+    assert got["coverage"] == pytest.approx(0.75)
+    assert result.rows_quarantined == 1
+    (bad,) = io.read_table(spark, tables["quarantine"]).collect()
+    assert list(bad["reasons"]) == ["not_a_class:kind"]
