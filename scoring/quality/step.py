@@ -520,7 +520,10 @@ def _write(
         frame = frame.transform(conform, contract)
         where = sql.predicate(("source", quarantine_source(request.labels.source)))
         io.write_delta(frame, quarantine_ref, "overwrite", metadata, where, contract.partition_by)
-        written["quarantine"] = int(io.require_own_commit(spark, quarantine_ref, run_id)["version"])
+        # Delta commits nothing for an empty slice replacing nothing (no outcome ever bad)
+        commit = io.own_commit(spark, quarantine_ref, run_id, after=before)
+        if commit is not None:
+            written["quarantine"] = int(commit["version"])
     try:
         contract = load_contract("model_quality")
         ref = tables["model_quality"]

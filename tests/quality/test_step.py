@@ -11,11 +11,15 @@ from pyspark.sql import SparkSession
 
 from scoring.core import io
 from scoring.core.config import QualitySettings
-from scoring.core.errors import DataError
+from scoring.core.errors import DataError, UseCaseError
 from scoring.core.tables import Tables, resolve_tables
 from scoring.quality.step import QualityRequest, run_quality
+from scoring.runs import steps
+from scoring.runs.steps import StepRun
+from scoring.usecase import load_usecase
 from scoring.usecase.spec import LabelsSpec
 from tests.conftest import make_config
+from tests.usecase.factory import usecase_doc, write_usecase
 
 DAY1, DAY2 = date(2026, 3, 1), date(2026, 3, 2)
 AT = datetime(2026, 3, 2, 6, 0)
@@ -43,12 +47,14 @@ def _save(spark: SparkSession, rows: list[tuple], schema: str, path: object, mod
     spark.createDataFrame(rows, schema).write.format("delta").mode(mode).save(str(path))
 
 
-def _binary_tables(spark: SparkSession, root: Path) -> tuple[Tables, QualitySettings]:
+def _binary_tables(
+    spark: SparkSession, root: Path, model: str = "m"
+) -> tuple[Tables, QualitySettings]:
     tables, settings = _tables(spark, root, ["outcomes"])
     shops = [(s, d) for d in (DAY1, DAY2) for s in ("s1", "s2", "s3", "s4")]
     _save(spark, shops, "shop_id string, as_of_date date", tables["features"].path, "overwrite")
     scored = [
-        (s, d, p, int(p >= 0.5), "m", "1", AT) for d, by in SCORES.items() for s, p in by.items()
+        (s, d, p, int(p >= 0.5), model, "1", AT) for d, by in SCORES.items() for s, p in by.items()
     ]
     schema = (
         "shop_id string, as_of_date date, score double, label int, model_name string, "
@@ -255,3 +261,55 @@ def test_multiclass_outcomes_outside_the_models_classes_are_quarantined(spark, t
     assert result.rows_quarantined == 1
     (bad,) = io.read_table(spark, tables["quarantine"]).collect()
     assert list(bad["reasons"]) == ["not_a_class:kind"]
+
+
+OUTCOMES_CONTRACT = """\
+name: outcomes
+kind: raw_source
+description: Churn outcomes.
+format: csv
+file_glob: "outcomes_*.csv"
+keys: [shop_id, as_of_date]
+columns:
+  - {name: shop_id, type: string, nullable: false, description: s}
+  - {name: as_of_date, type: date, nullable: false, description: d}
+  - {name: churned, type: int, nullable: true, description: c}
+"""
+
+
+def _usecase(folder: Path, labels: dict[str, str]) -> Path:
+    doc = usecase_doc(
+        sources={"visits": "contracts/visits.yaml", "outcomes": "contracts/outcomes.yaml"},
+        labels=labels,
+    )
+    return write_usecase(folder, doc, {"contracts/outcomes.yaml": OUTCOMES_CONTRACT})
+
+
+def test_labels_keys_are_checked_naming_the_key(tmp_path):
+    good = {"source": "outcomes", "as_of": "as_of_date", "outcome": "churned"}
+    assert load_usecase(_usecase(tmp_path / "ok", good)).labels == LabelsSpec(**good)
+    with pytest.raises(
+        UseCaseError, match=r"usecase.yaml: labels.source: 'visitz' is not a source"
+    ):
+        load_usecase(_usecase(tmp_path / "a", {**good, "source": "visitz"}))
+    with pytest.raises(UseCaseError, match=r"labels.outcome: 'label' is not a column of source"):
+        load_usecase(_usecase(tmp_path / "b", {**good, "outcome": "label"}))
+
+
+def test_the_step_is_recorded_in_runs_without_a_registry(spark, tmp_path):
+    root = tmp_path / "lake"
+    tables, _ = _binary_tables(spark, root, model="tiny_model")
+    _deliver(spark, tables, [("s1", DAY1, 1), ("s2", DAY1, 0)], DAY2, "overwrite")
+    usecase = load_usecase(
+        _usecase(
+            tmp_path / "uc", {"source": "outcomes", "as_of": "as_of_date", "outcome": "churned"}
+        )
+    )
+    result = steps.quality(StepRun(spark, make_config(root), usecase, DAY2), None, "quality-r")
+    assert result.details["model_versions"] == ["1"]
+    (run,) = io.read_table(spark, tables["runs"]).where("step = 'quality'").collect()
+    assert (run["status"], run["run_id"], run["rows_in"]) == ("succeeded", "quality-r", 4)
+    got = _metrics(spark, tables)
+    # no registry, so no baseline: nothing judged
+    assert got[(DAY1, "realized", "roc_auc")]["baseline_value"] is None
+    assert got[(DAY1, "realized", "roc_auc")]["value"] == pytest.approx(1.0)
