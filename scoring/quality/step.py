@@ -102,7 +102,7 @@ def run_quality(
     )
     if request.model_version is not None:
         scores = scores.where(F.col(_VERSION) == F.lit(request.model_version))
-    # One row per (date, version) slice: the scored dates and their row counts.
+    # The scored (date, version) slices and their row counts: one small row per slice.
     slices = {
         (r[AS_OF_DATE], r[_VERSION]): int(r["rows"])
         for r in scores.groupBy(AS_OF_DATE, _VERSION).agg(F.count(F.lit(1)).alias("rows")).collect()
@@ -147,7 +147,9 @@ def run_quality(
             "model_name": request.model_name,
             "model_versions": versions,
             "labelled_dates": sorted(
-                {str(day) for (day, _, kind), (_, st) in computed.items() if st.labelled > 0}
+                str(day)
+                for (day, _, kind), (_, st) in computed.items()
+                if kind == REALIZED and st.labelled > 0
             ),
             "outcomes": counts,
             "calibration_ok": not calibration,

@@ -136,6 +136,7 @@ def test_realized_estimated_thresholds_and_bad_outcomes(spark, tmp_path):
     assert result.details["alerts"] >= 1
     assert "realized roc_auc 2026-03-01" in result.details["alerted_metrics"]
     assert "quality alert(s)" in result.warnings[-1]  # what `runs` keeps of the verdict
+    assert result.details["labelled_dates"] == ["2026-03-01"]
 
     # a second delivery: DAY2 outcomes, s3 twice (both quarantined); rerun DAY2
     _deliver(spark, tables, [("s1", DAY2, 1), ("s2", DAY2, 0), ("s3", DAY2, 1),
