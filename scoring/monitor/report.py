@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 from scoring.core import io
 from scoring.core.tables import TableRef, Tables
 from scoring.model.tasks import BINARY, MONITORED_OUTPUTS
+from scoring.monitor.baseline import TARGET as OUTCOME
 from scoring.monitor.binning import (
     BinSpec,
     bucket_counts,
@@ -36,6 +37,7 @@ from scoring.monitor.report_page import (
     ReportData,
     render_report,
 )
+from scoring.monitor.verdicts import DATASET
 from scoring.usecase.spec import UseCase
 
 HISTORY_ROWS = 30
@@ -46,9 +48,6 @@ TOP_FEATURES = 5
 # Baseline-vs-current charts: at most this many flagged features, the worst first.
 MAX_DISTRIBUTIONS = 12
 CALIBRATION_BINS = 10
-# The held-out rows' outcome in a baseline Parquet (written by training, shared spec §4).
-OUTCOME = "__outcome__"
-DATASET = "__dataset__"
 _SEVERITY = {"alert": 2, "warn": 1, "ok": 0}
 
 

@@ -24,7 +24,11 @@ ROOT = Path(__file__).resolve().parents[2]
 CHAIN = ["ingest", "features", "score", "monitor"]
 USECASE_DIR = "${var.usecase_dir}"
 # The tasks that judge drift: they exit 3 on an alert, and a retry would find the same drift.
-ALERTING = {("scoring_daily", "monitor"), ("scoring_first_run", "pipeline")}
+ALERTING = {
+    ("scoring_daily", "monitor"),
+    ("scoring_daily", "quality"),
+    ("scoring_first_run", "pipeline"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +81,19 @@ def test_bundle_includes_the_daily_and_the_first_run_job(bundle, jobs):
 
 def test_tasks_run_ingest_features_score_monitor_in_that_order(job):
     tasks = {t["task_key"]: t for t in job["tasks"]}
-    assert list(tasks) == CHAIN
+    assert list(tasks) == [*CHAIN, "quality"]
     for before, after in itertools.pairwise(CHAIN):
         assert tasks[after]["depends_on"] == [{"task_key": before}]
     assert "depends_on" not in tasks["ingest"]
+
+
+def test_quality_runs_after_monitor_also_when_monitor_failed_but_never_without_scores(job):
+    (quality,) = [t for t in job["tasks"] if t["task_key"] == "quality"]
+    # At least one success of (score, monitor): score succeeded (monitor cannot without it).
+    assert quality["depends_on"] == [{"task_key": "score"}, {"task_key": "monitor"}]
+    assert quality["run_if"] == "AT_LEAST_ONE_SUCCESS"
+    args = parse_cli(quality["python_wheel_task"]["parameters"])
+    assert (args.command, args.fail_on_alert, quality["max_retries"]) == ("quality", True, 0)
 
 
 def test_monitor_fails_the_daily_run_on_a_drift_alert_and_is_not_retried(job):
@@ -109,7 +122,7 @@ def test_demo_use_case_declares_the_trainer_the_first_run_pipeline_needs(bundle)
 
 def test_daily_job_never_trains(job):
     commands = {t["python_wheel_task"]["parameters"][0] for t in job["tasks"]}
-    assert commands == set(CHAIN)
+    assert commands == {*CHAIN, "quality"}
 
 
 def test_every_task_entry_point_is_a_console_script_of_the_built_wheel(jobs, wheel):

@@ -90,7 +90,13 @@ def split_submit(args: list[str]) -> tuple[list[str], str, list[str]]:
 
 
 def test_steps_run_command_runner_spark_submit_in_chain_order(steps):
-    assert [s["Name"].split()[1] for s in steps] == ["ingest", "features", "score", "monitor"]
+    assert [s["Name"].split()[1] for s in steps] == [
+        "ingest",
+        "features",
+        "score",
+        "monitor",
+        "quality",
+    ]
     for step in steps:
         assert set(step) == {"Name", "ActionOnFailure", "HadoopJarStep"}
         assert set(step["HadoopJarStep"]) == {"Jar", "Args"}
@@ -100,24 +106,27 @@ def test_steps_run_command_runner_spark_submit_in_chain_order(steps):
 
 def test_a_failed_step_cancels_the_rest_of_the_chain_but_a_drift_alert_cancels_nothing(steps):
     # A failed ingest, features or score cancels the steps queued after it: the chain never
-    # scores stale features. The monitor step is last: its failure (a drift alert with
-    # --fail-on-alert, after the metrics are written) marks the step FAILED and leaves the
-    # steps queued after the chain (the next date, another use case) to run.
+    # scores stale features. Monitor and quality come last: their failure (a drift or
+    # quality alert with --fail-on-alert, after the metrics are written) marks the step
+    # FAILED and leaves the steps queued after it (quality after monitor, the next date,
+    # another use case) to run.
     actions = {s["Name"].split()[1]: s["ActionOnFailure"] for s in steps}
     assert actions == {
         "ingest": "CANCEL_AND_WAIT",
         "features": "CANCEL_AND_WAIT",
         "score": "CANCEL_AND_WAIT",
         "monitor": "CONTINUE",
+        "quality": "CONTINUE",
     }
 
 
-def test_monitor_step_fails_on_a_drift_alert(steps):
-    _, entry_point, arguments = split_submit(step_args(steps[-1]))
-    assert Path(entry_point).name == "monitor.py"
+@pytest.mark.parametrize(("position", "command"), [(-2, "monitor"), (-1, "quality")])
+def test_monitor_and_quality_steps_fail_on_an_alert(steps, position, command):
+    _, entry_point, arguments = split_submit(step_args(steps[position]))
+    assert Path(entry_point).name == f"{command}.py"
     assert arguments[-1] == "--fail-on-alert"
-    assert parse_cli(["monitor", *arguments]).fail_on_alert is True
-    for step in steps[:-1]:
+    assert parse_cli([command, *arguments]).fail_on_alert is True
+    for step in steps[:-2]:
         assert "--fail-on-alert" not in step_args(step)
 
 
