@@ -18,4 +18,6 @@ JOB_COMMANDS: tuple[str, ...] = (
     "quality",
     "report",
     "pipeline",
+    "maintain",
+    "replay",
 )
