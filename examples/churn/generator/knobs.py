@@ -62,7 +62,7 @@ OUTCOME_HORIZON_DAYS: Final = 30
 #: The outcome a planted bad line carries (the contract allows 0 and 1 only).
 BAD_OUTCOME: Final = 2
 #: Segment effects, applied as step ** (position of the segment in the contract).
-RATE_SEGMENT_STEP: Final = 1.3
+RATE_SEGMENT_STEP: Final = 1.8
 SPEND_SEGMENT_STEP: Final = 2.5
 REFUND_SHARE: Final = 0.02
 #: The drift scenario: on delivery `drift_day` the client moves to new systems. From then
@@ -75,10 +75,10 @@ REFUND_SHARE: Final = 0.02
 DRIFT_AMOUNT_FACTOR: Final = 11.0
 DRIFT_CHANNEL: Final = "app"
 DRIFT_CHANNEL_SHARE: Final = 0.35
-DRIFT_SEGMENT_SHARE: Final = 0.4
+DRIFT_SEGMENT_SHARE: Final = 0.6
 #: Share of the re-filed customers whom the migration drives away: from the drift day plus
 #: up to MIGRATION_LAPSE_DELAY days they stop buying, without warning, for a lapse.
-MIGRATION_LAPSE_SHARE: Final = 0.5
+MIGRATION_LAPSE_SHARE: Final = 0.8
 MIGRATION_LAPSE_DELAY: Final = 7
 #: Labels used as unknown categories; any the contract allows are skipped.
 UNKNOWN_LABELS: Final = ("other", "legacy", "XX")
