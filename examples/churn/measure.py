@@ -6,7 +6,8 @@ files read straight, their valid records only, each as known at its date), fits 
 pipeline on 80 % of the customers of T (label: train.py's, no purchase in (T, T + 30]) and
 prints, for the 20 % others, the held-out ROC AUC and the score quantiles; then, per
 delivery day whose outcomes the generator delivered, the realized AUC over every customer
-with an outcome (the drifted day(s) marked). Takes about a minute on 2 cores.
+with an outcome (the drifted day(s) marked). Takes a few minutes on 2 cores
+(docs/monitoring.md, "The demo's model quality", has the numbers).
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ FEATURES = import_module(CHURN, "features")
 TRAIN = import_module(CHURN, "train")
 GENERATOR = import_module(CHURN, "generator")
 HORIZON = datetime.timedelta(days=TRAIN.LABEL_HORIZON_DAYS)
-#: The first delivery day: its drops are the initial load, known at every earlier date.
-FIRST_DELIVERY: datetime.date | None = None
 
 
 def _valid(frame: DataFrame, source: str) -> DataFrame:
@@ -72,10 +71,13 @@ def _raw(spark: SparkSession, raw: Path) -> tuple[DataFrame, DataFrame]:
     return _valid(customers, "customers"), tx
 
 
-def _features(customers: DataFrame, transactions: DataFrame, as_of: datetime.date) -> pd.DataFrame:
-    """features.py's rows of `as_of`, each source as the engine hands it (`as_known_at`)."""
+def _features(
+    customers: DataFrame, transactions: DataFrame, as_of: datetime.date, first: datetime.date
+) -> pd.DataFrame:
+    """features.py's rows of `as_of`, each source as the engine hands it (`as_known_at`; the
+    drops of the first delivery day `first` are the initial load, known at earlier dates)."""
     known = {
-        name: as_known_at(frame, CHURN.sources[name], as_of, FIRST_DELIVERY)
+        name: as_known_at(frame, CHURN.sources[name], as_of, first)
         for name, frame in (("customers", customers), ("transactions", transactions))
     }
     return FEATURES.build(known, as_of).toPandas().set_index("customer_id")
@@ -110,11 +112,9 @@ def measure(options: argparse.Namespace) -> None:
         spark = session_for(config)
         spark.sparkContext.setLogLevel("ERROR")
         customers, transactions = (f.cache() for f in _raw(spark, raw))
-        global FIRST_DELIVERY
-        FIRST_DELIVERY = start
         train_date = start - HORIZON
-        rows = _features(customers, transactions, train_date)
-        later = _features(customers, transactions, start)
+        rows = _features(customers, transactions, train_date, start)
+        later = _features(customers, transactions, start, start)
         labels = (later["txn_count_30d"] == 0).astype(int).reindex(rows.index).dropna()
         rows = rows.loc[labels.index]
         # 80 / 20 by a hash of the customer id: the same split on every run.
@@ -132,7 +132,7 @@ def measure(options: argparse.Namespace) -> None:
         outcomes = outcomes.drop_duplicates(["customer_id", "as_of_date"], keep=False)
         for index in range(options.days):
             day = start + datetime.timedelta(days=index)
-            rows = _features(customers, transactions, day)
+            rows = _features(customers, transactions, day, start)
             scores = model.predict_proba(_inputs(rows))[:, 1]
             drifted = options.drift_day is not None and index >= options.drift_day
             line = f"{day}{' (drifted)' if drifted else ''}: mean score {scores.mean():.3f}"
