@@ -119,7 +119,7 @@ def generate_demo_data(
     Example:
         >>> generate_demo_data(Path("raw"), customers=200, days=3, seed=1,
         ...                    start=datetime.date(2026, 3, 1)).total("transactions")
-        17071
+        2816
 
     Args:
         raw_root: the folder holding one sub-folder per source.
