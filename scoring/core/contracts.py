@@ -45,6 +45,9 @@ FORMATS = ("csv", "jsonl", "parquet")
 ROUNDINGS = ("half_up", "half_even")
 #: What a re-delivered key with other content is: a conflict (quarantined) or a correction.
 CORRECTIONS = ("conflict", "apply")
+#: When a raw source delivers: every ingest date (a missing folder is an error), or only now
+#: and then (outcomes, corrections: a date without its folder is a date without a delivery).
+SCHEDULES = ("daily", "occasional")
 _COLUMN_KEYS = {
     "name",
     "type",
@@ -66,6 +69,7 @@ _CONTRACT_KEYS = {
     "version_column",
     "event_time_column",
     "corrections",
+    "schedule",
     "partition_by",
     "columns",
 }
@@ -107,6 +111,7 @@ class Contract:
     path: str = ""
     encoding: str = "utf-8"
     corrections: str = "conflict"
+    schedule: str = "daily"
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -199,6 +204,10 @@ def _contract_from_dict(raw: dict[str, Any], path: str) -> Contract:
         raise ContractError(
             f"{path}: corrections: '{raw['corrections']}' is not one of {list(CORRECTIONS)}"
         )
+    if raw.get("schedule", "daily") not in SCHEDULES:
+        raise ContractError(
+            f"{path}: schedule: '{raw['schedule']}' is not one of {list(SCHEDULES)}"
+        )
     encoding = _encoding(str(raw.get("encoding", "utf-8")))
     if encoding is None:
         raise ContractError(
@@ -224,6 +233,7 @@ def _contract_from_dict(raw: dict[str, Any], path: str) -> Contract:
         path=path,
         encoding=encoding,
         corrections=str(raw.get("corrections", "conflict")),
+        schedule=str(raw.get("schedule", "daily")),
     )
     referenced = [*contract.keys, *contract.partition_by]
     referenced += [c for c in (contract.version_column, contract.event_time_column) if c]

@@ -16,7 +16,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 
 from scoring.core import io, sql
-from scoring.core.contracts import Contract
+from scoring.core.contracts import Contract, spark_schema
 from scoring.core.errors import DataError, UseCaseError
 from scoring.core.tables import Tables, bronze_name
 from scoring.features.asof import as_known_at, first_delivery
@@ -52,6 +52,9 @@ def run_features(
     pinned = _pinned_versions(spark, tables, usecase)
     sources = {}
     for name, source in usecase.sources.items():
+        if bronze_name(name) not in pinned:  # an occasional source that never delivered
+            sources[name] = spark.createDataFrame([], spark_schema(source.contract))
+            continue
         bronze = io.read_table(spark, tables.bronze(name), pinned[bronze_name(name)])
         sources[name] = as_known_at(bronze, source, run_date, first_delivery(bronze))
     with source_views(sources):
@@ -80,11 +83,14 @@ def run_features(
 
 def _pinned_versions(spark: SparkSession, tables: Tables, usecase: UseCase) -> dict[str, int]:
     """Each bronze table's version as the newest succeeded ingest left it, pinned for the run
-    (`scoring.runs.history.bronze_versions`)."""
+    (`scoring.runs.history.bronze_versions`); an occasional source without a table yet has
+    none (its feature code gets an empty frame of the source's columns)."""
     from scoring.runs.history import bronze_versions
 
     pinned = {}
     for name, version in bronze_versions(spark, tables, usecase.name, usecase.sources).items():
+        if version is None and usecase.sources[name].contract.schedule == "occasional":
+            continue  # it has delivered nothing yet: its feature code gets no rows
         if version is None:
             raise DataError(
                 f"{tables.bronze(name)}: table {bronze_name(name)} does not exist; run "

@@ -85,6 +85,17 @@ def find_delivery(
     return Delivery(source, folder, files, others)
 
 
+def delivers(
+    spark: SparkSession, raw_root: str, source: str, contract: Contract, day: date
+) -> bool:
+    """Whether the source has a delivery to look for on `day`: always for a `daily` contract
+    (a missing folder is an error of `find_delivery`); for an `occasional` one (outcomes,
+    corrections), only when its folder exists."""
+    if contract.schedule != "occasional":
+        return True
+    return io.list_files(spark, join_path(raw_root, source, day.isoformat())) is not None
+
+
 def takes(contract: Contract, name: str) -> bool:
     """Whether a file name is the contract's: its glob, or its glob plus a compression suffix."""
     glob = contract.file_glob or "*"

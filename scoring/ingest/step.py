@@ -46,7 +46,7 @@ from scoring.ingest.bronze import (
     merge_bronze,
     stored_records,
 )
-from scoring.ingest.drops import Delivery, find_delivery
+from scoring.ingest.drops import Delivery, delivers, find_delivery
 from scoring.ingest.reading import checked_records
 from scoring.ingest.records import (
     DUPLICATE,
@@ -110,6 +110,17 @@ def run_ingest(
             "table): there is nothing to ingest"
         )
     stamp = Stamp(run_id, tables.usecase, run_date, started_at or datetime.now(UTC))
+    skipped = [
+        n for n, s in sources.items() if not delivers(spark, raw_root, n, s.contract, run_date)
+    ]
+    for name in skipped:
+        log.info("%s: no delivery on %s (an occasional source); nothing to ingest", name, run_date)
+    if len(skipped) == len(sources):
+        raise DataError(
+            f"no source of use case '{tables.usecase}' delivered anything on {run_date}: "
+            f"every source ({', '.join(sorted(sources))}) is occasional and its folder is missing"
+        )
+    sources = {name: s for name, s in sources.items() if name not in skipped}
     deliveries = {
         name: find_delivery(spark, raw_root, name, s.contract, run_date, settings.unexpected_files)
         for name, s in sources.items()

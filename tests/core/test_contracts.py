@@ -135,3 +135,16 @@ def test_rounding_is_only_for_decimals(tmp_path):
         ContractError, match=r"\(id\): 'rounding' is one of \['half_up', 'half_even'\]"
     ):
         read_contract(path)
+
+
+def test_a_raw_contract_delivers_daily_unless_it_says_occasional(tmp_path):
+    path = tmp_path / "x.yaml"
+    body = "name: x\nkind: raw_source\ndescription: d\nformat: csv\n{}columns:\n"
+    body += "  - {{name: id, type: string, nullable: false, description: x}}\n"
+    path.write_text(body.format(""))
+    assert read_contract(path).schedule == "daily"
+    path.write_text(body.format("schedule: occasional\n"))
+    assert read_contract(path).schedule == "occasional"
+    path.write_text(body.format("schedule: weekly\n"))
+    with pytest.raises(ContractError, match=r"x\.yaml: schedule: 'weekly' is not one of"):
+        read_contract(path)

@@ -33,7 +33,7 @@ Summary: TypeAlias = Any
 START = datetime.date(2026, 3, 1)
 DAYS = 3
 SMALL: dict[str, Any] = {
-    "customers": 200,
+    "customers": 2500,
     "days": DAYS,
     "seed": 11,
     "start": START,
@@ -41,6 +41,9 @@ SMALL: dict[str, Any] = {
 }
 CUSTOMERS = CHURN.sources["customers"].contract
 TRANSACTIONS = CHURN.sources["transactions"].contract
+OUTCOMES = CHURN.sources["outcomes"].contract
+#: The outcome extract arrives 30 days after the last delivery day but one.
+ARRIVAL = START + datetime.timedelta(days=DAYS - 2 + 30)
 INVALID = ("malformed", "null_key", "null_required", "unknown_category", "bad_cast", "out_of_range")
 ISO_TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -184,7 +187,18 @@ def test_each_source_has_one_folder_per_delivery_day_with_contract_file_names(
         ]
     for contract in (CUSTOMERS, TRANSACTIONS):
         folders = sorted(p.name for p in (root / contract.name).iterdir())
-        assert folders == [day.isoformat() for day in delivery_days()]
+        assert folders == [day.isoformat() for day in [*delivery_days(), ARRIVAL]]
+    assert [p.name for p in (root / OUTCOMES.name).iterdir()] == [ARRIVAL.isoformat()]
+
+
+def test_the_other_sources_deliver_empty_drops_on_the_arrival_date(
+    generated: tuple[Path, Summary],
+) -> None:
+    root, summary = generated
+    assert summary.arrival == ARRIVAL
+    (customers,) = day_files(root, CUSTOMERS, ARRIVAL)
+    assert customers.read_text() == ",".join(CUSTOMERS.column_names) + "\n"
+    assert [p.read_text() for p in day_files(root, TRANSACTIONS, ARRIVAL)] == [""]
 
 
 def test_csv_header_and_json_keys_are_the_contract_columns(
@@ -382,11 +396,13 @@ def _valid(record: dict[str, Any] | None) -> bool:
 # --- drift -------------------------------------------------------------------------------
 
 
-def amounts_by_period(root: Path, drift_from: datetime.date) -> tuple[list[Decimal], list[Decimal]]:
-    """Valid amounts of events before and on/after `drift_from`."""
+def amounts_by_period(
+    root: Path, drift_from: datetime.date, days: int = 4
+) -> tuple[list[Decimal], list[Decimal]]:
+    """Valid amounts of events before and on/after `drift_from`, in the first `days` drops."""
     before: list[Decimal] = []
     after: list[Decimal] = []
-    for day in [START + datetime.timedelta(days=i) for i in range(4)]:
+    for day in [START + datetime.timedelta(days=i) for i in range(days)]:
         for _, record in records(root, TRANSACTIONS, day):
             if _valid(record):
                 (after if event_day(record) >= drift_from else before).append(record["amount"])
@@ -401,7 +417,7 @@ def mean(values: list[Decimal]) -> float:
 def drift_and_plain(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The same demo twice, drifting from delivery 2 (business date START + 2) and not."""
     root = tmp_path_factory.mktemp("drift")
-    arguments = {**SMALL, "customers": 300, "days": 4, "seed": 3}
+    arguments = {**SMALL, "customers": 2000, "days": 4, "seed": 3}
     generate_demo_data(root / "drift", **arguments, drift_day=2)
     generate_demo_data(root / "plain", **arguments)
     return root / "drift", root / "plain"
@@ -414,11 +430,15 @@ def test_drift_day_raises_the_amounts_from_that_delivery_on(
     # Delivery 2 is filed under START + 2 and carries that day's events.
     drift_from = START + datetime.timedelta(days=2)
     before, after = amounts_by_period(drifted, drift_from)
-    plain_before, plain_after = amounts_by_period(plain, drift_from)
+    _, plain_after = amounts_by_period(plain, drift_from)
     # DRIFT_AMOUNT_FACTOR is 11 (kronor for euros); clipping to the contract and noise keep
     # the measured ratio a little below it.
     assert mean(after) / mean(before) > 6
-    assert before == plain_before
+    # The drops before the drift are the plain run's; later ones carry other events (the
+    # migration drives customers away), so their late lines differ too.
+    assert (
+        amounts_by_period(drifted, drift_from, 2)[0] == amounts_by_period(plain, drift_from, 2)[0]
+    )
     assert mean(after) / mean(plain_after) > 6
 
 
@@ -433,8 +453,8 @@ def test_drift_day_refiles_a_share_of_private_customers_once(
     private = segments(drifted, START).count("consumer")  # the full extract
     day = START + datetime.timedelta(days=2)
     extra_smb = segments(drifted, day).count("smb") - segments(plain, day).count("smb")
-    # DRIFT_SEGMENT_SHARE (0.4) of the private customers, give or take the day's own changes.
-    assert 0.35 * private < extra_smb < 0.45 * private
+    # DRIFT_SEGMENT_SHARE (0.6) of the private customers, give or take the day's own changes.
+    assert 0.5 * private < extra_smb < 0.65 * private
     for earlier in (START, START + datetime.timedelta(days=1)):
         assert segments(drifted, earlier) == segments(plain, earlier)
     later = START + datetime.timedelta(days=3)
@@ -490,3 +510,102 @@ def test_bad_arguments_raise_an_error_naming_them(
     with pytest.raises(ConfigError, match=named):
         generate_demo_data(tmp_path, **{**SMALL, **override})
     assert not any(tmp_path.iterdir())
+
+
+# --- outcomes ----------------------------------------------------------------------------
+
+#: A run long enough that the 30 days after its first dates, and the late lines of those
+#: days, are all delivered: their outcomes can be recomputed from the transaction drops.
+LONG: dict[str, Any] = {**SMALL, "customers": 60, "days": 40, "seed": 5}
+CHECKED_AS_OF = [START + datetime.timedelta(days=i) for i in range(3)]
+
+
+def outcome_rows(root: Path) -> list[dict[str, str]]:
+    (path,) = sorted((root / OUTCOMES.name).glob("*/*.csv"))
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def clean_long_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """LONG without dirt, so that every purchase is a line this test can read."""
+    root = tmp_path_factory.mktemp("long")
+    dirt = __import__(f"{demo.__name__}.dirt", fromlist=["dirt"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dirt, "DIRT_SHARES", dict.fromkeys(dirt.DIRT_SHARES, 0.0))
+        patch.setattr(dirt, "EVERY_DEFECT_FROM_LINES", 10**9)
+        generate_demo_data(root, **LONG)
+    yield root
+
+
+def test_the_outcome_is_no_purchase_in_the_30_days_after_the_as_of_date(
+    clean_long_run: Path,
+) -> None:
+    """train.py's label, recomputed from the delivered transactions (refunds count, as
+    txn_count_30d counts them), for every customer signed up by the as-of date."""
+    root = clean_long_run
+    days = [START + datetime.timedelta(days=i) for i in range(LONG["days"])]
+    bought: dict[str, set[datetime.date]] = {}
+    for day in days:
+        for _, record in records(root, TRANSACTIONS, day):
+            assert record is not None
+            bought.setdefault(record["customer_id"], set()).add(event_day(record))
+    signup = {
+        r["customer_id"]: datetime.date.fromisoformat(r["signup_date"])
+        for day in days
+        for _, r in records(root, CUSTOMERS, day)
+        if r is not None
+    }
+    rows = outcome_rows(root)
+    known = [r for r in rows if r["customer_id"] in signup and r["churned"] in ("0", "1")]
+    for as_of in CHECKED_AS_OF:
+        window = {as_of + datetime.timedelta(days=n) for n in range(1, 31)}
+        expected = {
+            customer: "0" if bought.get(customer, set()) & window else "1"
+            for customer, signed in signup.items()
+            if signed <= as_of
+        }
+        got = [(r["customer_id"], r["churned"]) for r in known if r["as_of_date"] == str(as_of)]
+        twice = {c for c, _ in got if sum(1 for d, _ in got if d == c) > 1}
+        assert {c: o for c, o in got if c not in twice} == {
+            c: o for c, o in expected.items() if c not in twice
+        }
+    churned = [r["churned"] for r in known]
+    # Noisy, not a copy of a feature: both outcomes are common.
+    assert 0.1 < churned.count("1") / len(churned) < 0.7
+
+
+def test_outcomes_cover_every_delivery_day_but_the_last_and_plant_bad_lines(
+    generated: tuple[Path, Summary],
+) -> None:
+    root, summary = generated
+    rows = outcome_rows(root)
+    assert {r["as_of_date"] for r in rows} == {str(d) for d in delivery_days()[:-1]}
+    assert {r["delivered_at"] for r in rows} == {f"{ARRIVAL}T05:00:00Z"}
+    signed_up = {
+        r["customer_id"] for d in delivery_days() for _, r in records(root, CUSTOMERS, d) if r
+    }
+    assert [r["churned"] for r in rows if r["churned"] not in ("0", "1")] == ["2"]
+    # A customer number the CRM never issued: far beyond every number it delivered.
+    issued = max(int(c[1:]) for c in signed_up if c)
+    assert len([r for r in rows if int(r["customer_id"][1:]) > issued + 100]) == 1
+    keys = Counter((r["customer_id"], r["as_of_date"]) for r in rows)
+    repeated = [key for key, n in keys.items() if n > 1]
+    # The key sent twice with two outcomes, and the key whose extra line has outcome 2.
+    assert len(repeated) == 2
+    outcomes_of = {
+        k: {r["churned"] for r in rows if (r["customer_id"], r["as_of_date"]) == k}
+        for k in repeated
+    }
+    assert sorted(sorted(v) for v in outcomes_of.values()) in (
+        [["0", "1"], ["0", "2"]],
+        [["0", "1"], ["1", "2"]],
+    )
+    counts = summary.delivery(OUTCOMES.name, ARRIVAL)
+    assert (counts.lines, counts.conflicting, counts.unknown_category, counts.unknown_entity) == (
+        len(rows),
+        2,
+        1,
+        1,
+    )
+    assert counts.invalid == 3

@@ -322,3 +322,64 @@ def test_without_a_version_column_a_later_delivery_with_other_content_is_a_new_v
     ]
     again = lake_.rows(spark, "bronze_customers", "customer_id = 'C0000100'")
     assert sorted(r["country"] for r in again) == ["DE", "FR"]
+
+
+OUTCOME_HEADER = "customer_id,as_of_date,churned,delivered_at"
+SENT = "2026-03-02T05:00:00Z"
+
+
+def test_an_occasional_source_is_skipped_without_a_folder_and_ingested_with_one(spark, tmp_path):
+    """The churn outcomes (schedule: occasional): a date without their folder ingests the
+    daily sources only; a later drop lands in bronze, its bad lines in quarantine."""
+    config = make_config(tmp_path / "lakehouse")
+    tables = churn_tables(config)
+    plain_drop(config, BASE)
+    first = ingest(spark, config, BASE)
+    assert set(first.details) == {"customers", "transactions"}
+    assert io.current_version(spark, tables.bronze("outcomes")) is None
+    day = date(2026, 3, 2)
+    plain_drop(config, day)
+    (folder(config, "outcomes", day) / "outcomes_x.csv").write_text(
+        "\n".join(
+            [
+                OUTCOME_HEADER,
+                f"C0000100,2026-03-01,1,{SENT}",
+                f"C0000101,2026-03-01,0,{SENT}",
+                f"C0000101,2026-03-01,2,{SENT}",  # not allowed; the line above stays
+                f"C0000102,2026-03-01,0,{SENT}",  # one key and version, two outcomes
+                f"C0000102,2026-03-01,1,{SENT}",
+            ]
+        )
+        + "\n"
+    )
+    result = ingest(spark, config, day)
+    assert {k: v for k, v in result.details["outcomes"].items() if k != "files"} == {
+        "lines": 5,
+        "inserted": 2,
+        "updated": 0,
+        "duplicates_in_drop": 0,
+        "already_in_bronze": 0,
+        "quarantined": 3,
+    }
+    stored = io.read_table(spark, tables.bronze("outcomes")).orderBy("customer_id").collect()
+    assert [(r["customer_id"], r["churned"]) for r in stored] == [
+        ("C0000100", 1),
+        ("C0000101", 0),
+    ]
+    reasons = [
+        (r["record"].split(",")[0], r["reasons"])
+        for r in quarantined(spark, config, day)
+        if r["source"] == "outcomes"
+    ]
+    assert sorted(reasons) == [
+        ("C0000101", ["not_allowed:churned"]),
+        ("C0000102", ["conflict"]),
+        ("C0000102", ["conflict"]),
+    ]
+
+
+def test_a_missing_folder_of_a_daily_source_still_fails(spark, tmp_path):
+    config = make_config(tmp_path / "lakehouse")
+    (folder(config, "customers", BASE) / "customers_1.csv").write_text(CUSTOMER_HEADER + "\n")
+    with pytest.raises(DataError, match=r"source folder for transactions on 2026-03-01 is missing"):
+        ingest(spark, config, BASE)

@@ -125,7 +125,7 @@ def psi_status(spark, config, day, comparison, feature):
 
 def test_the_demo_drifted_day_alerts_and_the_report_flags_it(spark, lakehouse):
     config, *_ = lakehouse
-    # The drift re-files 40 % of the private customers as smb on the drifted day only.
+    # The drift re-files 60 % of the private customers as smb on the drifted day only.
     assert psi_status(spark, config, DAY, "baseline", "segment") == "ok"
     assert psi_status(spark, config, DRIFTED_DAY, "previous", "segment") == "alert"
     assert psi_status(spark, config, DRIFTED_DAY, "baseline", "segment") == "alert"

@@ -15,7 +15,9 @@ from tests.usecase.factory import usecase_doc, write_usecase
 def test_the_demo_loads_with_its_sources_features_model_and_trainer():
     churn = load_usecase(CHURN_DIR)
     assert (churn.name, churn.entity, churn.model.task) == ("churn", ("customer_id",), "binary")
-    assert sorted(churn.sources) == ["customers", "transactions"]
+    assert sorted(churn.sources) == ["customers", "outcomes", "transactions"]
+    assert churn.sources["outcomes"].contract.schedule == "occasional"
+    assert churn.sources["customers"].contract.schedule == "daily"
     assert churn.features.python is not None and churn.features.python.function == "build"
     assert churn.train is not None and churn.train.horizon_days == 30
 

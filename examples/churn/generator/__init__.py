@@ -1,4 +1,5 @@
-"""Demo data: raw client drops of customers (CSV) and transactions (JSON lines), with dirt.
+"""Demo data: raw client drops of customers (CSV), transactions (JSON lines) and churn
+outcomes (CSV), with dirt.
 
 The generator plays the client's source systems, so that the whole pipeline (ingest,
 features, train, score, monitor) has realistic input to run on. Columns, file names, allowed
@@ -8,6 +9,7 @@ Layout, one folder per source and delivery day D = start, start + 1, ..., start 
 
     <raw_root>/customers/D/customers_D.csv
     <raw_root>/transactions/D/transactions_D_part-0000.jsonl   (a part per PART_LINES lines)
+    <raw_root>/outcomes/A/outcomes_A.csv   (once, on the arrival date A: see `outcomes`)
 
 File formats:
     * UTF-8, every line (the last one too) ends with "\\n".
@@ -38,20 +40,27 @@ allow), `bad_cast` (`12,5O` for an amount, `15.03.2026` for a date, `ja` for a b
 `out_of_range` (outside the contract's range). A line carries at most one of these or of
 `late`, `redelivered` and `updated`, so DemoSummary's counts are exact.
 
-Behaviour: each customer has a lognormal purchase rate, preferred categories and channels,
-and segment effects (the contract's segments in order: fewer, larger purchases). A share of
-customers churns: their rate decays linearly to zero over a few weeks and stays there;
-others pause for a few weeks and come back, so a quiet spell alone does not give churn away.
+Behaviour: each customer has a latent engagement z ~ N(0, 1) that drives, with noise, both
+what the features see (purchase rate, spend) and the hazard of a lapse: after a fade of a
+few weeks the customer stops buying for a spell (mean LAPSE_MEAN_DAYS) and then comes back;
+others pause for a few weeks (a holiday). Segment effects: the contract's segments in order
+buy less often, spend more and lapse far less. The churn outcome (no purchase in the 30 days
+after D, train.py's label) is therefore likely but not certain for a quiet customer and
+possible for an active one: the demo model's held-out ROC AUC is about 0.8
+(docs/monitoring.md, "The demo's model quality"). The days after the last delivery are
+simulated too, never delivered, so the outcome of every delivery day is known (`outcomes`).
 From delivery `drift_day` on, events are drifted: amounts times DRIFT_AMOUNT_FACTOR (a
 currency mix-up in the client's export) and a share of purchases moved to DRIFT_CHANNEL; that
 delivery also re-files DRIFT_SEGMENT_SHARE of the private customers under the second segment
-(a CRM migration), which moves the features and the score on that very date.
+(a CRM migration), which moves the features and the score on that very date; they still
+lapse like private persons, so the model's quality drops from that date (concept drift).
 
 Modules: `knobs` (the shares and rates named above, the kinds), `population` (the calendar,
 CRM records, purchase behaviour), `events` (purchases and their deliveries), `values` (the
 text of clean values), `dirt` (which lines get which defect, spoiled values), `formats`
 (CSV / JSON lines, rendering rows with their dirt), `files` (names, day folders, bytes),
-`customers` and `transactions` (the deliveries of each source), `summary` (the counts).
+`customers`, `transactions` and `outcomes` (the deliveries of each source), `summary`
+(the counts).
 
 Example:
     >>> summary = generate_demo_data(Path("lakehouse/raw"), customers=2000, days=5, seed=7,
@@ -72,16 +81,20 @@ from scoring.usecase import ConfigError, read_contract
 from .customers import CustomerDeliveries
 from .events import draw_events
 from .knobs import INVALID_KINDS, KINDS, PART_LINES
+from .outcomes import OutcomeDeliveries, arrival_date
 from .population import draw_behaviour, draw_crm, make_plan
 from .summary import DeliveryCounts, DemoSummary
 from .transactions import TransactionDeliveries
 
 #: The demo's raw contracts: the use case's own.
 CONTRACTS = Path(__file__).resolve().parent.parent / "contracts"
+#: The source that delivers the churn outcomes (usecase.yaml `labels.source`).
+OUTCOME_SOURCE = "outcomes"
 
 __all__ = [
     "INVALID_KINDS",
     "KINDS",
+    "OUTCOME_SOURCE",
     "PART_LINES",
     "DeliveryCounts",
     "DemoSummary",
@@ -106,7 +119,7 @@ def generate_demo_data(
     Example:
         >>> generate_demo_data(Path("raw"), customers=200, days=3, seed=1,
         ...                    start=datetime.date(2026, 3, 1)).total("transactions")
-        17071
+        2816
 
     Args:
         raw_root: the folder holding one sub-folder per source.
@@ -128,18 +141,30 @@ def generate_demo_data(
     plan = make_plan(start, days, history_days, drift_day)
     customer_contract = read_contract(CONTRACTS / "customers.yaml")
     transaction_contract = read_contract(CONTRACTS / "transactions.yaml")
-    population_rng, customer_rng, transaction_rng = np.random.default_rng(seed).spawn(3)
+    outcome_contract = read_contract(CONTRACTS / "outcomes.yaml")
+    seeds = np.random.default_rng(seed).spawn(4)
+    population_rng, customer_rng, transaction_rng, outcome_rng = seeds
     crm = draw_crm(population_rng, customers, plan, customer_contract)
     behaviour = draw_behaviour(population_rng, crm, plan, transaction_contract)
     events = draw_events(population_rng, crm, behaviour, plan)
     root = Path(raw_root)
-    written = CustomerDeliveries(customer_contract, crm, plan, customer_rng).write(root)
+    written = CustomerDeliveries(
+        customer_contract, crm, plan, customer_rng, behaviour.migrant
+    ).write(root)
     # PART_LINES is looked up here, in the package, so that patching
     # the package's `PART_LINES` changes the part size.
     written += TransactionDeliveries(
         transaction_contract, crm, behaviour, events, plan, transaction_rng, part_lines=PART_LINES
     ).write(root)
-    return DemoSummary(raw_root=root, deliveries=tuple(written))
+    written += OutcomeDeliveries(
+        outcome_contract,
+        (customer_contract, transaction_contract),
+        crm,
+        events,
+        plan,
+        outcome_rng,
+    ).write(root)
+    return DemoSummary(raw_root=root, deliveries=tuple(written), arrival=arrival_date(plan))
 
 
 def _check_arguments(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from scoring.usecase import ConfigError
 
-from . import INVALID_KINDS, generate_demo_data
+from . import INVALID_KINDS, OUTCOME_SOURCE, generate_demo_data
 
 DEFAULT_START = datetime.date(2026, 3, 1)
 
@@ -51,8 +51,15 @@ def generate(raw_root: Path, args: Sequence[str], run_date: datetime.date | None
         history_days=options.history_days,
         drift_day=options.drift_day,
     )
-    return "\n".join(
+    lines = [
         f"{source}: {summary.total(source)} lines in {options.days} daily drops, "
         f"{sum(summary.total(source, k) for k in INVALID_KINDS)} of them invalid"
         for source in ("customers", "transactions")
-    )
+    ]
+    if summary.arrival is not None:
+        invalid = sum(c.invalid for c in summary.deliveries if c.source == OUTCOME_SOURCE)
+        lines.append(
+            f"{OUTCOME_SOURCE}: {summary.total(OUTCOME_SOURCE)} lines ({invalid} invalid) "
+            f"arriving on {summary.arrival.isoformat()} (ingest that date to deliver them)"
+        )
+    return "\n".join(lines)

@@ -15,9 +15,9 @@ from .formats import CSV, render
 from .knobs import (
     CODE,
     DAY,
-    DRIFT_SEGMENT_SHARE,
     REDELIVERED_CUSTOMER_SHARE,
     UPDATED_CUSTOMER_SHARE,
+    BoolArray,
     CodeArray,
     IntArray,
 )
@@ -37,8 +37,16 @@ from .values import (
 class CustomerDeliveries:
     """The CRM's daily deliveries: a full extract, then new, changed and re-sent records."""
 
-    def __init__(self, contract: Contract, crm: Crm, plan: Plan, rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        contract: Contract,
+        crm: Crm,
+        plan: Plan,
+        rng: np.random.Generator,
+        migrant: BoolArray,
+    ) -> None:
         self.contract, self.crm, self.plan, self.rng = contract, crm, plan, rng
+        self.migrant = migrant  # whom the drift's CRM migration re-files (population)
         self.segments = allowed_values(contract, "segment")
         self.countries = allowed_values(contract, "country")
 
@@ -111,11 +119,11 @@ class CustomerDeliveries:
         crm.updated_at[rows] = today * DAY + rng.integers(0, DAY, size=rows.size)
 
     def _migrate(self, pool: IntArray, today: int | None) -> IntArray:
-        """The drift's CRM migration: DRIFT_SEGMENT_SHARE of the private customers in `pool`
-        re-filed under the second segment (stamped during `today`, if given); returns them."""
+        """The drift's CRM migration: the migrants (DRIFT_SEGMENT_SHARE of the private
+        customers) in `pool` who are still private, re-filed under the second segment
+        (stamped during `today`, if given); returns them."""
         crm = self.crm
-        private = pool[crm.segment[pool] == 0]
-        moved = pick(self.rng, private, round(private.size * DRIFT_SEGMENT_SHARE))
+        moved = pool[(crm.segment[pool] == 0) & self.migrant[pool]]
         crm.segment[moved] = 1
         crm.birth_year[moved] = -1  # only private persons have a birth year
         if today is not None:

@@ -21,12 +21,19 @@ class Events:
 
 
 def draw_events(rng: np.random.Generator, crm: Crm, behaviour: Behaviour, plan: Plan) -> Events:
-    """Draw every purchase day by day (vectorised over customers) and its delivery."""
+    """Draw every purchase day by day (vectorised over customers) and its delivery.
+
+    Each day's draws (counts, times, lateness) are made together, so a change of behaviour
+    from some day on (the drift) leaves every earlier day's events and deliveries as they are.
+    """
     customers: list[IntArray] = []
     times: list[IntArray] = []
+    deliveries: list[IntArray] = []
+    lates: list[BoolArray] = []
     everyone = np.arange(crm.number.size, dtype=np.int64)
     hour_p = _hour_weights()
-    for day in range(plan.first_event_day, plan.last_event_day + 1):
+    # The days after the last delivery are drawn too (never delivered): they decide outcomes.
+    for day in range(plan.first_event_day, plan.last_simulated_day + 1):
         expected = behaviour.rate * activity(behaviour, day) * _weekday_factor(day)
         counts = rng.poisson(np.where(crm.signup_day <= day, expected, 0.0))
         who = np.repeat(everyone, counts)
@@ -34,9 +41,15 @@ def draw_events(rng: np.random.Generator, crm: Crm, behaviour: Behaviour, plan: 
         order = np.argsort(second, kind="stable")
         customers.append(who[order])
         times.append(day * DAY + second[order])
-    time = _concatenate(times)
-    delivery, late = _draw_deliveries(rng, time // DAY, plan)
-    return Events(customer=_concatenate(customers), time=time, delivery=delivery, late=late)
+        delivery, late = _draw_deliveries(rng, np.full(who.size, day, dtype=np.int64), plan)
+        deliveries.append(delivery)
+        lates.append(late)
+    return Events(
+        customer=_concatenate(customers),
+        time=_concatenate(times),
+        delivery=_concatenate(deliveries),
+        late=np.concatenate(lates) if lates else np.zeros(0, dtype=np.bool_),
+    )
 
 
 def _concatenate(chunks: list[IntArray]) -> IntArray:

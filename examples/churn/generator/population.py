@@ -11,16 +11,24 @@ import numpy as np
 from scoring.usecase import ColumnSpec, ConfigError, Contract
 
 from .knobs import (
-    CHURN_DECAY_DAYS,
-    CHURN_HORIZON_DAYS,
-    CHURN_SEGMENT_STEP,
-    CHURN_SHARE,
     DAY,
+    DRIFT_SEGMENT_SHARE,
     EPOCH,
+    LAPSE_BURN_IN_DAYS,
+    LAPSE_ENGAGEMENT,
+    LAPSE_FADE_DAYS,
+    LAPSE_HAZARD,
+    LAPSE_MEAN_DAYS,
+    LAPSE_SEGMENT_STEP,
+    LAPSE_SPELLS,
     MEAN_DAILY_PURCHASES,
+    MIGRATION_LAPSE_DELAY,
+    MIGRATION_LAPSE_SHARE,
     NEW_CUSTOMER_SHARE,
+    OUTCOME_HORIZON_DAYS,
     PAUSE_DAYS,
     PAUSE_SHARE,
+    RATE_ENGAGEMENT,
     RATE_SEGMENT_STEP,
     RATE_SIGMA,
     SIGNUP_YEARS,
@@ -45,6 +53,12 @@ class Plan:
     def last_event_day(self) -> int:
         """The last day whose events are delivered on time (the day of the last delivery)."""
         return self.start_day + self.days - 2
+
+    @property
+    def last_simulated_day(self) -> int:
+        """The last day simulated: OUTCOME_HORIZON_DAYS past the last delivery, so that the
+        outcome of every delivered as-of date is known (those days are never delivered)."""
+        return self.last_event_day + OUTCOME_HORIZON_DAYS
 
     def delivery_date(self, index: int) -> datetime.date:
         """The business date a delivery is filed under: the day whose events it carries.
@@ -87,9 +101,14 @@ class Crm:
 class Behaviour:
     """How each customer buys; fixed for the whole run."""
 
+    engagement: FloatArray  # the latent z ~ N(0, 1) behind rate, spend and lapses
     rate: FloatArray  # purchases per day while active
-    churn_day: FloatArray  # activity is zero from this day on; inf: never
-    decay_days: FloatArray  # days over which activity fades before churn_day
+    lapse_start: FloatArray  # (customers, LAPSE_SPELLS): first day of each lapse, ascending
+    lapse_end: FloatArray  # the day each lapse is over
+    fade_days: FloatArray  # days over which activity fades before a lapse
+    migrant: BoolArray  # a private customer the drift's CRM migration re-files
+    left_day: FloatArray  # a migrant driven away stops abruptly on this day; inf: never
+    back_day: FloatArray  # ... and comes back on this day
     pause_day: FloatArray  # first day of a pause; inf: none
     pause_days: FloatArray
     spend: FloatArray  # multiplier of the amounts
@@ -149,32 +168,61 @@ def _draw_signup_days(
 
 
 def draw_behaviour(rng: np.random.Generator, crm: Crm, plan: Plan, contract: Contract) -> Behaviour:
-    """Draw purchase rates, churn, spend and preferences, with segment and opt-in effects."""
+    """Draw engagement, purchase rates, lapses, spend and preferences (knobs: engagement)."""
     n = crm.number.size
-    mu = math.log(MEAN_DAILY_PURCHASES) - RATE_SIGMA**2 / 2  # so that the mean is as named
+    engagement = rng.standard_normal(n)
+    # The mean of exp(a z + b e) is exp((a^2 + b^2) / 2): subtracted so the mean is as named.
+    spread = (RATE_ENGAGEMENT**2 + RATE_SIGMA**2) / 2
+    log_rate = RATE_ENGAGEMENT * engagement + RATE_SIGMA * rng.standard_normal(n) - spread
     opt_in_effect = np.where(crm.opt_in == 1, 1.2, 1.0)
-    rate = rng.lognormal(mu, RATE_SIGMA, n) * RATE_SEGMENT_STEP**crm.segment * opt_in_effect
-    churns = rng.random(n) < CHURN_SHARE * CHURN_SEGMENT_STEP**crm.segment
-    churn_day = rng.uniform(plan.first_event_day, plan.last_event_day + CHURN_HORIZON_DAYS, n)
+    rate = MEAN_DAILY_PURCHASES * np.exp(log_rate) * RATE_SEGMENT_STEP**crm.segment
+    hazard = LAPSE_HAZARD * np.exp(-LAPSE_ENGAGEMENT * engagement)
+    lapse_start, lapse_end = _draw_lapses(rng, hazard * LAPSE_SEGMENT_STEP**crm.segment, plan)
     pauses = rng.random(n) < PAUSE_SHARE
-    pause_day = rng.uniform(plan.first_event_day, plan.last_event_day + 1, n)
+    pause_day = rng.uniform(plan.first_event_day, plan.last_simulated_day + 1, n)
     channels = allowed_values(contract, "channel")
     channel_alpha = np.tile(4 * _skewed(len(channels), 0.6), (n, 1))
     # Younger customers lean towards the app even before any drift.
     channel_alpha[crm.birth_year >= 1990, channels.index(drift_channel(contract))] *= 2.5
     categories = len(allowed_values(contract, "category"))
     category_alpha = np.tile(2 * _skewed(categories, 0.85), (n, 1))
+    spend = rng.lognormal(0.2 * engagement, 0.4, n) * SPEND_SEGMENT_STEP**crm.segment
+    # Drawn with or without drift, so that a drifted run equals a plain one before the drift.
+    migrant = (crm.segment == 0) & (rng.random(n) < DRIFT_SEGMENT_SHARE)
+    leaves = migrant & (rng.random(n) < MIGRATION_LAPSE_SHARE)
+    left_day = plan.drift_from_day + rng.uniform(0, MIGRATION_LAPSE_DELAY, n)
+    left_day = np.where(leaves, left_day, np.inf)
+    back_day = left_day + rng.exponential(LAPSE_MEAN_DAYS, n)
     return Behaviour(
-        rate=rate,
-        churn_day=np.where(churns, churn_day, np.inf),
-        decay_days=rng.uniform(*CHURN_DECAY_DAYS, n),
+        engagement=engagement,
+        rate=rate * opt_in_effect,
+        lapse_start=lapse_start,
+        lapse_end=lapse_end,
+        fade_days=rng.uniform(*LAPSE_FADE_DAYS, n),
+        migrant=migrant,
+        left_day=left_day,
+        back_day=back_day,
         pause_day=np.where(pauses, pause_day, np.inf),
         pause_days=rng.uniform(*PAUSE_DAYS, n),
-        spend=rng.lognormal(0.0, 0.4, n) * SPEND_SEGMENT_STEP**crm.segment,
+        spend=spend,
         category_cdf=_cumulative(rng.gamma(category_alpha)),
         channel_cdf=_cumulative(rng.gamma(channel_alpha)),
         price_level=rng.lognormal(3.0, 0.7, categories),
     )
+
+
+def _draw_lapses(
+    rng: np.random.Generator, hazard: FloatArray, plan: Plan
+) -> tuple[FloatArray, FloatArray]:
+    """Alternating active spells (exponential, mean 1 / hazard) and lapses (mean
+    LAPSE_MEAN_DAYS) from LAPSE_BURN_IN_DAYS before the history: (starts, ends) per customer.
+    A customer whose LAPSE_SPELLS are over before the end stays active."""
+    n = hazard.size
+    active = rng.exponential(1.0, (n, LAPSE_SPELLS)) / hazard[:, None]
+    lapse = rng.exponential(LAPSE_MEAN_DAYS, (n, LAPSE_SPELLS))
+    origin = plan.first_event_day - LAPSE_BURN_IN_DAYS
+    end = origin + np.cumsum(active + lapse, axis=1)
+    return end - lapse, end
 
 
 def _cumulative(weights: FloatArray) -> FloatArray:
@@ -185,7 +233,12 @@ def _cumulative(weights: FloatArray) -> FloatArray:
 
 
 def activity(behaviour: Behaviour, day: int) -> FloatArray:
-    """Each customer's share of their rate on `day`: fading before churn, zero in a pause."""
-    fading = np.clip((behaviour.churn_day - day) / behaviour.decay_days, 0.0, 1.0)
+    """Each customer's share of their rate on `day`: fading before a lapse, zero in a lapse,
+    a pause or after the drift's migration drove them away."""
+    starts, ends = behaviour.lapse_start, behaviour.lapse_end
+    lapsed = ((starts <= day) & (day < ends)).any(axis=1)
+    next_start = np.where(starts > day, starts, np.inf).min(axis=1)
+    fading = np.clip((next_start - day) / behaviour.fade_days, 0.0, 1.0)
     pausing = (day >= behaviour.pause_day) & (day < behaviour.pause_day + behaviour.pause_days)
-    return np.where(pausing, 0.0, fading)
+    left = (day >= behaviour.left_day) & (day < behaviour.back_day)
+    return np.where(lapsed | pausing | left, 0.0, fading)

@@ -28,11 +28,14 @@ class DeliveryCounts:
     redelivered: int = 0
     late: int = 0
     updated: int = 0
+    conflicting: int = 0
+    unknown_entity: int = 0
 
     @property
     def invalid(self) -> int:
-        """Lines the ingest must quarantine: those with one of INVALID_KINDS."""
-        return sum(getattr(self, kind) for kind in INVALID_KINDS)
+        """Lines the ingest must quarantine: those with one of INVALID_KINDS, and both lines
+        of a key sent twice with different content."""
+        return sum(getattr(self, kind) for kind in INVALID_KINDS) + self.conflicting
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class DemoSummary:
 
     raw_root: Path
     deliveries: tuple[DeliveryCounts, ...]
+    #: The day the outcome extract arrives (every source has a drop then); None: no outcome.
+    arrival: datetime.date | None = None
 
     def delivery(self, source: str, delivery_date: datetime.date) -> DeliveryCounts:
         """The counts of `source` delivered on `delivery_date`; KeyError when not written."""
