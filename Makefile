@@ -12,7 +12,8 @@ ENV    ?= local
 # from delivery DEMO_DRIFT_DAY on the data drifts (inputs and the churn behind them), and
 # the report flags it. The churn outcomes of every date but the last arrive together once
 # the 30 days of the last but one are over (DEMO_ARRIVAL): `make run` then fast-forwards
-# to that date, ingests them and measures the model's realized quality.
+# to that date, ingests them, measures the model's realized quality and writes the report of
+# the last scored date (DEMO_LAST) again, now with realized next to estimated quality.
 DEMO_CUSTOMERS ?= 2000
 DEMO_DAYS      ?= 5
 DEMO_SEED      ?= 7
@@ -20,6 +21,7 @@ DEMO_START     ?= 2026-03-01
 DEMO_HISTORY   ?= 420
 DEMO_DRIFT_DAY ?= 3
 DEMO_ARRIVAL   ?= $(shell date -u -d '$(DEMO_START) + $(DEMO_DAYS) days + 28 days' +%F)
+DEMO_LAST      ?= $(shell date -u -d '$(DEMO_START) + $(DEMO_DAYS) days - 1 day' +%F)
 # The benchmark (see bench/RESULTS.md): row counts of the three table sizes, repetitions.
 BENCH_ROWS ?= 1M,4M,16M
 BENCH_REPS ?= 2
@@ -62,7 +64,7 @@ run: setup
 	  --train-if-missing
 	$(PY) -m scoring ingest --env $(ENV) --run-date $(DEMO_ARRIVAL)
 	$(PY) -m scoring quality --env $(ENV) --run-date $(DEMO_ARRIVAL)
-	$(PY) -m scoring report --env $(ENV) --run-date $(DEMO_ARRIVAL)
+	$(PY) -m scoring report --env $(ENV) --run-date $(DEMO_LAST)
 
 # The cluster test (tests/deploy/test_cluster.py) runs the packed venv of dist/. Packing it
 # downloads the pinned dependencies from PyPI, so it is set-up, redone only when they or the

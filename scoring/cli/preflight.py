@@ -107,14 +107,19 @@ def model_resolves(inv: Invocation) -> None:
 
 
 def registered_model_exists(inv: Invocation) -> None:
-    """`monitor`: the use case's model (at `--model-version`, when given) is registered."""
+    """`monitor`, `quality`: the use case's model is registered; the version `--model-version`
+    (monitor) or the URI `--model` (quality) names, when given, exists."""
     from scoring.model.registry import mlflow_target, require_registered_model, resolve_model
     from scoring.runs.steps import registered_name
 
     target = mlflow_target(inv.config, inv.usecase.name)
     name = registered_name(inv.config, inv.usecase)
-    if inv.args.model_version is not None:
-        resolve_model(target, f"models:/{name}/{inv.args.model_version}")
+    version = getattr(inv.args, "model_version", None)
+    uri = getattr(inv.args, "model", None)
+    if uri is not None:
+        resolve_model(target, uri)
+    elif version is not None:
+        resolve_model(target, f"models:/{name}/{version}")
     else:
         require_registered_model(target, name)
     tracking_answers(inv)

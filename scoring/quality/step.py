@@ -93,7 +93,9 @@ def run_quality(
             the version has none (its metrics are then not judged).
 
     Raises:
-        DataError: the model scored nothing on `run_date`, or `scores` does not exist.
+        DataError: the model scored nothing up to `run_date`, or `scores` does not exist.
+            A run date without a scored slice (outcomes arriving on a day without scoring)
+            gets no estimate, only the realized quality of the dates before it.
     """
     started = datetime.now(UTC)
     pinned = {name: _version(spark, tables[name]) for name in ("scores", "features")}
@@ -107,10 +109,18 @@ def run_quality(
         (r[AS_OF_DATE], r[_VERSION]): int(r["rows"])
         for r in scores.groupBy(AS_OF_DATE, _VERSION).agg(F.count(F.lit(1)).alias("rows")).collect()
     }
-    if not any(day == run_date for day, _ in slices):
+    if not slices:
         raise DataError(
-            f"{tables['scores']}: no scores of model {request.model_name} for as_of_date "
+            f"{tables['scores']}: no scores of model {request.model_name} up to as_of_date "
             f"{run_date}; run `scoring score` first"
+        )
+    if not any(day == run_date for day, _ in slices):
+        log.info(
+            "quality: model %s scored nothing on %s: no estimate for it; realized quality of "
+            "the %d scored slice(s) before it",
+            request.model_name,
+            run_date,
+            len(slices),
         )
     versions = sorted({v for _, v in slices})
     baselines = {v: _baseline(spark, request, settings, baseline_path, v) for v in versions}

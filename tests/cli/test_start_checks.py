@@ -113,7 +113,7 @@ def test_the_default_tracking_store_under_an_unusable_root_names_storage_root(tm
     assert err[0].endswith(f"cannot be created: {tmp_path}/blocker is a file, not a folder")
 
 
-@pytest.mark.parametrize("command", ["score", "monitor", "baseline"])
+@pytest.mark.parametrize("command", ["score", "monitor", "quality", "baseline"])
 def test_a_missing_sqlite_registry_is_not_found_and_not_created(tmp_path, capsys, usecase, command):
     registry = tmp_path / "registy" / "mlflow.db"  # mistyped: no such folder
     code, err = run(capsys, usecase, tmp_path / "lake", command,

@@ -164,8 +164,18 @@ def test_a_baseline_without_outcomes_is_not_judged_and_no_scores_is_an_error(spa
     assert got[(DAY1, "estimated", "roc_auc")]["baseline_value"] is None
     assert {r["status"] for r in got.values()} == {"ok"}
     assert result.details["calibration_ok"] is True
-    with pytest.raises(DataError, match=r"no scores of model m for as_of_date 2026-03-05"):
-        run_quality(spark, tables, settings, request, lambda v: None, date(2026, 3, 5), "q-2")
+    with pytest.raises(DataError, match=r"no scores of model m up to as_of_date 2026-02-01"):
+        run_quality(spark, tables, settings, request, lambda v: None, date(2026, 2, 1), "q-2")
+    # a day without scoring (outcomes arriving later): no estimate of its own, and the
+    # estimates of the scored dates stay as they were
+    later = run_quality(
+        spark, tables, settings, request, lambda v: no_outcomes, date(2026, 4, 3), "q-3"
+    )
+    assert later.rows_in == 0
+    again = _metrics(spark, tables)
+    assert {day for day, kind, _ in again if kind == "estimated"} == {DAY1}
+    assert date(2026, 4, 3) not in {day for day, _, _ in again}
+    assert again[(DAY1, "estimated", "roc_auc")]["run_id"] == "q-1"
 
 
 def test_regression_with_a_composite_key(spark, tmp_path):

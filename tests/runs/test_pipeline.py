@@ -75,6 +75,7 @@ def test_a_first_run_told_to_trains_on_d_minus_30_then_scores_and_monitors_d(spa
         ("train", date(2026, 1, 30)),
         ("score", DAY),
         ("monitor", DAY),
+        ("quality", DAY),  # the demo declares labels: (its outcomes arrive 30 days later)
     ]
 
 
@@ -173,4 +174,8 @@ def test_the_mlflow_run_of_a_date_holds_its_drift_metrics_and_report(spark, lake
 
 def test_the_report_is_a_recorded_step_of_the_pipeline(spark, lakehouse):
     config, *_ = lakehouse
-    assert [r["step"] for r in runs_of(spark, config, "P3")][-2:] == ["monitor", "report"]
+    assert [r["step"] for r in runs_of(spark, config, "P3")][-3:] == [
+        "monitor",
+        "quality",
+        "report",
+    ]
