@@ -126,8 +126,10 @@ def psi_status(spark, config, day, comparison, feature):
 
 def test_the_demo_drifted_day_alerts_and_the_report_flags_it(spark, lakehouse):
     config, *_ = lakehouse
-    # The drift re-files 60 % of the private customers as smb on the drifted day only.
-    assert psi_status(spark, config, DAY, "baseline", "segment") == "ok"
+    # The drift re-files 60 % of the private customers as smb on the drifted day only. The
+    # baseline is the ~50 held-out customers of 250 (training.holdout_share): sampling noise
+    # alone may reach warn on the plain day, never alert.
+    assert psi_status(spark, config, DAY, "baseline", "segment") in ("ok", "warn")
     assert psi_status(spark, config, DRIFTED_DAY, "previous", "segment") == "alert"
     assert psi_status(spark, config, DRIFTED_DAY, "baseline", "segment") == "alert"
     page = Path(runner.write_report(spark, config, CHURN, DRIFTED_DAY)).read_text()

@@ -166,6 +166,7 @@ def test_the_claims_tables_live_in_their_own_folder(lakehouse):
             "scores_current",
             "score_errors",
             "drift_metrics",
+            "model_quality",
             "runs",
         )
     }
