@@ -95,12 +95,7 @@ def test_config_and_contracts_load_from_inside_the_zip(dist, tmp_path):
         "print(load_contract('scores').name)\n"
         "print(load_contract('score_outputs/binary').path)\n"
     )
-    env = {**isolated_env(), "PYTHONPATH": str(dist / "scoring.zip")}
-    out = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    module, base_yaml, contract, nested = out.stdout.splitlines()
+    module, base_yaml, contract, nested = run_from_zip(dist, tmp_path, script)
     assert module == f"{dist / 'scoring.zip'}/scoring/__init__.py"
     assert Path(base_yaml).name == "base.yaml" and "scoring-conf-" in base_yaml
     assert contract == "scores"
@@ -119,12 +114,7 @@ def test_the_report_template_renders_from_inside_the_zip(dist, tmp_path):
         "html = render_report(data)\n"
         "print('Scoring monitor: u, m v1 on 2026-03-02' in html, 'id=\"verdict\"' in html)\n"
     )
-    env = {**isolated_env(), "PYTHONPATH": str(dist / "scoring.zip")}
-    out = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    module, found = out.stdout.splitlines()
+    module, found = run_from_zip(dist, tmp_path, script)
     assert module == f"{dist / 'scoring.zip'}/scoring/monitor/report_page.py"
     assert found == "True True"
 
@@ -140,12 +130,8 @@ def test_every_module_of_the_package_imports_from_the_zip(dist, tmp_path):
         "    assert str(module.__file__).startswith(archive), module.__file__\n"
         "print(len(names))\n"
     )
-    env = {**isolated_env(), "PYTHONPATH": str(dist / "scoring.zip")}
-    out = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    assert int(out.stdout) > 40
+    (count,) = run_from_zip(dist, tmp_path, script)
+    assert int(count) > 40
 
 
 def test_a_job_from_the_zip_without_a_use_case_stops_with_the_fix(dist, tmp_path):
@@ -287,3 +273,13 @@ def test_spark_submit_from_the_clone_needs_no_jars_flag(tmp_path):
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "[ok] delta write/read/time travel" in result.stdout
+
+
+def run_from_zip(dist: Path, folder: Path, script: str) -> list[str]:
+    """The lines `script` prints, run by this Python with only scoring.zip on its path."""
+    env = {**isolated_env(), "PYTHONPATH": str(dist / "scoring.zip")}
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=folder, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()

@@ -72,7 +72,8 @@ QUALITY = [
 ]
 
 
-def rich_data(**changes: Any) -> ReportData:
+def plain_data(**changes: Any) -> ReportData:
+    """A date's report data with drift and runs only: no trends, quality or quarantine."""
     data: dict[str, Any] = {
         "usecase": "churn",
         "run_date": DAY,
@@ -83,8 +84,16 @@ def rich_data(**changes: Any) -> ReportData:
         "output_range": (0.0, 1.0),
         "output_current": [1] * 20,
         "output_baseline": [2] * 20,
-        "quarantine": [{"source": "customers", "reason": "bad_email", "rows": 3}],
+        "quarantine": None,
         "runs": [RUN],
+    }
+    data.update(changes)
+    return ReportData(**data)
+
+
+def rich_data(**changes: Any) -> ReportData:
+    data: dict[str, Any] = {
+        "quarantine": [{"source": "customers", "reason": "bad_email", "rows": 3}],
         "task": "binary",
         "psi_trend": [
             {"date": d, "feature": f, "value": v * (i + 1)}
@@ -105,4 +114,4 @@ def rich_data(**changes: Any) -> ReportData:
         "calibration": [Calibration("held-out baseline rows", [10, 30], [0.2, 0.7], [0.1, 0.8])],
     }
     data.update(changes)
-    return ReportData(**data)
+    return plain_data(**data)

@@ -19,31 +19,25 @@ from scoring.monitor.report import (
     psi_trend,
     run_report,
 )
-from scoring.monitor.report_page import ReportData, alerts, metric_rows, render_report, verdict
+from scoring.monitor.report_page import alerts, metric_rows, render_report, verdict
 from scoring.runs.history import append_run, run_row
 from scoring.runs.result import StepResult
 from scoring.runs.steps import usecase_tables
 from scoring.usecase import load_usecase
 from tests.conftest import CHURN_DIR, ROOT
-from tests.monitor.report_data import DAY, DAYS, DRIFT, QUALITY, RUN, drift_row, rich_data
+from tests.monitor.report_data import (
+    DAY,
+    DAYS,
+    DRIFT,
+    QUALITY,
+    drift_row,
+    plain_data,
+    rich_data,
+)
 
 
 def page(**changes: Any) -> str:
-    data: dict[str, Any] = {
-        "usecase": "churn",
-        "run_date": DAY,
-        "model_name": "m",
-        "model_version": "1",
-        "drift": DRIFT,
-        "output": "score",
-        "output_range": (0.0, 1.0),
-        "output_current": [1] * 20,
-        "output_baseline": [2] * 20,
-        "quarantine": None,
-        "runs": [RUN],
-    }
-    data.update(changes)
-    return render_report(ReportData(**data))
+    return render_report(plain_data(**changes))
 
 
 def metric_table_rows(html: str) -> list[list[str]]:
