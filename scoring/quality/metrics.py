@@ -19,7 +19,7 @@ multiclass). Formulas in docs/monitoring.md#model-quality.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,25 +169,15 @@ def binary_realized(groups: Sequence[ScoreGroup], n_bins: int) -> dict[str, floa
     if labelled == 0:
         return {"coverage": 0.0}
     ordered = _ordered(groups)
-    pos = [float(g.positives) for g in ordered]
-    neg = [float(g.labelled - g.positives) for g in ordered]
-    tp = sum(g.positives for g in groups if g.above)
-    fp = sum(g.labelled - g.positives for g in groups if g.above)
-    fn = sum(g.positives for g in groups if not g.above)
-    tn = sum(g.labelled - g.positives for g in groups if not g.above)
     values: dict[str, float | None] = {
-        "roc_auc": roc_auc(pos, neg),
-        "pr_auc": average_precision(pos, neg),
+        **_counted_metrics(groups, lambda g: g.positives, lambda g: g.labelled),
+        "pr_auc": average_precision(
+            [float(g.positives) for g in ordered],
+            [float(g.labelled - g.positives) for g in ordered],
+        ),
         "log_loss": sum(g.log_loss_sum for g in groups) / labelled,
         "brier": sum(g.brier_sum for g in groups) / labelled,
         "ece": expected_calibration_error(groups, n_bins),
-        **_confusion_metrics(tp, fp, tn, fn),
-        "positive_rate": (tp + fn) / labelled,
-        "predicted_positive_rate": (tp + fp) / labelled,
-        "tp": float(tp),
-        "fp": float(fp),
-        "tn": float(tn),
-        "fn": float(fn),
         "coverage": labelled / rows,
     }
     return {k: v for k, v in values.items() if v is not None}
@@ -196,27 +186,36 @@ def binary_realized(groups: Sequence[ScoreGroup], n_bins: int) -> dict[str, floa
 def binary_estimated(groups: Sequence[ScoreGroup]) -> dict[str, float]:
     """CBPE: the metrics expected if the scores are calibrated probabilities (a group of
     n rows with score sum s holds s positives and n - s negatives, in expectation)."""
-    rows = sum(g.rows for g in groups)
-    if rows == 0:
+    if sum(g.rows for g in groups) == 0:
         return {}
-    ordered = _ordered(groups)
-    pos = [g.score_sum for g in ordered]
-    neg = [g.rows - g.score_sum for g in ordered]
-    tp = sum(g.score_sum for g in groups if g.above)
-    fp = sum(g.rows - g.score_sum for g in groups if g.above)
-    fn = sum(g.score_sum for g in groups if not g.above)
-    tn = sum(g.rows - g.score_sum for g in groups if not g.above)
-    values: dict[str, float | None] = {
+    values = _counted_metrics(groups, lambda g: g.score_sum, lambda g: g.rows)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _counted_metrics(
+    groups: Sequence[ScoreGroup],
+    positives: Callable[[ScoreGroup], float],
+    rows: Callable[[ScoreGroup], float],
+) -> dict[str, float | None]:
+    """ROC AUC, the confusion matrix at the threshold and the rates, from each group's
+    positives and rows: observed (realized) or expected (CBPE) counts alike."""
+    pos = [float(positives(g)) for g in _ordered(groups)]
+    neg = [float(rows(g) - positives(g)) for g in _ordered(groups)]
+    tp = float(sum(positives(g) for g in groups if g.above))
+    fp = float(sum(rows(g) - positives(g) for g in groups if g.above))
+    fn = float(sum(positives(g) for g in groups if not g.above))
+    tn = float(sum(rows(g) - positives(g) for g in groups if not g.above))
+    total = tp + fp + fn + tn
+    return {
         "roc_auc": roc_auc(pos, neg),
         **_confusion_metrics(tp, fp, tn, fn),
-        "positive_rate": (tp + fn) / rows,
-        "predicted_positive_rate": (tp + fp) / rows,
+        "positive_rate": (tp + fn) / total,
+        "predicted_positive_rate": (tp + fp) / total,
         "tp": tp,
         "fp": fp,
         "tn": tn,
         "fn": fn,
     }
-    return {k: v for k, v in values.items() if v is not None}
 
 
 @dataclass(frozen=True)
