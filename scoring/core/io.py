@@ -78,6 +78,18 @@ def current_version(spark: SparkSession, ref: TableRef) -> int | None:
     return int(last["version"]) if last is not None else None
 
 
+def required_version(spark: SparkSession, ref: TableRef) -> int:
+    """The table's latest version, pinned for a run that reads what `scoring score` wrote.
+
+    Raises:
+        DataError: `<ref>: table does not exist; run `scoring score` first`.
+    """
+    version = current_version(spark, ref)
+    if version is None:
+        raise DataError(f"{ref}: table does not exist; run `scoring score` first")
+    return version
+
+
 def last_commit(spark: SparkSession, ref: TableRef) -> dict[str, Any]:
     """The table's newest commit, whoever made it: version, operation, operationMetrics and
     parsed userMetadata. A step reports its own commit with `own_commit`."""

@@ -63,7 +63,7 @@ def run_monitor(
     Raises:
         DataError: no scores for the model on `run_date`, or a baseline feature is missing.
     """
-    pinned = {name: _version(spark, tables[name]) for name in ("features", "scores")}
+    pinned = {name: io.required_version(spark, tables[name]) for name in ("features", "scores")}
     scores = io.read_table(spark, tables["scores"], pinned["scores"]).where(
         F.col("model_name") == F.lit(request.model_name)
     )
@@ -105,14 +105,6 @@ def run_monitor(
         )
     ]
     return _write(spark, tables, rows, context, path, pinned)
-
-
-def _version(spark: SparkSession, ref: TableRef) -> int:
-    """The table's current version, pinned for the run."""
-    version = io.current_version(spark, ref)
-    if version is None:
-        raise DataError(f"{ref}: table does not exist; run `scoring score` first")
-    return version
 
 
 def _scoring_version(scores: DataFrame, run_date: date, ref: TableRef, model_name: str) -> str:

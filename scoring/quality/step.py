@@ -32,7 +32,7 @@ from scoring.core import io, sql
 from scoring.core.config import QualitySettings
 from scoring.core.contracts import load_contract, spark_schema
 from scoring.core.errors import DataError
-from scoring.core.tables import TableRef, Tables
+from scoring.core.tables import Tables
 from scoring.ingest.records import conform
 from scoring.model.tasks import BINARY, MULTICLASS, REGRESSION
 from scoring.monitor.baseline import TARGET
@@ -98,7 +98,7 @@ def run_quality(
             gets no estimate, only the realized quality of the dates before it.
     """
     started = datetime.now(UTC)
-    pinned = {name: _version(spark, tables[name]) for name in ("scores", "features")}
+    pinned = {name: io.required_version(spark, tables[name]) for name in ("scores", "features")}
     scores = io.read_table(spark, tables["scores"], pinned["scores"]).where(
         (F.col("model_name") == F.lit(request.model_name)) & (F.col(AS_OF_DATE) <= F.lit(run_date))
     )
@@ -168,14 +168,6 @@ def run_quality(
         },
         warnings=warnings,
     )
-
-
-def _version(spark: SparkSession, ref: TableRef) -> int:
-    """The table's current version, pinned for the run."""
-    version = io.current_version(spark, ref)
-    if version is None:
-        raise DataError(f"{ref}: table does not exist; run `scoring score` first")
-    return version
 
 
 # --- baselines ------------------------------------------------------------------------------
