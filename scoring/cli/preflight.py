@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from scoring.core.config import Config
+from scoring.core.config import Config, check_retrain_alias
 from scoring.core.errors import ConfigError, ModelError, ScoringError
 from scoring.core.mlflow_uris import check_local_store, local_store, redact
 from scoring.core.tables import resolve_tables
@@ -40,9 +40,11 @@ def check_config(config: Config, usecase: UseCase) -> None:
 
     Raises:
         ConfigError: naming the key (`tables.X`, `storage.catalog_schema`,
-            `mlflow.tracking_uri`, `mlflow.registry_uri`, `storage.root`).
+            `mlflow.tracking_uri`, `mlflow.registry_uri`, `storage.root`, `retrain.alias`
+            when it is the serving alias).
     """
     resolve_tables(config, usecase.name, list(usecase.sources), usecase.features.table)
+    check_retrain_alias(config.retrain, usecase.model.alias, str(usecase.path))
     if config.mlflow.tracking_uri is not None:
         check_local_store(config.tracking_uri, "mlflow.tracking_uri")
     elif _URI.match(config.storage.root):

@@ -209,6 +209,24 @@ class QualitySettings:
     thresholds: Mapping[str, MetricLimits]
 
 
+#: The alerts `retrain.on` may name: drift (the monitor step), quality (the quality step).
+RETRAIN_TRIGGERS = ("drift", "quality")
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class RetrainSettings:
+    """Retraining from monitoring (docs/monitoring.md#retraining-from-monitoring): which
+    alerts of a pipeline date retrain, the alias the new version gets, the cooldown."""
+
+    # Kinds of alert that retrain: drift, quality; empty: never (the default).
+    on: tuple[str, ...]
+    # The alias the retrained version gets; never the serving alias (usecase model.alias).
+    alias: str
+    # No retrain while the alias holds a version retrained less than this many days before.
+    cooldown_days: int = field(metadata={"min": 0})
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole configuration of one job run, with local folders made absolute."""
@@ -225,6 +243,7 @@ class Config:
     monitor: MonitorSettings
     runs: RunsSettings
     quality: QualitySettings
+    retrain: RetrainSettings
     sources: tuple[str, ...] = ()
 
     def raw_root(self, usecase: str) -> str:
@@ -338,6 +357,7 @@ def load_config(
         )
     _check_retention(config.storage.retention, provenance)
     _check_quality(config.quality, provenance)
+    _check_retrain(config.retrain, provenance)
     return _absolutise(config)
 
 
@@ -399,6 +419,38 @@ def _check_quality(quality: QualitySettings, provenance: Mapping[str, str]) -> N
             )
 
 
+def _check_retrain(retrain: RetrainSettings, provenance: Mapping[str, str]) -> None:
+    """Known, distinct triggers; an alias MLflow accepts (the serving alias is refused where
+    the use case is known: `check_retrain_alias`)."""
+    key = "retrain.on"
+    unknown = [kind for kind in retrain.on if kind not in RETRAIN_TRIGGERS]
+    if unknown or len(set(retrain.on)) != len(retrain.on):
+        raise ConfigError(
+            f"{provenance.get(key, '?')}: {key}: expected distinct values of "
+            f"{list(RETRAIN_TRIGGERS)}, got {list(retrain.on)}"
+        )
+    key = "retrain.alias"
+    if not _ALIAS.match(retrain.alias) or retrain.alias == "latest":
+        raise ConfigError(
+            f"{provenance.get(key, '?')}: {key}: '{retrain.alias}' is not an alias MLflow "
+            "accepts (a letter, then letters, digits, _ or -; not 'latest')"
+        )
+
+
+def check_retrain_alias(retrain: RetrainSettings, serving_alias: str, where: str) -> None:
+    """The retrained version's alias is not the serving one: a retrain never promotes.
+
+    Raises:
+        ConfigError: naming `retrain.alias` and the use case file (`where`).
+    """
+    if retrain.alias == serving_alias:
+        raise ConfigError(
+            f"{where}: retrain.alias: '{retrain.alias}' is the serving alias (model.alias); a "
+            "retrained version must go to another alias (e.g. challenger) and be promoted "
+            "by `scoring promote`"
+        )
+
+
 _SECTIONS: dict[str, Any] = {
     "spark": SparkSettings,
     "storage": StorageSettings,
@@ -411,6 +463,7 @@ _SECTIONS: dict[str, Any] = {
     "monitor": MonitorSettings,
     "runs": RunsSettings,
     "quality": QualitySettings,
+    "retrain": RetrainSettings,
 }
 
 

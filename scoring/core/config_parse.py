@@ -31,6 +31,8 @@ def deep_merge(
 ) -> None:
     """Merge `source` into `target` in place: mappings merge key by key, anything else replaces."""
     for key, value in source.items():
+        if key is True and prefix == "retrain.":
+            key = "on"  # YAML 1.1 reads a bare `on:` key as true (`retrain.on`)
         if not isinstance(key, str):
             raise ConfigError(f"{origin}: key {key!r} under '{prefix or '<top>'}' is not a string")
         dotted = f"{prefix}{key}"

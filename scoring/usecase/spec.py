@@ -44,7 +44,10 @@ _TOP_KEYS = (
     "monitor",
     "quality",
     "labels",
+    "retrain",
 )
+#: The keys of usecase.yaml `retrain:` (their values are checked with the configuration's).
+_RETRAIN_KEYS = ("on", "alias", "cooldown_days")
 _T = TypeVar("_T")
 
 
@@ -139,6 +142,8 @@ class UseCase:
     description: str = ""
     quality: Mapping[str, Any] = field(default_factory=dict)
     labels: LabelsSpec | None = None
+    # Overrides of the configuration's `retrain:` section (merged over it by the CLI).
+    retrain: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -181,6 +186,7 @@ def load_usecase(folder: str | Path) -> UseCase:
         description=str(raw.get("description") or "").strip(),
         quality=where.mapping(raw, "quality", required=False),
         labels=_labels(where, raw.get("labels"), sources, entity),
+        retrain=_retrain(where, raw),
     )
 
 
@@ -416,6 +422,15 @@ def _labels(
         if column not in columns:
             where.fail(f"labels.{key}", f"'{column}' is not a column of source '{name}'")
     return labels
+
+
+def _retrain(where: _Where, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The `retrain:` overrides, keys checked (YAML 1.1 reads a bare `on:` key as true)."""
+    given = where.mapping(raw, "retrain", required=False)
+    section = {("on" if k is True else str(k)): v for k, v in given.items()}
+    if section:
+        where.unknown(section, _RETRAIN_KEYS, "retrain")
+    return section
 
 
 def _train(where: _Where, raw: Any) -> TrainSpec | None:

@@ -46,6 +46,7 @@ monitor:
    reports_dir: null}
 quality:
   {score_bins: 1000, max_calibration_error: 0.05, thresholds: {roc_auc: {warn: 0.03, alert: 0.05}}}
+retrain: {on: [], alias: challenger, cooldown_days: 7}
 """
 
 
