@@ -32,6 +32,9 @@ log = logging.getLogger("scoring")
 
 # `--fail-on-alert` exit code: the metrics were written, but the data drifted.
 EXIT_DRIFT_ALERT = 3
+# A step failed (as `scoring.cli.main` exits on a ScoringError); also a pipeline whose
+# retrain failed after the dates were scored.
+EXIT_FAILED = 1
 # `replay` exit codes: the replay differs from the run's rows; the run cannot be replayed.
 EXIT_REPLAY_DIFFERS, EXIT_BAD_REPLAY = 1, 2
 
@@ -344,7 +347,7 @@ def _pipeline(inv: Invocation) -> int:
     from scoring.core.errors import ScoringError
     from scoring.core.session import session_for
     from scoring.runs.pipeline import PipelineOptions, run_pipeline
-    from scoring.runs.summary import summary_table, verdict
+    from scoring.runs.summary import retrain_failed, summary_table, verdict
 
     assert inv.run_date is not None
     spark = session_for(inv.config)
@@ -365,6 +368,9 @@ def _pipeline(inv: Invocation) -> int:
         raise
     _print_tables(spark, inv.config, inv.usecase)
     print(f"\n{summary_table(done)}\n\n{verdict(done)}")
+    if retrain_failed(done):  # the dates were scored, but a step failed: a scheduler must see it
+        log.error("a retrain failed (the dates' scores stand); see the runs table")
+        return EXIT_FAILED
     alerts = sum(int(r.details.get("alerts", 0)) for r in done if r.step in _ALERTING)
     return _drift_exit(inv, alerts)
 

@@ -1,4 +1,5 @@
-"""`scoring pipeline --run-date D`: ingest → features → (train) → score → monitor (→ quality) for one date.
+"""`scoring pipeline --run-date D`: ingest → features → (train) → score → monitor (→ quality)
+(→ retrain) (→ report) for one date.
 
 A score-only use case (`features.table`) skips ingest and features. The model must be in the
 registry before anything runs; when it is not (no model at the use case's alias, or no
@@ -6,8 +7,10 @@ registry yet), the pipeline fails at once, naming the model, the alias and how t
 unless it was told to train a first model (`--train-if-missing`, `PipelineOptions.
 train_if_missing`) and the use case declares a trainer: then it trains one on the features
 as of D - `train.horizon_days` (whose label is known by D), so both feature dates are built
-before training. It never trains on its own: a mistyped registry path would otherwise get a
-new champion, silently. Every step is recorded in `runs` under one pipeline run id; the
+before training. It never trains a serving model on its own: a mistyped registry path would
+otherwise get a new champion, silently. After monitor (and quality), an alert of a kind in
+`retrain.on` trains a challenger under `retrain.alias` (`scoring.runs.retrain`; never the
+serving alias); a failed retrain leaves the date's scores as they are. Every step is recorded in `runs` under one pipeline run id; the
 Prometheus textfile is rebuilt and one MLflow run is logged at the end, also when a step
 failed.
 """
@@ -73,6 +76,8 @@ def run_pipeline(
         results.append(runner.monitor(run, scored_version))
         if usecase.labels is not None:
             results.append(runner.quality(run, None))
+        if config.retrain.on:
+            results += retrain_on_alerts(run, results)
         if options.report:
             results.append(runner.report(run))
         completed = True
@@ -128,6 +133,35 @@ def _train_first_model(run: StepRun, model_uri: str, alias: str) -> list[StepRes
     earlier = run.on(train_date)
     built = [runner.features(earlier)] if trainer.horizon_days else []
     return [*built, runner.train(earlier, alias)]
+
+
+def retrain_on_alerts(run: StepRun, results: list[StepResult]) -> list[StepResult]:
+    """The `retrain` step when an alert of a kind in `retrain.on` fired among `results` (the
+    date's monitor and quality steps), after the features it had to build; nothing when none
+    fired. A failed retrain is recorded in `runs` and returned as a `retrain` result whose
+    details hold `failed` (the error): the date's scores, drift and quality stand, the
+    pipeline goes on (report, next dates) and the CLI exits 1 at the end."""
+    from scoring.core.logs import new_run_id
+    from scoring.runs.retrain import RETRAIN, fired
+
+    triggers = fired(results, run.config.retrain.on)
+    if not triggers:
+        return []
+    built: list[StepResult] = []
+    run_id = new_run_id(RETRAIN)
+    try:
+        result = runner.retrain(run, triggers, built, run_id)
+    except Exception as exc:  # the date's scores stand; the failure is recorded and reported
+        error = f"{type(exc).__name__}: {exc}"
+        log.error("retrain %s failed; the date's scores stand: %s", run.run_date, error)
+        result = StepResult(
+            step=RETRAIN,
+            run_id=run_id,
+            run_date=run.run_date,
+            details={"retrained": False, "failed": error, "triggers": [t.kind for t in triggers]},
+            warnings=(f"retrain failed: {error}",),
+        )
+    return [*built, result]
 
 
 def observe(run: StepRun, results: list[StepResult], name: str, failed: bool) -> None:

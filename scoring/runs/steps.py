@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property
@@ -27,6 +27,7 @@ from scoring.usecase.spec import UseCase
 
 if TYPE_CHECKING:
     from scoring.maintain.step import MaintainRequest
+    from scoring.runs.retrain import Trigger
     from scoring.score.step import ScoreRequest
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,50 @@ def train(run: StepRun, alias: str, run_id: str | None = None) -> StepResult:
         )
 
     return run.recorded("train", body, run_id or new_run_id("train"))
+
+
+def retrain(
+    run: StepRun,
+    triggers: Sequence[Trigger],
+    built: list[StepResult],
+    run_id: str | None = None,
+) -> StepResult:
+    """Retrain from monitoring (`scoring.runs.retrain`): on `triggers`, a new version under
+    `retrain.alias` trained on D - train.horizon_days; the features it had to build first
+    are appended to `built`."""
+    from scoring.runs.retrain import RetrainRequest, run_retrain
+    from scoring.train.step import TrainSettings
+
+    config = run.config
+    training = config.training
+    request = RetrainRequest(
+        registered_name=run.model_name,
+        settings=config.retrain,
+        training=TrainSettings(
+            config.retrain.alias, training.baseline_max_rows, training.seed, training.holdout_share
+        ),
+        triggers=tuple(triggers),
+        pipeline_run_id=run.pipeline_run_id,
+    )
+
+    def build_features(day: date) -> StepResult:
+        result = features(run.on(day))
+        built.append(result)
+        return result
+
+    def body(rid: str) -> StepResult:
+        return run_retrain(
+            run.spark,
+            run.tables,
+            run.target,
+            run.usecase,
+            request,
+            run.run_date,
+            rid,
+            build_features,
+        )
+
+    return run.recorded("retrain", body, run_id or new_run_id("retrain"))
 
 
 def baseline(run: StepRun, model_uri: str | None, run_id: str | None = None) -> StepResult:

@@ -2,7 +2,8 @@
 
 Pure functions over StepResults. The verdict is the worst of the monitored dates: `ALERT`
 when a drift metric (or the share of drifted features) is at alert on any date, `warn` when
-one is at warn, else `ok`; it names the features and the dates, and the report's path.
+one is at warn, else `ok`; it names the features and the dates, what retraining did (a
+retrained challenger, why not, or a failed retrain) and the report's path.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def verdict(results: Sequence[StepResult], failure: str | None = None) -> str:
     where = f"; report: {reports[-1]}" if reports else ""
     if failure is not None:
         return f"verdict: FAILED: {failure}"
+    where = retrain_notes(results) + where
     monitored = [r for r in results if r.step == "monitor"]
     alerts = _by_date(monitored, "alerted_features", dataset=True)
     if alerts:
@@ -56,6 +58,31 @@ def verdict(results: Sequence[StepResult], failure: str | None = None) -> str:
         return f"verdict: warn: drift warnings on {warnings}{where}"
     dates = len({r.run_date for r in monitored})
     return f"verdict: ok: no drift warning or alert on {dates} date(s){where}"
+
+
+def retrain_notes(results: Sequence[StepResult]) -> str:
+    """`; retrained challenger v3 on 2026-03-02; retrain FAILED on ...`: what the retrain
+    steps did (scoring.runs.retrain), or nothing."""
+    notes = []
+    for r in results:
+        if r.step != "retrain":
+            continue
+        details = r.details
+        if details.get("failed"):
+            notes.append(f"retrain FAILED on {r.run_date}: {details['failed']}")
+        elif details.get("retrained"):
+            notes.append(
+                f"retrained {details['alias']} v{details['retrained_version']} on {r.run_date} "
+                "(not promoted)"
+            )
+        else:
+            notes.append(f"not retrained on {r.run_date}: {details.get('skipped')}")
+    return "".join(f"; {n}" for n in notes)
+
+
+def retrain_failed(results: Sequence[StepResult]) -> list[StepResult]:
+    """The retrain steps that failed (the pipeline went on; the CLI exits 1)."""
+    return [r for r in results if r.step == "retrain" and r.details.get("failed")]
 
 
 def _by_date(monitored: Sequence[StepResult], key: str, dataset: bool) -> str:

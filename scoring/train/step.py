@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -57,6 +57,8 @@ class TrainSettings:
     seed: int
     # Share of the entities held out of training; their outcomes go into the baseline.
     holdout_share: float = 0.2
+    # More tags of the registered version, set before the alias (a retrain's reason).
+    version_tags: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,8 @@ def run_train(
     registered, baseline_uri, mlflow_run = _log(
         target, model, used[~held], baseline, usecase, registered_name, tags, metrics
     )
-    tag_version(target, registered_name, registered, {**tags, BASELINE_TAG: baseline_uri})
+    version_tags = {**tags, **settings.version_tags, BASELINE_TAG: baseline_uri}
+    tag_version(target, registered_name, registered, version_tags)
     configure_mlflow(target).set_registered_model_alias(registered_name, settings.alias, registered)
     log.info("registered %s version %s as @%s", registered_name, registered, settings.alias)
     return StepResult(
