@@ -2,7 +2,7 @@
 
 Every read is a small aggregate collected on the driver: drift rows of the trend window,
 per-date score statistics (count, mean, three quantiles), per-date ingest counts from
-`runs`, the `model_quality` rows of the window, bucket counts of the flagged features,
+`runs`, the run date's retrain runs, the `model_quality` rows of the window, bucket counts of the flagged features,
 ten calibration bins, quarantine counts per source and reason, the latest runs. The page
 itself is built by `scoring.monitor.report_page` from that plain data.
 """
@@ -86,6 +86,7 @@ def run_report(
     scored = _scored(spark, tables["scores"], model_name, version, run_date)
     low, high = output_range(column, values, scored)
     runs = _runs(spark, tables["runs"], usecase.name)
+    runs_of_date = _runs(spark, tables["runs"], usecase.name, run_date, ("retrain",))
     killed = [r for r in runs if r["status"] == "killed"]
     if killed:
         notes.append(
@@ -118,6 +119,7 @@ def run_report(
             spark, tables, usecase, baseline_frame, scored, flagged, drift, run_date, n_bins
         ),
         calibration=_calibration(baseline_frame, usecase),
+        retrains=[r for r in runs_of_date if r["step"] == "retrain" and r["status"] == "succeeded"],
     )
     target = Path(reports_dir) / f"report_{run_date.isoformat()}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -475,9 +477,20 @@ def _quarantine(spark: SparkSession, tables: Tables, day: date) -> list[dict[str
     return [r.asDict() for r in rows.collect()]
 
 
-def _runs(spark: SparkSession, ref: TableRef, usecase: str) -> list[dict[str, Any]]:
+def _runs(
+    spark: SparkSession,
+    ref: TableRef,
+    usecase: str,
+    run_date: date | None = None,
+    steps: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """The latest runs of the use case (of one date and steps, when given)."""
     if not io.table_exists(spark, ref):
         return []
     mine = io.read_table(spark, ref).where(F.col("usecase") == F.lit(usecase))
+    if run_date is not None:
+        mine = mine.where(F.col("run_date") == F.lit(run_date))
+    if steps:
+        mine = mine.where(F.col("step").isin(*steps))
     latest = mine.orderBy(F.col("started_at").desc()).limit(HISTORY_ROWS)
     return [r.asDict() for r in latest.collect()]

@@ -5,7 +5,8 @@ with matplotlib's Agg backend (no display needed) and embedded as base64 `data:`
 the few lines of JavaScript that sort the metric table are inline, so the page is one
 self-contained file that can be mailed or archived and needs no network.
 
-Order of the page: alerts and a one-paragraph verdict; trends over the scored dates; the
+Order of the page: alerts and a one-paragraph verdict (with what retraining did on the date);
+trends over the scored dates; the
 baseline-vs-run-date distributions of every flagged feature and of the model's output;
 calibration; quarantine and run history; the full metric table (sortable).
 """
@@ -98,6 +99,9 @@ class ReportData:
     quality: Sequence[Mapping[str, Any]] | None = None
     distributions: Sequence[Distribution] = field(default_factory=tuple)
     calibration: Sequence[Calibration] = field(default_factory=tuple)
+    # The succeeded `retrain` runs of the run date (scoring.runs.retrain): their notes say
+    # what was retrained and why, or why not.
+    retrains: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
 
 
 def render_report(data: ReportData) -> str:
@@ -125,6 +129,7 @@ def render_report(data: ReportData) -> str:
             "rows_in",
             "rows_out",
             "error",
+            "warnings",
         ],
         "fmt": _fmt,
     }
@@ -212,7 +217,19 @@ def verdict(data: ReportData) -> tuple[str, str]:
     failing = [a for a in found if a.kind == "run"]
     if failing:
         sentences.append(f"{len(failing)} step run(s) of this date failed or were killed.")
+    sentences += retrain_sentences(data.retrains)
     return level, " ".join(s for s in sentences if s)
+
+
+def retrain_sentences(retrains: Sequence[Mapping[str, Any]]) -> list[str]:
+    """`Retrained challenger v3 on the features of ... because ....`: the note of each
+    succeeded retrain run of the date (a failed one is among the alerts, as any failed run)."""
+    sentences = []
+    for r in retrains:
+        for note in r.get("warnings") or ():
+            text = str(note).rstrip(".")
+            sentences.append(f"{text[:1].upper()}{text[1:]}.")
+    return sentences
 
 
 def metric_rows(
@@ -555,6 +572,8 @@ def _uri(png: bytes) -> str:
 def _fmt(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, list | tuple):  # a run's warnings
+        return "; ".join(str(v) for v in value)
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
