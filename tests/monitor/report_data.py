@@ -44,6 +44,7 @@ RUN = {
     "rows_in": None,
     "rows_out": None,
     "error": "ModelError: no <champion>",
+    "warnings": None,
 }
 
 

@@ -30,6 +30,7 @@ from tests.monitor.report_data import (
     DAYS,
     DRIFT,
     QUALITY,
+    RUN,
     drift_row,
     plain_data,
     rich_data,
@@ -345,6 +346,31 @@ def test_the_report_is_rendered_from_the_tables(spark, config, tmp_path):
 
 def replace_day(row: dict[str, Any], day: Any) -> dict[str, Any]:
     return {**row, "date": day}
+
+
+def test_a_retrain_of_the_date_is_said_in_the_verdict_and_its_note_listed_in_the_runs():
+    note = (
+        "retrained challenger v2 on the features of 2026-01-31 because 3 drift alert(s) on "
+        "2026-03-02 (segment); held out: roc_auc 0.8100 (serving v1: 0.8300); not promoted"
+    )
+    retrain = {
+        **RUN,
+        "run_id": "retrain-1",
+        "step": "retrain",
+        "status": "succeeded",
+        "error": None,
+        "warnings": [note],
+    }
+    data = plain_data(runs=[retrain], retrains=[retrain])
+    level, text = verdict(data)
+    assert text.endswith(f" R{note[1:]}.")
+    assert level == "alert"  # the drift's level; a retrain is no alert itself
+    assert all(a.kind != "run" for a in alerts(data))
+    html = render_report(data)
+    row = html.split('<tr class="succeeded"><td>retrain-1</td>', 1)[1].split("</tr>", 1)[0]
+    assert f"<td>{note}</td>" in row
+    quiet = plain_data(runs=[retrain])  # another date's retrain run: listed, not in the verdict
+    assert "Retrained" not in verdict(quiet)[1]
 
 
 def test_report_data_defaults_leave_the_new_sections_empty():
