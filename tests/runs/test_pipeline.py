@@ -181,3 +181,10 @@ def test_the_report_is_a_recorded_step_of_the_pipeline(spark, lakehouse):
         "quality",
         "report",
     ]
+
+
+def test_retraining_is_off_by_default_even_on_the_drifted_day(spark, lakehouse):
+    config, *_ = lakehouse
+    assert config.retrain.on == ()  # conf/base.yaml; the demo's usecase.yaml is not merged here
+    assert "retrain" not in {r["step"] for r in runs_of(spark, config, "P3")}
+    assert psi_status(spark, config, DRIFTED_DAY, "baseline", "segment") == "alert"
