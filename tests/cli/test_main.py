@@ -35,7 +35,7 @@ def test_an_unknown_key_exits_2_with_one_line_naming_file_and_key(tmp_path, caps
     assert err == [
         f"scoring: config error: {folder}/usecase.yaml: featurs: unknown key (known keys: "
         "name, description, entity, sources, features, model, train, sample_data, monitor, "
-        "quality, labels)"
+        "quality, labels, retrain)"
     ]
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from scoring import cli
 from scoring.cli.preflight import check_config
 from scoring.core import io
 from scoring.core.config import load_config
@@ -226,6 +227,23 @@ def test_a_bad_retrain_key_is_one_line_naming_it(tmp_path):
         "retrained version must go to another alias (e.g. challenger) and be promoted by "
         "`scoring promote`"
     )
+
+
+def test_the_serving_alias_as_retrain_alias_stops_the_cli_before_anything_with_exit_2(
+    tmp_path, capsys
+):
+    doc = usecase_doc(retrain={"on": ["drift"], "alias": "champion"})
+    folder = write_usecase(tmp_path / "uc", doc)
+    lake = tmp_path / "lake"
+    code = cli.run(["ingest", "--usecase", str(folder), "--run-date", "2026-03-01",
+                    "--set", f"storage.root={lake}"])  # fmt: skip
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"scoring: config error: {folder}/usecase.yaml: retrain.alias: 'champion' is the serving "
+        "alias (model.alias); a retrained version must go to another alias (e.g. challenger) "
+        "and be promoted by `scoring promote`"
+    ]
+    assert not lake.exists()
 
 
 def test_usecase_yaml_takes_a_bare_on_key_and_refuses_unknown_ones(tmp_path):
