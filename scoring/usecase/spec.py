@@ -44,6 +44,7 @@ _TOP_KEYS = (
     "monitor",
     "quality",
     "labels",
+    "promotion",
 )
 _T = TypeVar("_T")
 
@@ -139,6 +140,8 @@ class UseCase:
     description: str = ""
     quality: Mapping[str, Any] = field(default_factory=dict)
     labels: LabelsSpec | None = None
+    # Overrides of the `promotion:` configuration section (docs/promotion.md).
+    promotion: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -181,6 +184,7 @@ def load_usecase(folder: str | Path) -> UseCase:
         description=str(raw.get("description") or "").strip(),
         quality=where.mapping(raw, "quality", required=False),
         labels=_labels(where, raw.get("labels"), sources, entity),
+        promotion=where.mapping(raw, "promotion", required=False),
     )
 
 
