@@ -1,4 +1,5 @@
-"""`scoring pipeline --run-date D`: ingest → features → (train) → score → monitor (→ quality) for one date.
+"""`scoring pipeline --run-date D`: ingest → features → (train) → score → monitor (→ quality)
+(→ compare → promote) for one date.
 
 A score-only use case (`features.table`) skips ingest and features. The model must be in the
 registry before anything runs; when it is not (no model at the use case's alias, or no
@@ -10,6 +11,9 @@ before training. It never trains on its own: a mistyped registry path would othe
 new champion, silently. Every step is recorded in `runs` under one pipeline run id; the
 Prometheus textfile is rebuilt and one MLflow run is logged at the end, also when a step
 failed.
+
+When the score step shadow-scored other versions (`model.shadow`), `compare` runs after
+quality, and with `promotion.auto: true` the rules decide a promotion (docs/promotion.md).
 """
 
 from __future__ import annotations
@@ -68,17 +72,62 @@ def run_pipeline(
         model_uri = options.model_uri or runner.default_model(config, usecase)
         if train_first:
             results += _train_first_model(run, model_uri, options.train_alias)
-        results.append(runner.score(run, model_uri))
-        scored_version = str(results[-1].details.get("model_version"))
+        score_result = runner.score(run, model_uri)
+        results.append(score_result)
+        scored_version = str(score_result.details.get("model_version"))
         results.append(runner.monitor(run, scored_version))
         if usecase.labels is not None:
             results.append(runner.quality(run, None))
+        results += compare_shadows(run, score_result)
         if options.report:
             results.append(runner.report(run))
         completed = True
     finally:
         observe(run, results, pipeline_run_id, failed=not completed)
     return results
+
+
+def compare_shadows(run: StepRun, score: StepResult) -> list[StepResult]:
+    """When the score step shadow-scored other versions (`details["shadow_versions"]`, a
+    non-empty {alias: version}), compare each with the serving version (after quality, so
+    the realized rows of the dates whose outcomes arrived are fresh); then, with
+    `promotion.auto`, promote the best one whose rules hold (docs/promotion.md)."""
+    shadows = score.details.get("shadow_versions")
+    if not isinstance(shadows, dict) or not shadows:
+        return []
+    served = f"models:/{run.model_name}/{score.details['model_version']}"
+    done = [runner.compare(run, served)]
+    if run.config.promotion.auto:
+        done += _auto_promote(run, {str(v) for v in shadows.values()})
+    return done
+
+
+def _auto_promote(run: StepRun, versions: set[str]) -> list[StepResult]:
+    """Promote to the serving alias the shadow version with the largest mean gain among
+    those the rules allow; a refusal is logged, not a failure (nothing was asked by a
+    person)."""
+    from scoring.compare.promote import decide
+
+    alias = run.usecase.model.alias
+    allowed = []
+    for version in sorted(versions):
+        uri = f"models:/{run.model_name}/{version}"
+        request = runner.promote_request(
+            run, alias, uri, f"pipeline {run.pipeline_run_id}", reason="promotion.auto"
+        )
+        decision = decide(
+            run.spark, run.tables, run.target, request, run.config.promotion, run.run_date
+        )
+        if not decision.passed:
+            log.info("promotion.auto: v%s stays in the shadow: %s", version, decision.failures())
+            continue
+        gains = decision.evidence.gains if decision.evidence else ()
+        allowed.append((sum(gains) / len(gains) if gains else 0.0, version, request))
+    if not allowed:
+        return []
+    _, version, request = max(allowed)
+    log.info("promotion.auto: the rules hold for v%s: promoting it to '%s'", version, alias)
+    return [runner.promote(run, request)]
 
 
 def needs_first_model(
