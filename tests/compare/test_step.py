@@ -14,6 +14,7 @@ from scoring.core.errors import DataError
 from scoring.core.tables import resolve_tables
 from tests.conftest import make_config
 
+pytestmark = pytest.mark.slow
 DAY0, DAY = date(2026, 3, 1), date(2026, 3, 2)
 AT = datetime(2026, 3, 2, 6, 0)
 REQUEST = CompareRequest(
