@@ -44,7 +44,9 @@ def test_comparison_rows_pair_each_date_with_the_headline_realized_metric():
 def test_the_page_shows_the_section_with_the_refused_promotion():
     html = render_report(plain_data(comparison=COMPARISON, promotions=PROMOTIONS, task="binary"))
     section = html[html.index('id="champion-challenger"') : html.index('id="quarantine"')]
-    row = re.search(r'<tr data-date="2026-02-28".*?</tr>', section).group(0)
+    found = re.search(r'<tr data-date="2026-02-28".*?</tr>', section)
+    assert found is not None
+    row = found.group(0)
     assert "<td>v1</td><td>v2</td>" in row and "0.781" in row and "0.793" in row
     assert "min_dates: 1 date(s)" in section and 'class="failed"' in section
 
