@@ -168,3 +168,17 @@ def test_bad_requests_are_one_line_errors(story):
     )
     assert isinstance(story["unknown"], ModelNotFoundError)
     assert "version 99" in str(story["unknown"]) and "\n" not in str(story["unknown"])
+
+
+def test_the_command_refuses_an_unknown_version_in_one_line_before_any_session(story, capsys):
+    from scoring import cli
+
+    run = story["run"]
+    code = cli.run(["promote", "--usecase", str(run.usecase.folder), "--set",
+                    f"storage.root={run.config.storage.root}", "--to", "champion",
+                    "--model", f"models:/{NAME}/99"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1
+    assert err[0].startswith(
+        "scoring promote: ModelNotFoundError: model URI 'models:/tiny_model/99'"
+    )
