@@ -68,6 +68,14 @@ def story(spark, tmp_path_factory):
     client = MlflowClient(config.tracking_uri, config.registry_uri)
     client.set_registered_model_alias(NAME, "champion", "1")
     out = {"run": run, "client": client}
+    # the pipeline's compare: champion (the alias) vs the version shadow-scored next to it
+    scored = [(f"s{i}", DAY, p, int(p >= 0.5), NAME, v, AT)
+              for v, ps in (("1", (0.2, 0.4, 0.7)), ("2", (0.3, 0.6, 0.8)))
+              for i, p in enumerate(ps)]  # fmt: skip
+    schema = "shop_id string, as_of_date date, score double, label int, model_name string, "
+    schema += "model_version string, scored_at timestamp"
+    spark.createDataFrame(scored, schema).write.format("delta").save(run.tables["scores"].path)
+    out["compared"] = steps.compare(run, run_id="compare-1")
     # two dates, challenger 0.02 worse, a drift alert on one of them
     _comparison(spark, run, [_realized(DAY - timedelta(days=d), "1", "2", (0.80, 0.78))
                              for d in (1, 2)])  # fmt: skip
@@ -94,9 +102,21 @@ def story(spark, tmp_path_factory):
     out["unknown"] = _attempt(run, "unknown", "99")
     out["runs"] = {
         r["run_id"]: r.asDict()
-        for r in io.read_table(spark, run.tables["runs"]).where("step = 'promote'").collect()
+        for r in io.read_table(spark, run.tables["runs"]).where("step != 'x'").collect()
     }
     return out
+
+
+def test_compare_takes_the_alias_as_champion_and_the_other_version_of_the_date(story):
+    details = story["compared"].details
+    assert (details["champion_version"], details["challenger_versions"]) == ("1", ["2"])
+    # s2 crosses 0.5 (0.4 -> 0.6): one flip of three rows; the order is the same on both sides
+    pair = details["pairs"]["2"]
+    assert (pair["rows_both"], pair["flip_share"], pair["spearman"]) == (3, pytest.approx(1 / 3),
+                                                                          pytest.approx(1.0))  # fmt: skip
+    recorded = story["runs"]["compare-1"]
+    assert recorded["status"] == "succeeded"
+    assert json.loads(recorded["details"])["pairs"]["2"]["rows_both"] == 3
 
 
 def test_a_refusal_names_each_failed_rule_with_its_evidence_and_moves_nothing(story):
