@@ -36,9 +36,10 @@ def _quality(day: date, version: str, metric: str, value: float, labelled: int) 
                run_id="quality-1", computed_at=AT)  # fmt: skip
 
 
-@pytest.fixture
-def tables(spark, tmp_path):
-    tables = resolve_tables(make_config(tmp_path / "lake"), "tiny", [])
+@pytest.fixture(scope="module")
+def tables(spark, tmp_path_factory):
+    """Shared by the module's tests: each one that writes replaces the rows it checks."""
+    tables = resolve_tables(make_config(tmp_path_factory.mktemp("compare")), "tiny", [])
     rows = [
         *_scored("m", "1", DAY, [0.1, 0.2, 0.3, 0.9]),
         *_scored("m", "2", DAY, [0.2, 0.1, 0.6, 0.8]),
@@ -91,7 +92,9 @@ def test_compare_writes_agreement_of_the_date_and_realized_metrics_side_by_side(
     loss = got[(DAY0, "realized", "log_loss")]
     assert (loss["value"], loss["higher_is_better"]) == (pytest.approx(-0.05), False)
     assert not [k for k in got if k[1] == "realized" and k[0] == DAY]
-    assert result.table_versions == {"model_comparison": 1}
+    assert result.table_versions == {
+        "model_comparison": io.current_version(spark, tables["model_comparison"])
+    }
     assert result.details["challenger_versions"] == ["2"]
     assert result.details["pairs"]["2"]["realized_dates"] == ["2026-03-01"]
     assert result.rows_in == 4
@@ -118,9 +121,10 @@ def test_versions_that_did_not_score_the_date_are_named(
     spark, tables, champion, challengers, message
 ):
     request = CompareRequest("tiny", "m", ("shop_id",), "binary", champion, challengers)
+    before = io.current_version(spark, tables["model_comparison"])
     with pytest.raises(DataError, match=message):
-        run_compare(spark, tables, request, BINNING, DAY, "compare-1")
-    assert not io.table_exists(spark, tables["model_comparison"])
+        run_compare(spark, tables, request, BINNING, DAY, "compare-bad")
+    assert io.current_version(spark, tables["model_comparison"]) == before
 
 
 def test_a_date_only_the_champion_scored_has_nothing_to_compare(spark, tables):
