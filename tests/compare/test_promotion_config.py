@@ -43,3 +43,14 @@ def test_a_metric_of_another_task_is_refused_with_the_ones_that_fit():
         "promotion.metric: 'roc_auc' is not a realized metric of a regression model (one of: "
         "mae, rmse, r2); set it in usecase.yaml promotion:"
     )
+
+
+def test_who_asks_is_the_option_then_the_variable_then_the_os_user(monkeypatch):
+    import getpass
+
+    from scoring.cli.commands import requested_by
+
+    monkeypatch.setenv("SCORING_REQUESTED_BY", "change-board")
+    assert (requested_by("alice"), requested_by(None)) == ("alice", "change-board")
+    monkeypatch.delenv("SCORING_REQUESTED_BY")
+    assert requested_by(None) == getpass.getuser()
