@@ -259,6 +259,88 @@ def _quality(inv: Invocation) -> int:
     return _drift_exit(inv, alerts)
 
 
+def _compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--champion",
+        default=None,
+        metavar="URI",
+        help="models:/NAME@ALIAS or models:/NAME/VERSION (default: the use case's serving alias)",
+    )
+    parser.add_argument(
+        "--challenger",
+        default=None,
+        metavar="URI",
+        help="only this version (default: every other version that scored --run-date)",
+    )
+
+
+def _compare(inv: Invocation) -> int:
+    from scoring.runs import steps
+
+    result, run = _run_step(
+        inv,
+        lambda run: steps.compare(run, inv.args.champion, inv.args.challenger, inv.run_id),
+    )
+    details = result.details
+    for version, pair in details["pairs"].items():
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in pair.items() if k != "realized_dates")
+        print(
+            f"compare {inv.run_date}: champion v{details['champion_version']} vs v{version}: "
+            f"{shown}; realized on {len(pair['realized_dates'])} date(s)"
+        )
+    print(f"see {run.tables['model_comparison']}")
+    return 0
+
+
+def _promote_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--to", required=True, metavar="ALIAS", help="the alias to move")
+    parser.add_argument(
+        "--model", required=True, metavar="URI", help="models:/NAME/VERSION to promote"
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="promote even when a rule fails (recorded as forced; never the default)",
+    )
+    parser.add_argument("--reason", default="", metavar="TEXT", help="why, for the record")
+    parser.add_argument(
+        "--requested-by",
+        default=None,
+        metavar="WHO",
+        help="who asks (default: $SCORING_REQUESTED_BY, else the OS user)",
+    )
+
+
+def requested_by(explicit: str | None) -> str:
+    """Who asks for a promotion: --requested-by, else $SCORING_REQUESTED_BY, else the OS user."""
+    import getpass
+    import os
+
+    return explicit or os.environ.get("SCORING_REQUESTED_BY") or getpass.getuser()
+
+
+def _promote(inv: Invocation) -> int:
+    from datetime import UTC, datetime
+
+    from scoring.core.session import session_for
+    from scoring.runs import steps
+
+    args = inv.args
+    # The rules' window ends at the run date; without one, today (UTC).
+    run_date = inv.run_date or datetime.now(UTC).date()
+    run = steps.StepRun(session_for(inv.config), inv.config, inv.usecase, run_date)
+    request = steps.promote_request(
+        run, args.to, args.model, requested_by(args.requested_by), args.force, args.reason
+    )
+    details = steps.promote(run, request, inv.run_id).details
+    print(
+        f"{details['decision']}: {run.model_name} v{details['version']} is now "
+        f"'{details['alias']}' (previous: {details['previous_version'] or 'none'}); recorded "
+        f"on the version's tags, the model's promotion.history tag and in {run.tables['runs']}"
+    )
+    return 0
+
+
 def _report(inv: Invocation) -> int:
     from scoring.runs import steps
 
@@ -496,6 +578,23 @@ COMMANDS: tuple[Command, ...] = (
         _quality,
         _quality_arguments,
         needs_run_date=True,
+        start_check=preflight.registered_model_exists,
+    ),
+    Command(
+        "compare",
+        "champion vs challenger versions of --run-date (PSI, KS, Spearman, top-decile overlap, "
+        "flips, realized quality side by side) into model_comparison",
+        _compare,
+        _compare_arguments,
+        needs_run_date=True,
+        start_check=preflight.registered_model_exists,
+    ),
+    Command(
+        "promote",
+        "move an alias to a model version when the promotion rules hold (or --force); "
+        "recorded in the registry and in runs",
+        _promote,
+        _promote_arguments,
         start_check=preflight.registered_model_exists,
     ),
     Command(

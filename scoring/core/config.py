@@ -228,6 +228,23 @@ class RetrainSettings:
 
 
 @dataclass(frozen=True)
+class PromotionSettings:
+    """The rules `scoring promote` holds a challenger to (docs/promotion.md)."""
+
+    # A realized metric of model_quality; its direction is fixed (QUALITY_METRICS).
+    metric: str
+    # How much worse than the champion, in the metric's bad direction, is still allowed.
+    max_drop: float = field(metadata={"min": 0})
+    # mean: the mean per-date difference holds; every: each date's does.
+    aggregate: Literal["mean", "every"]
+    min_dates: int = field(metadata={"min": 1})
+    window_days: int = field(metadata={"min": 1})
+    block_on_drift_alert: bool
+    # The pipeline promotes a shadow version itself when the rules hold.
+    auto: bool
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one job run, with local folders made absolute."""
 
@@ -244,6 +261,7 @@ class Config:
     runs: RunsSettings
     quality: QualitySettings
     retrain: RetrainSettings
+    promotion: PromotionSettings
     sources: tuple[str, ...] = ()
 
     def raw_root(self, usecase: str) -> str:
@@ -358,6 +376,7 @@ def load_config(
     _check_retention(config.storage.retention, provenance)
     _check_quality(config.quality, provenance)
     _check_retrain(config.retrain, provenance)
+    _check_promotion(config.promotion, provenance)
     return _absolutise(config)
 
 
@@ -451,6 +470,22 @@ def check_retrain_alias(retrain: RetrainSettings, serving_alias: str, where: str
         )
 
 
+def _check_promotion(promotion: PromotionSettings, provenance: Mapping[str, str]) -> None:
+    """A metric with a direction; no more dates asked for than the window holds."""
+    key = "promotion.metric"
+    if promotion.metric not in QUALITY_METRICS:
+        raise ConfigError(
+            f"{provenance.get(key, '?')}: {key}: '{promotion.metric}' is not a realized quality "
+            f"metric with a direction (known: {', '.join(QUALITY_METRICS)})"
+        )
+    if promotion.min_dates > promotion.window_days:
+        key = "promotion.min_dates"
+        raise ConfigError(
+            f"{provenance.get(key, '?')}: {key} = {promotion.min_dates} is more than "
+            f"promotion.window_days = {promotion.window_days}: no window could hold them"
+        )
+
+
 _SECTIONS: dict[str, Any] = {
     "spark": SparkSettings,
     "storage": StorageSettings,
@@ -464,6 +499,7 @@ _SECTIONS: dict[str, Any] = {
     "runs": RunsSettings,
     "quality": QualitySettings,
     "retrain": RetrainSettings,
+    "promotion": PromotionSettings,
 }
 
 

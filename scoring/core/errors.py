@@ -53,3 +53,8 @@ class RegistryNotFoundError(ModelNotFoundError):
 class MlflowUnreachableError(ModelError):
     """The MLflow tracking server or registry did not answer within the configured timeout
     and retries (`mlflow.request_timeout_seconds`, `mlflow.request_max_retries`)."""
+
+
+class PromotionError(ScoringError):
+    """A promotion was refused (a rule failed; the message names each with its evidence) or
+    cannot be asked for (unknown version, the alias already there, nothing compared)."""

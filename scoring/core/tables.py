@@ -1,8 +1,8 @@
 """Where each table of a use case lives: a path under the storage root, or a catalog name.
 
 A use case `U` has the logical tables `bronze_<source>` (one per source), `quarantine`,
-`features`, `scores`, `scores_current`, `score_errors`, `drift_metrics`, `model_quality` and
-`runs`. Each resolves, in order:
+`features`, `scores`, `scores_current`, `score_errors`, `drift_metrics`, `model_quality`,
+`model_comparison` and `runs`. Each resolves, in order:
 
 1. `tables.<name>` in the configuration: a path (it holds `/`, or is a URI `scheme:/...`)
    or a catalog name (`schema.table` or `catalog.schema.table` of letters, digits and _);
@@ -37,6 +37,7 @@ ENGINE_TABLES = (
     "score_errors",
     "drift_metrics",
     "model_quality",
+    "model_comparison",
     "runs",
 )
 _CATALOG_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*){1,2}")

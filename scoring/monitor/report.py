@@ -2,13 +2,16 @@
 
 Every read is a small aggregate collected on the driver: drift rows of the trend window,
 per-date score statistics (count, mean, three quantiles), per-date ingest counts from
-`runs`, the run date's retrain runs, the `model_quality` rows of the window, bucket counts of the flagged features,
-ten calibration bins, quarantine counts per source and reason, the latest runs. The page
+`runs`, the run date's retrain runs, the `model_quality` rows of the window, bucket counts of
+the flagged features,
+ten calibration bins, quarantine counts per source and reason, the latest runs, the
+`model_comparison` rows of the window and the latest `promote` runs. The page
 itself is built by `scoring.monitor.report_page` from that plain data.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -41,6 +44,8 @@ from scoring.monitor.verdicts import DATASET
 from scoring.usecase.spec import UseCase
 
 HISTORY_ROWS = 30
+# The champion-vs-challenger section lists this many latest promotion decisions.
+PROMOTION_ROWS = 10
 # The trends cover the scored dates of this many days up to the run date.
 TREND_DAYS = 90
 # PSI trend lines: the features with the highest PSI against the baseline on the run date.
@@ -120,6 +125,8 @@ def run_report(
         ),
         calibration=_calibration(baseline_frame, usecase),
         retrains=[r for r in runs_of_date if r["step"] == "retrain" and r["status"] == "succeeded"],
+        comparison=_comparison(spark, tables, usecase.name, model_name, since, run_date),
+        promotions=promotions(spark, tables["runs"], usecase.name),
     )
     target = Path(reports_dir) / f"report_{run_date.isoformat()}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -358,6 +365,53 @@ def _quality(
         if key not in latest or r["computed_at"] > latest[key]["computed_at"]:
             latest[key] = r
     return sorted(latest.values(), key=lambda r: (r["date"], r["kind"], r["metric"]))
+
+
+def _comparison(
+    spark: SparkSession, tables: Tables, usecase: str, model: str, since: date, day: date
+) -> list[dict[str, Any]] | None:
+    """The model_comparison rows of the window (None: no such table); an aggregate of about
+    twenty rows per date and challenger."""
+    if "model_comparison" not in tables or not io.table_exists(spark, tables["model_comparison"]):
+        return None
+    rows = io.read_table(spark, tables["model_comparison"]).where(
+        (F.col("usecase") == F.lit(usecase))
+        & (F.col("model_name") == F.lit(model))
+        & F.col("date").between(F.lit(since), F.lit(day))
+    )
+    return [r.asDict() for r in rows.collect()]
+
+
+def promotions(spark: SparkSession, ref: TableRef, usecase: str) -> list[dict[str, Any]]:
+    """The latest `promote` runs, newest first: their decision from `details`, or the
+    refusal (`error`) of a failed one."""
+    if not io.table_exists(spark, ref):
+        return []
+    mine = io.read_table(spark, ref).where(
+        (F.col("usecase") == F.lit(usecase)) & (F.col("step") == F.lit("promote"))
+    )
+    if "details" not in mine.columns:  # a runs table of an older release, never promoted
+        return []
+    latest = mine.orderBy(F.col("started_at").desc()).limit(PROMOTION_ROWS).collect()
+    out = []
+    for r in latest:
+        details = json.loads(r["details"]) if r["details"] else {}
+        why = details.get("reason") or ""
+        if r["error"]:
+            why = r["error"]
+        elif details.get("decision") == "forced":
+            failed = [
+                c["rule"] for c in details.get("evidence", {}).get("checks", ()) if not c["passed"]
+            ]
+            why = f"forced past: {', '.join(failed) or 'nothing'}" + (f"; {why}" if why else "")
+        out.append(
+            {"run_id": r["run_id"], "run_date": r["run_date"], "status": r["status"], "why": why}
+            | {
+                k: details.get(k)
+                for k in ("decision", "alias", "version", "previous_version", "requested_by")
+            }
+        )
+    return out
 
 
 def _distributions(

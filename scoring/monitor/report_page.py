@@ -8,7 +8,8 @@ self-contained file that can be mailed or archived and needs no network.
 Order of the page: alerts and a one-paragraph verdict (with what retraining did on the date);
 trends over the scored dates; the
 baseline-vs-run-date distributions of every flagged feature and of the model's output;
-calibration; quarantine and run history; the full metric table (sortable).
+calibration; champion vs challenger (when `model_comparison` has rows) and the latest
+promotion decisions; quarantine and run history; the full metric table (sortable).
 """
 
 from __future__ import annotations
@@ -102,6 +103,10 @@ class ReportData:
     # The succeeded `retrain` runs of the run date (scoring.runs.retrain): their notes say
     # what was retrained and why, or why not.
     retrains: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    # model_comparison rows of the window (champion vs challenger); None: no such table.
+    comparison: Sequence[Mapping[str, Any]] | None = None
+    # The latest `promote` runs (newest first), with their parsed details.
+    promotions: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
 
 
 def render_report(data: ReportData) -> str:
@@ -119,6 +124,8 @@ def render_report(data: ReportData) -> str:
         "drift_present": bool(data.drift),
         "quality_present": bool(data.quality),
         "metrics": metric_rows(data.drift, today_quality),
+        "comparison": comparison_rows(data),
+        "headline": QUALITY_METRICS.get(data.task, ("",))[0],
         "run_columns": [
             "run_id",
             "step",
@@ -489,6 +496,24 @@ def _charts(data: ReportData) -> dict[str, Any]:
     if data.calibration:
         charts["calibration"] = _uri(calibration_chart(data.calibration))
     return charts
+
+
+def comparison_rows(data: ReportData) -> list[dict[str, Any]]:
+    """One row per (date, champion, challenger) of `model_comparison`, newest date first:
+    the agreement metrics and the task's headline realized metric side by side (blank
+    until the outcomes of that date arrived)."""
+    headline = QUALITY_METRICS.get(data.task, ("",))[0]
+    rows: dict[tuple[Any, str, str], dict[str, Any]] = {}
+    for r in data.comparison or ():
+        key = (r["date"], str(r["champion_version"]), str(r["challenger_version"]))
+        row = rows.setdefault(key, {"date": key[0], "champion": key[1], "challenger": key[2]})
+        if r["kind"] == "agreement":
+            row[r["metric"]] = r["value"]
+        elif r["metric"] == headline:
+            row["realized_champion"] = r["champion_value"]
+            row["realized_challenger"] = r["challenger_value"]
+            row["realized_difference"] = r["value"]
+    return sorted(rows.values(), key=lambda r: (r["date"], r["challenger"]), reverse=True)
 
 
 def _date_axis(axis: Any, dates: Sequence[date]) -> None:

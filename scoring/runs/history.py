@@ -3,9 +3,10 @@
 Wrap every step in `record_step`. When the block starts, the run claims its step with a
 `running` row (one atomic MERGE): a second run of the same step fails at once with a
 ConflictError, before it has read or written anything, while the first is alive. Which runs
-exclude each other: two runs of one step and date; for `ingest`, `score`, `quality` and
-`maintain`, two runs of any dates (they write tables every date shares: bronze,
-scores_current, the realized quality of every earlier date, all).
+exclude each other: two runs of one step and date; for `ingest`, `score`, `quality`,
+`compare`, `promote` and `maintain`, two runs of any dates (they write what every date
+shares: bronze, scores_current, the realized rows of every earlier date, the registry's
+aliases, all).
 
 While the block runs, a daemon thread renews the row's `heartbeat_at` every
 `runs.heartbeat_seconds`. When it ends, the row gets the StepResult's counts and table
@@ -24,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -52,7 +54,7 @@ RUNS = load_contract("runs")
 RUNS_SCHEMA = spark_schema(RUNS)
 RUNNING, SUCCEEDED, FAILED, KILLED = "running", "succeeded", "failed", "killed"
 #: Steps whose runs exclude each other whatever their dates (the others: per date).
-USECASE_WIDE = frozenset({"ingest", "score", "quality", "maintain"})
+USECASE_WIDE = frozenset({"ingest", "score", "quality", "compare", "promote", "maintain"})
 #: The defaults of conf/base.yaml, for callers without a Config (tests, tools).
 DEFAULT_SETTINGS = RunsSettings(heartbeat_seconds=30.0, stale_after_seconds=300.0)
 _MAX_ERROR = 2000
@@ -154,7 +156,14 @@ def run_row(
         error=error[:_MAX_ERROR] if error is not None else None,
         heartbeat_at=heartbeat,
         driver=DRIVER,
+        details=details_json(result.details) if result and result.details else None,
     )
+
+
+def details_json(details: Mapping[str, Any]) -> str:
+    """A StepResult's details as JSON text (`runs.details`); dates and other values that
+    JSON lacks as text."""
+    return json.dumps(details, default=str, sort_keys=True)
 
 
 #: This process, as `runs.driver` names it.

@@ -1,5 +1,5 @@
 """`scoring pipeline --run-date D`: ingest → features → (train) → score → monitor (→ quality)
-(→ retrain) (→ report) for one date.
+(→ compare → promote) (→ retrain) (→ report) for one date.
 
 A score-only use case (`features.table`) skips ingest and features. The model must be in the
 registry before anything runs; when it is not (no model at the use case's alias, or no
@@ -13,6 +13,9 @@ otherwise get a new champion, silently. After monitor (and quality), an alert of
 serving alias); a failed retrain leaves the date's scores as they are. Every step is recorded in `runs` under one pipeline run id; the
 Prometheus textfile is rebuilt and one MLflow run is logged at the end, also when a step
 failed.
+
+When the score step shadow-scored other versions (`model.shadow`), `compare` runs after
+quality, and with `promotion.auto: true` the rules decide a promotion (docs/promotion.md).
 """
 
 from __future__ import annotations
@@ -71,11 +74,13 @@ def run_pipeline(
         model_uri = options.model_uri or runner.default_model(config, usecase)
         if train_first:
             results += _train_first_model(run, model_uri, options.train_alias)
-        results.append(runner.score(run, model_uri))
-        scored_version = str(results[-1].details.get("model_version"))
+        score_result = runner.score(run, model_uri)
+        results.append(score_result)
+        scored_version = str(score_result.details.get("model_version"))
         results.append(runner.monitor(run, scored_version))
         if usecase.labels is not None:
             results.append(runner.quality(run, None))
+        results += compare_shadows(run, score_result)
         if config.retrain.on:
             results += retrain_on_alerts(run, results)
         if options.report:
@@ -84,6 +89,49 @@ def run_pipeline(
     finally:
         observe(run, results, pipeline_run_id, failed=not completed)
     return results
+
+
+def compare_shadows(run: StepRun, score: StepResult) -> list[StepResult]:
+    """When the score step shadow-scored other versions (`details["shadow_versions"]`, a
+    non-empty {alias: version}), compare each with the serving version (after quality, so
+    the realized rows of the dates whose outcomes arrived are fresh); then, with
+    `promotion.auto`, promote the best one whose rules hold (docs/promotion.md)."""
+    shadows = score.details.get("shadow_versions")
+    if not isinstance(shadows, dict) or not shadows:
+        return []
+    served = f"models:/{run.model_name}/{score.details['model_version']}"
+    done = [runner.compare(run, served)]
+    if run.config.promotion.auto:
+        done += _auto_promote(run, {str(v) for v in shadows.values()})
+    return done
+
+
+def _auto_promote(run: StepRun, versions: set[str]) -> list[StepResult]:
+    """Promote to the serving alias the shadow version with the largest mean gain among
+    those the rules allow; a refusal is logged, not a failure (nothing was asked by a
+    person)."""
+    from scoring.compare.promote import decide
+
+    alias = run.usecase.model.alias
+    allowed = []
+    for version in sorted(versions):
+        uri = f"models:/{run.model_name}/{version}"
+        request = runner.promote_request(
+            run, alias, uri, f"pipeline {run.pipeline_run_id}", reason="promotion.auto"
+        )
+        decision = decide(
+            run.spark, run.tables, run.target, request, run.config.promotion, run.run_date
+        )
+        if not decision.passed:
+            log.info("promotion.auto: v%s stays in the shadow: %s", version, decision.failures())
+            continue
+        gains = decision.evidence.gains if decision.evidence else ()
+        allowed.append((sum(gains) / len(gains) if gains else 0.0, version, request))
+    if not allowed:
+        return []
+    _, version, request = max(allowed)
+    log.info("promotion.auto: the rules hold for v%s: promoting it to '%s'", version, alias)
+    return [runner.promote(run, request)]
 
 
 def needs_first_model(

@@ -26,6 +26,7 @@ from scoring.runs.result import StepResult
 from scoring.usecase.spec import UseCase
 
 if TYPE_CHECKING:
+    from scoring.compare.promote import PromoteRequest
     from scoring.maintain.step import MaintainRequest
     from scoring.runs.retrain import Trigger
     from scoring.score.step import ScoreRequest
@@ -337,6 +338,75 @@ def quality(run: StepRun, model_uri: str | None, run_id: str | None = None) -> S
         )
 
     return run.recorded("quality", body, run_id or new_run_id("quality"))
+
+
+def compare(
+    run: StepRun,
+    champion_uri: str | None = None,
+    challenger_uri: str | None = None,
+    run_id: str | None = None,
+) -> StepResult:
+    """Compare the champion (default: the serving alias) with each challenger version that
+    scored the run date (or the one `challenger_uri` names), into `model_comparison`."""
+    from scoring.compare.step import Binning, CompareRequest, run_compare
+    from scoring.model.registry import resolve_model
+
+    usecase, monitor = run.usecase, run.config.monitor
+    champion = resolve_model(run.target, champion_uri or default_model(run.config, usecase))
+    challengers: tuple[str, ...] = ()
+    if challenger_uri is not None:
+        challengers = (resolve_model(run.target, challenger_uri).version,)
+    request = CompareRequest(
+        usecase=usecase.name,
+        model_name=run.model_name,
+        entity=usecase.entity,
+        task=usecase.model.task,
+        champion_version=champion.version,
+        challenger_versions=challengers,
+        threshold=usecase.model.threshold,
+    )
+    binning = Binning(monitor.n_bins, monitor.epsilon, monitor.quantile_relative_error)
+
+    def body(rid: str) -> StepResult:
+        return run_compare(run.spark, run.tables, request, binning, run.run_date, rid)
+
+    return run.recorded("compare", body, run_id or new_run_id("compare"))
+
+
+def promote_request(
+    run: StepRun,
+    alias: str,
+    model_uri: str,
+    requested_by: str,
+    force: bool = False,
+    reason: str = "",
+) -> PromoteRequest:
+    """What `promote` is asked: the use case's model, its task, the alias and the version."""
+    from scoring.compare.promote import PromoteRequest
+
+    return PromoteRequest(
+        usecase=run.usecase.name,
+        model_name=run.model_name,
+        task=run.usecase.model.task,
+        alias=alias,
+        model_uri=model_uri,
+        requested_by=requested_by,
+        force=force,
+        reason=reason,
+    )
+
+
+def promote(run: StepRun, request: PromoteRequest, run_id: str | None = None) -> StepResult:
+    """Move `request.alias` to the version when the promotion rules hold (or it is forced);
+    a refusal is recorded in `runs` as a failed run naming each failed rule."""
+    from scoring.compare.promote import run_promote
+
+    def body(rid: str) -> StepResult:
+        return run_promote(
+            run.spark, run.tables, run.target, request, run.config.promotion, run.run_date, rid
+        )
+
+    return run.recorded("promote", body, run_id or new_run_id("promote"))
 
 
 def optional_baseline(config: Config, name: str, step: str) -> Callable[[str], str | None]:

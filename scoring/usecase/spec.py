@@ -45,6 +45,7 @@ _TOP_KEYS = (
     "quality",
     "labels",
     "retrain",
+    "promotion",
 )
 #: The keys of usecase.yaml `retrain:` (their values are checked with the configuration's).
 _RETRAIN_KEYS = ("on", "alias", "cooldown_days")
@@ -144,6 +145,8 @@ class UseCase:
     labels: LabelsSpec | None = None
     # Overrides of the configuration's `retrain:` section (merged over it by the CLI).
     retrain: Mapping[str, Any] = field(default_factory=dict)
+    # Overrides of the `promotion:` configuration section (docs/promotion.md).
+    promotion: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -187,6 +190,7 @@ def load_usecase(folder: str | Path) -> UseCase:
         quality=where.mapping(raw, "quality", required=False),
         labels=_labels(where, raw.get("labels"), sources, entity),
         retrain=_retrain(where, raw),
+        promotion=where.mapping(raw, "promotion", required=False),
     )
 
 

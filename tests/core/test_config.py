@@ -47,6 +47,9 @@ monitor:
 quality:
   {score_bins: 1000, max_calibration_error: 0.05, thresholds: {roc_auc: {warn: 0.03, alert: 0.05}}}
 retrain: {on: [], alias: challenger, cooldown_days: 7}
+promotion:
+  {metric: roc_auc, max_drop: 0.005, aggregate: mean, min_dates: 14, window_days: 60,
+   block_on_drift_alert: true, auto: false}
 """
 
 

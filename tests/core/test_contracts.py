@@ -94,6 +94,8 @@ def test_every_engine_table_column_has_a_description():
         "scores",
         "drift_metrics",
         "model_quality",
+        "model_comparison",
+        "runs",
         "bronze_lineage",
         "features_lineage",
         "score_outputs/binary",

@@ -18,6 +18,7 @@ def test_a_use_case_has_a_bronze_table_per_source_and_the_engine_tables():
         "score_errors",
         "drift_metrics",
         "model_quality",
+        "model_comparison",
         "runs",
     )
 

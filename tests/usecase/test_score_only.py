@@ -90,7 +90,8 @@ def test_the_pipeline_scores_and_monitors_the_users_table_only(spark, kept):
     runs = io.read_table(spark, tables["runs"]).where("status = 'succeeded'").collect()
     assert sorted(r["step"] for r in runs) == ["baseline", "monitor", "score"]
     assert set(tables.refs) == {"quarantine", "features", "scores", "scores_current",
-                                "score_errors", "drift_metrics", "model_quality", "runs"}  # fmt: skip
+                                "score_errors", "drift_metrics", "model_quality", "model_comparison",
+                                "runs"}  # fmt: skip
 
 
 def test_scores_carry_the_users_as_of_column_as_as_of_date_and_the_threshold(spark, kept):

@@ -167,6 +167,7 @@ def test_the_claims_tables_live_in_their_own_folder(lakehouse):
             "score_errors",
             "drift_metrics",
             "model_quality",
+            "model_comparison",
             "runs",
         )
     }

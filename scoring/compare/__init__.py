@@ -1,0 +1,1 @@
+"""Champion vs challenger: `scoring compare` (model_comparison) and `scoring promote`."""
