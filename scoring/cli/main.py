@@ -1,7 +1,8 @@
 """The `scoring` command line: `scoring <command> --usecase DIR --env ENV --run-date D [--set k=v ...]`.
 
 The use case and the configuration are loaded and validated once here, at the boundary
-(the use case's `monitor` and `quality` sections are merged over the environment's, before `--set`), and
+(the use case's `monitor`, `quality` and `scoring` sections are merged over the environment's,
+before `--set`), and
 checked with what the command needs of MLflow before any session or table exists
 (`scoring.cli.preflight`); each command (see `scoring.cli.commands`) then calls the library
 with plain typed values. An
@@ -86,7 +87,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     args.extra = extra
     try:
         usecase = load_usecase(args.usecase or default_usecase_dir())
-        sections = {"monitor": dict(usecase.monitor), "quality": dict(usecase.quality)}
+        sections = {
+            "monitor": dict(usecase.monitor),
+            "quality": dict(usecase.quality),
+            "scoring": dict(usecase.scoring),
+        }
         layers = [(str(usecase.path), {k: v for k, v in sections.items() if v})]
         config = load_config(args.env, args.overrides, args.conf_dir, layers=layers)
         check_config(config, usecase)  # before any session, table or MLflow store exists

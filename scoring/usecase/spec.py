@@ -44,7 +44,10 @@ _TOP_KEYS = (
     "monitor",
     "quality",
     "labels",
+    "scoring",
 )
+#: The `scoring` settings a use case may set for itself (merged over conf/, before --set).
+USECASE_SCORING_KEYS = ("reasons",)
 _T = TypeVar("_T")
 
 
@@ -139,6 +142,8 @@ class UseCase:
     description: str = ""
     quality: Mapping[str, Any] = field(default_factory=dict)
     labels: LabelsSpec | None = None
+    # Overrides of conf/ `scoring` settings (only `reasons`), e.g. {"reasons": {"top_k": 3}}.
+    scoring: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -181,6 +186,7 @@ def load_usecase(folder: str | Path) -> UseCase:
         description=str(raw.get("description") or "").strip(),
         quality=where.mapping(raw, "quality", required=False),
         labels=_labels(where, raw.get("labels"), sources, entity),
+        scoring=_scoring(where, raw),
     )
 
 
@@ -393,6 +399,13 @@ def _model(where: _Where, raw: dict[str, Any]) -> ModelSpec:
         threshold=float(threshold),
         allow_pickled_code=allow,
     )
+
+
+def _scoring(where: _Where, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The use case's `scoring` overrides; their values are checked with the config's."""
+    scoring = where.mapping(raw, "scoring", required=False)
+    where.unknown(scoring, USECASE_SCORING_KEYS, "scoring")
+    return scoring
 
 
 def _labels(
