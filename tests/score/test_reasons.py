@@ -155,3 +155,12 @@ def test_a_model_that_cannot_be_explained_fails_before_anything_is_written(
             allow_pickled_code=True,
         )
     assert not io.table_exists(spark, churn_tables(config)["scores"])
+
+
+def test_turning_reasons_off_again_rescores_with_null_reasons(spark, trained, tmp_path):
+    config = scoring_config(trained, tmp_path / "lake")
+    score(spark, config, "score-on", 2)
+    score(spark, config, "score-off", 0)
+    for table in ("scores", "scores_current"):
+        rows = io.read_table(spark, churn_tables(config)[table]).select("run_id", "reasons")
+        assert {(r.run_id, r.reasons) for r in rows.collect()} == {("score-off", None)}
