@@ -177,18 +177,20 @@ def fresh_job(
     target: MlflowTarget,
     model: BenchModel,
 ) -> variants.Job:
-    """A scoring of `features` by `model` into `scores_<name>` / `current_<name>` of the work folder.
+    """A scoring of `features` by `model` into `scores_<name>` / `current_<name>` (and, for bad
+    rows, `errors_<name>`) of the work folder.
 
     Keys, outputs and the MERGE are the use case's (`variants.score_request`). Both output
     tables are removed first, so every timed run writes fresh tables.
     """
     scores = TableRef("scores", path=str(settings.work / f"scores_{name}"))
     current = TableRef("scores_current", path=str(settings.work / f"current_{name}"))
-    for ref in (scores, current):
+    # The score step settles its error budget against score_errors (written only for bad rows).
+    errors = TableRef("score_errors", path=str(settings.work / f"errors_{name}"))
+    for ref in (scores, current, errors):
         _remove(ref)
-    tables = Tables(
-        usecase.name, {"features": features, "scores": scores, "scores_current": current}
-    )
+    logical = {"scores": scores, "scores_current": current, "score_errors": errors}
+    tables = Tables(usecase.name, {"features": features, **logical})
     request = variants.score_request(usecase, model.uri)
     return variants.Job(
         tables, target, request, model.inputs, model.positive, data.AS_OF, settings.batch_size
