@@ -164,3 +164,67 @@ def test_turning_reasons_off_again_rescores_with_null_reasons(spark, trained, tm
     for table in ("scores", "scores_current"):
         rows = io.read_table(spark, churn_tables(config)[table]).select("run_id", "reasons")
         assert {(r.run_id, r.reasons) for r in rows.collect()} == {("score-off", None)}
+
+
+def register_linear(
+    config: Config, name: str, with_baseline: bool
+) -> tuple[str, Any, pd.DataFrame]:
+    """A logistic regression on two demo inputs, registered (skops) with or without a
+    baseline of six rows; returns its version, the model and the baseline's inputs."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    from scoring.model.registry import ensure_experiment
+    from scoring.monitor.baseline import BASELINE_TAG, log_baseline, tag_version
+
+    target = mlflow_target(config, "churn")
+    frame = pd.DataFrame(
+        {"tenure_days": [100.0, 110, 120, 130, 140, 150], "txn_count_30d": [0.0, 1, 2, 3, 4, 5]}
+    )
+    model = LogisticRegression().fit(frame, [1, 1, 0, 1, 0, 0])
+    configure_mlflow(target)
+    with mlflow.start_run(experiment_id=ensure_experiment(target)):
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(frame, model.predict_proba(frame)),
+            serialization_format="skops",
+            registered_model_name=name,
+            pip_requirements=["scikit-learn"],
+        )
+        uri = log_baseline(frame) if with_baseline else None
+    version = str(info.registered_model_version)
+    if uri is not None:
+        tag_version(target, name, version, {BASELINE_TAG: uri})
+    return version, model, frame
+
+
+def test_a_linear_models_reasons_are_its_terms_from_the_baseline_means(spark, trained, tmp_path):
+    config = scoring_config(trained, tmp_path / "lake")
+    version, model, baseline = register_linear(config, "linear_reasons", with_baseline=True)
+    score(spark, config, "score-lin", 2, f"models:/linear_reasons/{version}")
+    rows = io.read_table(spark, churn_tables(config)["scores"]).select("customer_id", "reasons")
+    got = {r.customer_id: r.reasons for r in rows.collect()}
+    means = baseline.mean()
+    for customer in (1, 2, 3, 4, 5):
+        row = feature_row(customer, RUN_DATE)
+        terms = {n: model.coef_[0][i] * (row[n] - means[n]) for i, n in enumerate(baseline)}
+        expected = sorted(terms, key=lambda n: -abs(terms[n]))
+        reasons = got[row["customer_id"]]
+        assert [r.feature for r in reasons] == expected
+        for reason in reasons:
+            assert reason.contribution == pytest.approx(terms[reason.feature], abs=1e-9)
+            assert reason.value == str(row[reason.feature])
+
+
+def test_a_linear_model_without_a_baseline_is_refused_naming_scoring_baseline(
+    spark, trained, tmp_path
+):
+    config = scoring_config(trained, tmp_path / "lake")
+    version, _, _ = register_linear(config, "linear_no_baseline", with_baseline=False)
+    with pytest.raises(
+        ModelError, match=r"no 'baseline_uri' tag; record one with `scoring baseline.*top_k = 2"
+    ):
+        score(spark, config, "score-nb", 2, f"models:/linear_no_baseline/{version}")
+    assert not io.table_exists(spark, churn_tables(config)["scores"])
