@@ -1,6 +1,6 @@
 """Reason codes: per row, the input columns that pushed the model's output most, and by how much.
 
-A `Explainer` is built once per Python worker from the loaded `Predictor`; per Arrow batch
+An `Explainer` is built once per Python worker from the loaded `Predictor`; per Arrow batch
 it gives every row's contribution of each model input column on the model's raw scale,
 such that a row's contributions plus its expected value are the model's raw output:
 

@@ -9,7 +9,9 @@ tasks in the same reused Python worker find it there. The scoring function is an
 Arrow UDF (`mapInArrow`): only the signature's inputs are converted (Arrow -> pandas, each
 column once, straight to its final dtype); the key columns pass through as Arrow arrays and
 the outputs are built as Arrow arrays, so no pandas frame of the whole batch is ever made
-(see bench/RESULTS.md for what that saves). Each batch goes through `scoring.score.guard`:
+(see bench/RESULTS.md for what that saves). With reason codes on, the same pass adds the
+`reasons` column (`scoring.model.reasons.batch_reasons`: the worker's explainer, built on its
+first batch, explains the rows scored without error). Each batch goes through `scoring.score.guard`:
 rows the model raises on (found by bisecting the batch) or returns NaN / out-of-range
 outputs for come out flagged in `ERROR`, with their inputs as JSON in `INPUT`, and the rest
 of the batch is scored in the same pass.
