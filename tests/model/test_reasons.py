@@ -144,7 +144,7 @@ def test_lightgbm_contributions_are_its_own_pred_contrib(data):
         5,
     )
     result = build_explainer(BoosterPredictor(booster, BINARY, "lightgbm"), COLUMNS).explain(frame)
-    own = booster.predict(frame, pred_contrib=True)
+    own = np.asarray(booster.predict(frame, pred_contrib=True))
     np.testing.assert_allclose(result.values, own[:, :-1], atol=1e-12)
     np.testing.assert_allclose(result.raw, booster.predict(frame, raw_score=True), atol=1e-6)
 
