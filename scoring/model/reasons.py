@@ -150,7 +150,7 @@ class Explainer:
 
 
 def build_explainer(
-    predictor: Predictor, inputs: Sequence[str], reference: np.ndarray | None = None
+    predictor: Predictor, inputs: Sequence[str], reference: Sequence[float] | None = None
 ) -> Explainer:
     """The explainer of a loaded model whose inputs are `inputs` (module docstring).
 
@@ -185,10 +185,7 @@ def linear_reference(
     if not isinstance(predictor, EstimatorPredictor):
         raise refusal(type(getattr(predictor, "model", predictor)).__name__, _PYFUNC)
     model, prepare, _ = _parts(predictor, tuple(inputs))
-    matrix = prepare(frame)
-    if hasattr(matrix, "toarray"):
-        matrix = matrix.toarray()
-    means = np.nanmean(np.asarray(matrix, dtype="float64"), axis=0)
+    means = np.nanmean(_dense(prepare(frame)), axis=0)
     if not np.all(np.isfinite(means)):
         raise ModelError(f"{_name(model)}: the baseline gives no mean for some model column")
     return means
@@ -330,7 +327,7 @@ def _linear(model: Any, reference: np.ndarray) -> _Raw:
     base = intercept + coef @ reference
 
     def raw(matrix: Any) -> tuple[np.ndarray, np.ndarray]:
-        centred = np.asarray(_dense(matrix), dtype="float64") - reference
+        centred = _dense(matrix) - reference
         values = centred[:, :, None] * coef.T[None, :, :]
         return values, np.broadcast_to(base, (centred.shape[0], base.size))
 
@@ -487,8 +484,7 @@ def batch_reasons(
         return []
     explainer = _EXPLAINERS.get(key)
     if explainer is None:
-        reference = None if plan.reference is None else np.asarray(plan.reference)
-        explainer = build_explainer(predictor, list(frame.columns), reference)
+        explainer = build_explainer(predictor, list(frame.columns), plan.reference)
         _EXPLAINERS[key] = explainer
     good = np.array([error is None for error in errors], dtype=bool)
     if good.all():

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
@@ -519,7 +518,7 @@ def _reasons_plan(
             )
             baseline = bind_inputs(pd.read_parquet(path, columns=names), shipped.inputs)
             reference = tuple(float(v) for v in linear_reference(predictor, names, baseline))
-        build_explainer(predictor, names, None if reference is None else np.asarray(reference))
+        build_explainer(predictor, names, reference)
     except ModelError as exc:
         raise ModelError(f"{model.pinned_uri}: {exc} ({TOP_K_KEY} = {top_k})") from exc
     return ReasonsPlan(top_k, reference)
