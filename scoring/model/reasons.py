@@ -150,7 +150,9 @@ class Explainer:
 
 
 def build_explainer(
-    predictor: Predictor, inputs: Sequence[str], reference: Sequence[float] | None = None
+    predictor: Predictor,
+    inputs: Sequence[str],
+    reference: Sequence[float] | np.ndarray | None = None,
 ) -> Explainer:
     """The explainer of a loaded model whose inputs are `inputs` (module docstring).
 
