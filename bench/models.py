@@ -5,7 +5,9 @@ way `scoring train` logs (`scoring.train.register.log_model`: skops with the eng
 use case's trusted types, signature, input example) and registered in the bench's own sqlite
 registry. The tree pipeline is the churn demo's own (`build_pipeline` of
 examples/churn/train.py). `pyfunc_predict_fn="predict_proba"` makes the pyfunc flavour (used
-by mlflow.pyfunc.spark_udf in variant b) return probabilities like ours.
+by mlflow.pyfunc.spark_udf in variant b) return probabilities like ours. Each version is
+tagged with a baseline of its training sample, as `scoring train` does: variant r's linear
+model measures its reason codes from the baseline's means.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from bench.usecase import features_contract
 from scoring.model.loading import trusted_types
+from scoring.model.predictors import EstimatorPredictor
 from scoring.model.registry import MlflowTarget, ensure_experiment
 from scoring.model.signature import ModelInput, bind_inputs, contract_inputs
+from scoring.monitor.baseline import BASELINE_TAG, baseline_rows, log_baseline, tag_version
 from scoring.train.register import log_model
 from scoring.usecase import AS_OF_DATE, FEATURE_RUN_ID, ModelSpec, UseCase, import_module
 
@@ -100,4 +104,9 @@ def _log(
             trusted_types(spec),
             pyfunc_predict_fn="predict_proba",
         )
-    return f"models:/{name}/{info.registered_model_version}"
+        outputs = EstimatorPredictor(pipeline, spec).predict(frame)
+        keys = pd.DataFrame(index=frame.index)  # the bench's baseline needs no entity key
+        baseline = log_baseline(baseline_rows(keys, frame, outputs, spec.task))
+    version = str(info.registered_model_version)
+    tag_version(target, name, version, {BASELINE_TAG: baseline})
+    return f"models:/{name}/{version}"

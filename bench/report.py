@@ -19,6 +19,8 @@ SUMMARY_COLUMNS = (
     "b rows/s",
     "c rows/s",
     "d rows/s",
+    "r rows/s",
+    "r/a time",
     "predict s",
     "a/b thr",
     "a/c thr",
@@ -61,14 +63,15 @@ def summary_rows(measurements: Sequence[Measurement]) -> list[dict[str, str]]:
         groups.setdefault((m.rows, m.shape, m.model), []).append(m)
     table = []
     for (rows, shape, model), items in groups.items():
-        best = {v: _best(items, v) for v in "abcd"}
+        best = {v: _best(items, v) for v in "abcdr"}
         secs = {v: m.seconds for v, m in best.items() if m is not None}
         c = best["c"]
         predict = c.predict_seconds if c is not None else None
         row = {"rows": f"{rows:,}", "shape": shape, "model": model}
         row["a s"] = _fmt(secs.get("a"), "{:.1f}")
-        for v in "abcd":
+        for v in "abcdr":
             row[f"{v} rows/s"] = _fmt(rows / secs[v] if v in secs else None, "{:,.0f}")
+        row["r/a time"] = _ratio(secs.get("r"), secs.get("a"))  # what reason codes cost
         row["predict s"] = _fmt(predict, "{:.1f}")
         row["a/b thr"] = _ratio(secs.get("b"), secs.get("a"))
         row["a/c thr"] = _ratio(secs.get("c"), secs.get("a"))

@@ -3,9 +3,9 @@
 The use case is the churn demo (`bench.usecase.churn_usecase`): its features schema, entity
 key and model spec. For each size: a features table per shape (few large files, many small
 files) is written fresh; the two models are registered once for the whole run (trained on a
-sample of the first table). For each (size, shape, model) and repetition, the four variants
-run in order a, b, c, d on even repetitions and d, c, b, a on odd ones, each on fresh output
-tables.
+sample of the first table). For each (size, shape, model) and repetition, the variants run
+in order a, b, c, d, r on even repetitions and r, d, c, b, a on odd ones, each on fresh
+output tables.
 """
 
 from __future__ import annotations
@@ -34,12 +34,13 @@ from scoring.model.signature import ModelInput, model_inputs
 from scoring.usecase import AS_OF_DATE, ModelSpec, UseCase
 
 SHAPES = {"few-large": 4, "many-small": 400}
-VARIANTS = ("a", "b", "c", "d")
+VARIANTS = ("a", "b", "c", "d", "r")
 SparkVariant = Callable[[SparkSession, variants.Job, str], None]
 SPARK_VARIANTS: dict[str, SparkVariant] = {
     "a": variants.ours,
     "b": variants.spark_udf,
     "d": variants.floor,
+    "r": variants.ours_with_reasons,
 }
 
 
@@ -155,7 +156,7 @@ def _measure(
     uri: str,
     progress: Callable[[str], None],
 ) -> list[Measurement]:
-    """Every repetition of the four variants on one table and model."""
+    """Every repetition of the chosen variants on one table and model."""
     model = download_bench_model(target, uri, usecase.model)
     out: list[Measurement] = []
     for rep in range(settings.reps):
@@ -177,18 +178,20 @@ def fresh_job(
     target: MlflowTarget,
     model: BenchModel,
 ) -> variants.Job:
-    """A scoring of `features` by `model` into `scores_<name>` / `current_<name>` of the work folder.
+    """A scoring of `features` by `model` into `scores_<name>` / `current_<name>` (and, for bad
+    rows, `errors_<name>`) of the work folder.
 
     Keys, outputs and the MERGE are the use case's (`variants.score_request`). Both output
     tables are removed first, so every timed run writes fresh tables.
     """
     scores = TableRef("scores", path=str(settings.work / f"scores_{name}"))
     current = TableRef("scores_current", path=str(settings.work / f"current_{name}"))
-    for ref in (scores, current):
+    # The score step settles its error budget against score_errors (written only for bad rows).
+    errors = TableRef("score_errors", path=str(settings.work / f"errors_{name}"))
+    for ref in (scores, current, errors):
         _remove(ref)
-    tables = Tables(
-        usecase.name, {"features": features, "scores": scores, "scores_current": current}
-    )
+    logical = {"scores": scores, "scores_current": current, "score_errors": errors}
+    tables = Tables(usecase.name, {"features": features, **logical})
     request = variants.score_request(usecase, model.uri)
     return variants.Job(
         tables, target, request, model.inputs, model.positive, data.AS_OF, settings.batch_size

@@ -1,16 +1,18 @@
-"""The four timed ways to score one features partition (a, b and d here; c in inprocess.py).
+"""The timed ways to score one features partition (a, b, d and r here; c in inprocess.py).
 
 (a), (b) and (d) read the same partition at a pinned version, produce the same `scores`
 rows (keys, score, label, lineage), overwrite the same slice and MERGE it into their own
 `scores_current`, under the same Spark settings and Arrow batch size. Only the UDF differs:
 (a) our `run_score`; (b) `mlflow.pyfunc.spark_udf`; (d) an identity Arrow UDF (the floor).
+(r) is (a) with reason codes on (`scoring.reasons.top_k` = `REASONS_TOP_K`): the same rows
+plus `reasons`, so r against a is what reason codes cost.
 The keys are the use case's entity and `as_of_date`; score and label follow its model spec.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -34,6 +36,8 @@ from scoring.usecase import AS_OF_DATE, ModelSpec, UseCase
 
 # The string the churn pipelines' imputer puts in place of a missing category.
 MISSING_CATEGORY = "unknown"
+#: The reasons per row variant (r) asks for, as a use case would (`scoring.reasons.top_k`).
+REASONS_TOP_K = 3
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,12 @@ def positive_index(model_dir: str | Path, spec: ModelSpec) -> int:
 def ours(spark: SparkSession, job: Job, run_id: str) -> None:
     """(a) our score step, end to end."""
     run_score(spark, job.tables, job.target, job.request, job.run_date, run_id, job.batch_size)
+
+
+def ours_with_reasons(spark: SparkSession, job: Job, run_id: str) -> None:
+    """(r) our score step with `REASONS_TOP_K` reason codes per row, end to end."""
+    request = replace(job.request, reasons_top_k=REASONS_TOP_K)
+    run_score(spark, job.tables, job.target, request, job.run_date, run_id, job.batch_size)
 
 
 def spark_udf(spark: SparkSession, job: Job, run_id: str) -> None:

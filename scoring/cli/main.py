@@ -1,8 +1,8 @@
 """The `scoring` command line: `scoring <command> --usecase DIR --env ENV --run-date D [--set k=v ...]`.
 
 The use case and the configuration are loaded and validated once here, at the boundary
-(the use case's `monitor`, `quality`, `retrain` and `promotion` sections are merged over the
-environment's, before `--set`), and
+(the use case's `monitor`, `quality`, `retrain`, `promotion` and `scoring` sections are merged
+over the environment's, before `--set`), and
 checked with what the command needs of MLflow before any session or table exists
 (`scoring.cli.preflight`); each command (see `scoring.cli.commands`) then calls the library
 with plain typed values. An
@@ -92,6 +92,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             "quality": dict(usecase.quality),
             "retrain": dict(usecase.retrain),
             "promotion": dict(usecase.promotion),
+            "scoring": dict(usecase.scoring),
         }
         layers = [(str(usecase.path), {k: v for k, v in sections.items() if v})]
         config = load_config(args.env, args.overrides, args.conf_dir, layers=layers)

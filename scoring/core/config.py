@@ -106,6 +106,13 @@ class MlflowSettings:
 
 
 @dataclass(frozen=True)
+class ReasonsSettings:
+    """Reason codes per scored row (`scoring.model.reasons`); top_k 0 turns them off."""
+
+    top_k: int = field(metadata={"min": 0})
+
+
+@dataclass(frozen=True)
 class ScoringSettings:
     """How `scoring score` applies a model (see `scoring.score.step`)."""
 
@@ -113,6 +120,7 @@ class ScoringSettings:
     # The error budget (docs/scoring.md): the step fails past either; 0: any bad row fails.
     max_error_rows: int = field(metadata={"min": 0})
     max_error_share: float = field(metadata={"min": 0.0, "max": 1.0})
+    reasons: ReasonsSettings
 
 
 @dataclass(frozen=True)

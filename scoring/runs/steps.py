@@ -271,6 +271,7 @@ def score_request(
         as_of_column=usecase.features.as_of_column,
         update_current=update_current,
         usecase_code=code_fingerprint(usecase.folder),
+        reasons_top_k=config.scoring.reasons.top_k,
     )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pandas as pd
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
@@ -32,9 +33,17 @@ from scoring.core.errors import DataError, ModelError
 from scoring.core.faults import fault_point
 from scoring.core.session import temporary_conf
 from scoring.core.tables import TableRef, Tables
+from scoring.model.reasons import (
+    TOP_K_KEY,
+    ReasonsPlan,
+    build_explainer,
+    linear_reference,
+    needs_reference,
+)
 from scoring.model.registry import MlflowTarget, ResolvedModel, download_model, resolve_model
 from scoring.model.signature import bind_inputs, check_inputs, model_inputs
 from scoring.model.tasks import outputs_contract
+from scoring.monitor.baseline import download_baseline
 from scoring.runs.result import StepResult
 from scoring.score.guard import OUTPUT_PROBLEMS, guarded_predict
 from scoring.score.tables import NEWER_SCORE, Lineage, ScoresLayout, slice_predicate, with_lineage
@@ -100,6 +109,7 @@ class ScoreRequest:
     as_of_column: str = AS_OF_DATE
     update_current: bool | None = None  # None: only the use case's serving alias does
     usecase_code: str | None = None  # the use case folder's fingerprint, recorded in commits
+    reasons_top_k: int = 0  # scoring.reasons.top_k: reason codes per row; 0 is off
 
     def feeds_current(self, model: ResolvedModel) -> bool:
         """Whether this run's slice goes into `scores_current` (decision systems read it)."""
@@ -250,10 +260,12 @@ def score_features(
     """
     shipped = _shipped(spark, target, model, request.spec)
     _check_model(features, shipped, request, str(table), model)
-    layout = ScoresLayout(tuple(features.schema[k] for k in request.entity), request.spec.task)
+    reasons = _reasons_plan(target, model, shipped, request.reasons_top_k)
+    entity = tuple(features.schema[k] for k in request.entity)
+    layout = ScoresLayout(entity, request.spec.task, reasons=reasons is not None)
     keyed = features.withColumnRenamed(request.as_of_column, AS_OF_DATE)
     keys = (*request.entity, AS_OF_DATE)
-    scored = score_frame(keyed, shipped, keys, error_limit=error_limit)
+    scored = score_frame(keyed, shipped, keys, error_limit=error_limit, reasons=reasons)
     return Scoring(scored, layout, shipped, keyed, keys)
 
 
@@ -486,6 +498,30 @@ def _check_model(
             f"{model.pinned_uri}: predicting {len(frame)} rows of {table} on the driver failed "
             f"for every row before scoring: {raised[0]}"
         )
+
+
+def _reasons_plan(
+    target: MlflowTarget, model: ResolvedModel, shipped: ShippedModel, top_k: int
+) -> ReasonsPlan | None:
+    """With reason codes on, the model's explainer built on the driver before anything is
+    scored (a model that cannot be explained fails here, in one line) and, for a linear
+    model, its reference means from the version's monitoring baseline."""
+    if top_k == 0:
+        return None
+    predictor = driver_predictor(shipped)
+    names = [i.name for i in shipped.inputs]
+    reference = None
+    try:
+        if needs_reference(predictor):
+            path = download_baseline(
+                target.tracking_uri, target.registry_uri, model.name, model.version
+            )
+            baseline = bind_inputs(pd.read_parquet(path, columns=names), shipped.inputs)
+            reference = tuple(float(v) for v in linear_reference(predictor, names, baseline))
+        build_explainer(predictor, names, reference)
+    except ModelError as exc:
+        raise ModelError(f"{model.pinned_uri}: {exc} ({TOP_K_KEY} = {top_k})") from exc
+    return ReasonsPlan(top_k, reference)
 
 
 def _features_version(spark: SparkSession, ref: TableRef) -> int:

@@ -1,8 +1,8 @@
 """The scored tables of a use case: their schema, lineage columns, the rerun slice, the newest-row rule.
 
 `scores` and `scores_current` have the same columns: the entity key (typed as in the
-features), `as_of_date`, the task's outputs (`scoring.model.tasks`) and the lineage columns
-of `schemas/scores.yaml`.
+features), `as_of_date`, the task's outputs (`scoring.model.tasks`), `reasons` when reason
+codes are on (`scoring.model.reasons`) and the lineage columns of `schemas/scores.yaml`.
 """
 
 from __future__ import annotations
@@ -18,11 +18,18 @@ from pyspark.sql import types as T
 
 from scoring.core import io, sql
 from scoring.core.contracts import column_comments, load_contract, spark_schema
+from scoring.model.reasons import REASONS, reasons_field
 from scoring.model.tasks import output_fields, outputs_contract
 
 # scores_current keeps an entity's row from the newest as_of_date; on a tie, the newest run.
 NEWER_SCORE = (
     "s.as_of_date > t.as_of_date OR (s.as_of_date = t.as_of_date AND s.scored_at >= t.scored_at)"
+)
+
+
+REASONS_COMMENT = (
+    "The inputs that pushed this row's model output most: feature, its value as text, its "
+    "contribution on the model's raw scale (docs/scoring.md, Reason codes); null when off."
 )
 
 
@@ -42,10 +49,12 @@ class Lineage:
 
 @dataclass(frozen=True)
 class ScoresLayout:
-    """The columns of a use case's scored tables: entity fields and the model's task."""
+    """The columns of a use case's scored tables: entity fields, the model's task and
+    whether rows carry reason codes (an existing table gets the column added)."""
 
     entity: tuple[T.StructField, ...]
     task: str
+    reasons: bool = False
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -54,15 +63,19 @@ class ScoresLayout:
 
     @property
     def schema(self) -> T.StructType:
-        """Entity, `as_of_date`, outputs, lineage: the contract of `scores` and `scores_current`."""
+        """Entity, `as_of_date`, outputs, reasons (when on), lineage: the contract of `scores`
+        and `scores_current`."""
         engine = list(spark_schema(load_contract("scores")).fields)
         entity = [T.StructField(f.name, f.dataType, False) for f in self.entity]
-        return T.StructType([*entity, engine[0], *output_fields(self.task), *engine[1:]])
+        outputs = [*output_fields(self.task), *([reasons_field()] if self.reasons else [])]
+        return T.StructType([*entity, engine[0], *outputs, *engine[1:]])
 
     @property
     def comments(self) -> dict[str, str]:
         """Column descriptions: the entity's (from the features table), outputs, lineage."""
         comments = column_comments(outputs_contract(self.task), load_contract("scores"))
+        if self.reasons:
+            comments[REASONS] = REASONS_COMMENT
         for key in self.entity:
             comment = key.metadata.get("comment")
             if comment:

@@ -9,7 +9,9 @@ tasks in the same reused Python worker find it there. The scoring function is an
 Arrow UDF (`mapInArrow`): only the signature's inputs are converted (Arrow -> pandas, each
 column once, straight to its final dtype); the key columns pass through as Arrow arrays and
 the outputs are built as Arrow arrays, so no pandas frame of the whole batch is ever made
-(see bench/RESULTS.md for what that saves). Each batch goes through `scoring.score.guard`:
+(see bench/RESULTS.md for what that saves). With reason codes on, the same pass adds the
+`reasons` column (`scoring.model.reasons.batch_reasons`: the worker's explainer, built on its
+first batch, explains the rows scored without error). Each batch goes through `scoring.score.guard`:
 rows the model raises on (found by bisecting the batch) or returns NaN / out-of-range
 outputs for come out flagged in `ERROR`, with their inputs as JSON in `INPUT`, and the rest
 of the batch is scored in the same pass.
@@ -35,6 +37,7 @@ from pyspark.sql import types as T
 
 from scoring.model.loading import load_predictor
 from scoring.model.predictors import Predictor
+from scoring.model.reasons import REASONS, ReasonsPlan, batch_reasons, reasons_field
 from scoring.model.signature import ModelInput, bind_arrow
 from scoring.model.tasks import output_fields, output_names, outputs_contract
 from scoring.score.guard import guarded_predict, rows_json
@@ -107,9 +110,14 @@ def ship_model(
 
 
 def score_frame(
-    df: DataFrame, shipped: ShippedModel, keys: tuple[str, ...], error_limit: int = 0
+    df: DataFrame,
+    shipped: ShippedModel,
+    keys: tuple[str, ...],
+    error_limit: int = 0,
+    reasons: ReasonsPlan | None = None,
 ) -> DataFrame:
-    """Score `df` with the shipped model: `keys` passed through, the task's outputs, then
+    """Score `df` with the shipped model: `keys` passed through, the task's outputs, with
+    `reasons` the `REASONS` column (`scoring.model.reasons`, null for a bad row), then
     `ERROR` and `INPUT`.
 
     A row the model raises on or returns NaN / out-of-range outputs for (`scoring.score.guard`)
@@ -120,9 +128,10 @@ def score_frame(
     """
     task = shipped.spec.task
     fields = [T.StructField(f.name, f.dataType, True) for f in output_fields(task)]
+    fields += [reasons_field()] if reasons else []
     extra = [T.StructField(ERROR, T.StringType(), True), T.StructField(INPUT, T.StringType(), True)]
     schema = T.StructType([*(df.schema[k] for k in keys), *fields, *extra])
-    names = [*keys, *output_names(task), ERROR, INPUT]
+    names = [*keys, *output_names(task), *([REASONS] if reasons else []), ERROR, INPUT]
     types = [c.type for c in outputs_contract(task).columns]
     inputs = [i.name for i in shipped.inputs]
     columns = [*keys, *(name for name in inputs if name not in keys)]
@@ -140,8 +149,9 @@ def score_frame(
                 errors = pa.array(guarded.errors, pa.string())
             else:  # the happy path: two null columns, nothing looked at row by row
                 input_json = errors = pa.nulls(batch.num_rows, pa.string())
+            explained = batch_reasons(reasons, shipped.key, predictor, frame, batch, guarded.errors)
             yield pa.RecordBatch.from_arrays(
-                [*(batch.column(k) for k in keys), *guarded.arrays, errors, input_json],
+                [*(batch.column(k) for k in keys), *guarded.arrays, *explained, errors, input_json],
                 names=names,
             )
 

@@ -46,9 +46,12 @@ _TOP_KEYS = (
     "labels",
     "retrain",
     "promotion",
+    "scoring",
 )
 #: The keys of usecase.yaml `retrain:` (their values are checked with the configuration's).
 _RETRAIN_KEYS = ("on", "alias", "cooldown_days")
+#: The `scoring` settings a use case may set for itself (merged over conf/, before --set).
+USECASE_SCORING_KEYS = ("reasons",)
 _T = TypeVar("_T")
 
 
@@ -147,6 +150,8 @@ class UseCase:
     retrain: Mapping[str, Any] = field(default_factory=dict)
     # Overrides of the `promotion:` configuration section (docs/promotion.md).
     promotion: Mapping[str, Any] = field(default_factory=dict)
+    # Overrides of conf/ `scoring` settings (only `reasons`), e.g. {"reasons": {"top_k": 3}}.
+    scoring: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -191,6 +196,7 @@ def load_usecase(folder: str | Path) -> UseCase:
         labels=_labels(where, raw.get("labels"), sources, entity),
         retrain=_retrain(where, raw),
         promotion=where.mapping(raw, "promotion", required=False),
+        scoring=_scoring(where, raw),
     )
 
 
@@ -403,6 +409,13 @@ def _model(where: _Where, raw: dict[str, Any]) -> ModelSpec:
         threshold=float(threshold),
         allow_pickled_code=allow,
     )
+
+
+def _scoring(where: _Where, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The use case's `scoring` overrides; their values are checked with the config's."""
+    scoring = where.mapping(raw, "scoring", required=False)
+    where.unknown(scoring, USECASE_SCORING_KEYS, "scoring")
+    return scoring
 
 
 def _labels(

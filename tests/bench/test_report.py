@@ -66,3 +66,9 @@ def test_bench_batch_size_defaults_to_the_score_steps_setting(tmp_path: Path) ->
 def test_a_bench_batch_size_below_one_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"scoring\.batch_size"):
         bench_config(tmp_path, 0)
+
+
+def test_summary_gives_the_cost_of_reason_codes_as_r_time_over_a():
+    row = summary_rows([*RUN[:4], measured(1000, "r", 13.0)])[0]
+    assert (row["r rows/s"], row["r/a time"]) == ("77", "1.30")
+    assert summary_rows(RUN)[0]["r/a time"] == "-"

@@ -35,7 +35,7 @@ def test_an_unknown_key_exits_2_with_one_line_naming_file_and_key(tmp_path, caps
     assert err == [
         f"scoring: config error: {folder}/usecase.yaml: featurs: unknown key (known keys: "
         "name, description, entity, sources, features, model, train, sample_data, monitor, "
-        "quality, labels, retrain)"
+        "quality, labels, retrain, promotion, scoring)"
     ]
 
 
@@ -60,6 +60,17 @@ def test_a_bad_monitor_override_names_usecase_yaml(tmp_path, capsys):
     assert err == [
         f"scoring: config error: {folder}/usecase.yaml: monitor.psi_alert: expected a number, "
         "got 'high' (str)"
+    ]
+
+
+def test_a_bad_reasons_override_names_usecase_yaml(tmp_path, capsys):
+    doc = usecase_doc(scoring={"reasons": {"top_k": "three"}})
+    folder = write_usecase(tmp_path / "uc", doc)
+    code, err = run(capsys, folder, tmp_path / "lake", "doctor")
+    assert code == 2
+    assert err == [
+        f"scoring: config error: {folder}/usecase.yaml: scoring.reasons.top_k: expected an "
+        "integer, got 'three' (str)"
     ]
 
 

@@ -31,7 +31,7 @@ tables: {}
 mlflow:
   {tracking_uri: null, registry_uri: null, artifact_root: null, experiment: "e-{usecase}",
    model_name_prefix: null, request_timeout_seconds: 10, request_max_retries: 2}
-scoring: {batch_size: 100, max_error_rows: 0, max_error_share: 0.0}
+scoring: {batch_size: 100, max_error_rows: 0, max_error_share: 0.0, reasons: {top_k: 0}}
 training: {baseline_max_rows: 1000, seed: 7, holdout_share: 0.2}
 logging: {level: INFO, json: false}
 ingest:
@@ -398,3 +398,18 @@ def test_quality_thresholds_are_typed_merged_per_use_case_and_checked(tmp_path):
         load_config("test", conf_dir=conf, environ={}, layers=[swapped])
     with pytest.raises(ConfigError, match=r"quality.score_bins = 15 must be a multiple of 10"):
         load_config("test", ["quality.score_bins=15"], conf_dir=conf, environ={})
+
+
+def test_reason_codes_are_off_by_default_set_per_use_case_and_never_negative(tmp_path):
+    conf = write_conf(tmp_path, "")
+    assert load_config("test", conf_dir=conf, environ={}).scoring.reasons.top_k == 0
+    layer = ("/uc/usecase.yaml", {"scoring": {"reasons": {"top_k": 3}}})
+    config = load_config("test", conf_dir=conf, environ={}, layers=[layer])
+    assert config.scoring.reasons.top_k == 3
+    assert config.scoring.batch_size == 100  # the use case's section merges, not replaces
+    negative = ("/uc/usecase.yaml", {"scoring": {"reasons": {"top_k": -1}}})
+    with pytest.raises(
+        ConfigError,
+        match=r"^/uc/usecase.yaml: scoring.reasons.top_k: expected a value >= 0, got -1 \(int\)$",
+    ):
+        load_config("test", conf_dir=conf, environ={}, layers=[negative])

@@ -196,3 +196,13 @@ def test_pickled_code_is_refused_unless_the_use_case_allows_it_with_a_boolean(tm
     assert "model.allow_pickled_code: expected true or false, got 'yes'" in load_fails(
         tmp_path / "c", doc
     )
+
+
+def test_a_use_case_sets_its_own_reason_codes_and_nothing_else_of_scoring(tmp_path):
+    usecase = load_usecase(
+        write_usecase(tmp_path / "ok", usecase_doc(scoring={"reasons": {"top_k": 3}}))
+    )
+    assert dict(usecase.scoring) == {"reasons": {"top_k": 3}}
+    assert dict(load_usecase(CHURN_DIR).scoring) == {}
+    message = load_fails(tmp_path / "bad", usecase_doc(scoring={"batch_size": 10}))
+    assert "scoring.batch_size: unknown key (known keys under scoring: reasons)" in message
