@@ -196,3 +196,23 @@ def test_pickled_code_is_refused_unless_the_use_case_allows_it_with_a_boolean(tm
     assert "model.allow_pickled_code: expected true or false, got 'yes'" in load_fails(
         tmp_path / "c", doc
     )
+
+
+def test_shadow_aliases_are_read_as_a_tuple_and_default_to_none(tmp_path):
+    assert load_usecase(write_usecase(tmp_path / "a")).model.shadow == ()
+    doc = usecase_doc(model={"name": "m", "task": "binary", "shadow": ["challenger", "beta"]})
+    assert load_usecase(write_usecase(tmp_path / "b", doc)).model.shadow == ("challenger", "beta")
+
+
+@pytest.mark.parametrize(
+    ("shadow", "message"),
+    [
+        (["champion"], "model.shadow: 'champion' is the serving alias (model.alias)"),
+        (["challenger", "challenger"], "model.shadow: expected distinct aliases"),
+        ([3], "model.shadow: expected a list of alias names ([a-z][a-z0-9_]*), got [3]"),
+        (["Bad Alias"], "model.shadow: expected a list of alias names"),
+    ],
+)
+def test_a_bad_shadow_list_is_named_with_its_key(tmp_path, shadow, message):
+    doc = usecase_doc(model={"name": "m", "task": "binary", "shadow": shadow})
+    assert message in load_fails(tmp_path, doc)
