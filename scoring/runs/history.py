@@ -154,7 +154,14 @@ def run_row(
         error=error[:_MAX_ERROR] if error is not None else None,
         heartbeat_at=heartbeat,
         driver=DRIVER,
+        models=_models(result),
     )
+
+
+def _models(result: StepResult | None) -> dict[str, str] | None:
+    """The models a score run scored, by role (`details.models`); None for other steps."""
+    models = result.details.get("models") if result is not None else None
+    return {str(k): str(v) for k, v in models.items()} if isinstance(models, Mapping) else None
 
 
 #: This process, as `runs.driver` names it.
