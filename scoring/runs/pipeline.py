@@ -7,9 +7,10 @@ unless it was told to train a first model (`--train-if-missing`, `PipelineOption
 train_if_missing`) and the use case declares a trainer: then it trains one on the features
 as of D - `train.horizon_days` (whose label is known by D), so both feature dates are built
 before training. It never trains on its own: a mistyped registry path would otherwise get a
-new champion, silently. Every step is recorded in `runs` under one pipeline run id; the
-Prometheus textfile is rebuilt and one MLflow run is logged at the end, also when a step
-failed.
+new champion, silently. The score step scores the serving alias and the use case's
+`model.shadow` aliases in one pass (a shadow alias without a version is skipped). Every
+step is recorded in `runs` under one pipeline run id; the Prometheus textfile is rebuilt
+and one MLflow run is logged at the end, also when a step failed.
 """
 
 from __future__ import annotations
