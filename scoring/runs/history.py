@@ -159,7 +159,7 @@ def run_row(
 
 
 def _models(result: StepResult | None) -> dict[str, str] | None:
-    """The models a score run scored, by role (`details.models`); None for other steps."""
+    """The models a score run wrote, by alias (`details.models`); None for other steps."""
     models = result.details.get("models") if result is not None else None
     return {str(k): str(v) for k, v in models.items()} if isinstance(models, Mapping) else None
 

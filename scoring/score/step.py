@@ -219,8 +219,7 @@ def _result(
         if own is not None:  # no commit when the MERGE found nothing newer to write
             versions["scores_current"] = own["version"]
     kept = [i for i in range(1, len(models)) if i not in settle.dropped]
-    roles = {"serving": serving.pinned_uri}
-    roles.update({request.shadow_key(models[i]): models[i].pinned_uri for i in kept})
+    written = {request.shadow_key(models[i]): models[i].pinned_uri for i in (0, *kept)}
     return StepResult(
         step="score",
         run_id=run_id,
@@ -236,7 +235,7 @@ def _result(
             "shadow_dropped": {
                 request.shadow_key(models[i]): models[i].version for i in settle.dropped
             },
-            "models": roles,
+            "models": written,
             "feature_table_version": done.feature_version,
             "scores_current": current,
             "error_rows": counts[0].bad,

@@ -136,7 +136,7 @@ def test_the_cli_scores_both_models_and_skips_the_alias_without_a_version(spark,
     runs = io.read_table(spark, lake.tables["runs"]).where("step = 'score'").collect()
     first = next(r for r in runs if r.run_id.startswith("score-"))
     assert first.status == "succeeded"
-    assert first.models == {"serving": f"models:/{NAME}/1", "challenger": f"models:/{NAME}/2"}
+    assert first.models == {"champion": f"models:/{NAME}/1", "challenger": f"models:/{NAME}/2"}
 
 
 def test_one_pass_scores_equal_two_separate_runs_row_for_row(spark, lake):
