@@ -41,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help=f"rows (default {DEFAULT_SIZES})")
     parser.add_argument("--shapes", default=",".join(SHAPES), help="few-large,many-small")
     parser.add_argument("--models", default=",".join(MODELS), help="tree,linear")
-    parser.add_argument("--variants", default="a,b,c,d", help="subset of a,b,c,d")
+    parser.add_argument(
+        "--variants",
+        default="a,b,c,d,s",
+        help="subset of a,b,c,d,s (s: the tree and linear models in one pass)",
+    )
     parser.add_argument("--reps", type=int, default=2, help="repetitions (order alternates)")
     parser.add_argument(
         "--batch-size", type=int, default=None, help="Arrow batch rows (default scoring.batch_size)"
