@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shapes", default=",".join(SHAPES), help="few-large,many-small")
     parser.add_argument("--models", default=",".join(MODELS), help="tree,linear")
     parser.add_argument(
-        "--variants", default="a,b,c,d,r", help="subset of a,b,c,d,r (r: a with reason codes)"
+        "--variants",
+        default="a,b,c,d,r,s",
+        help="subset of a,b,c,d,r,s (r: a with reason codes; s: the tree and linear models in one pass)",
     )
     parser.add_argument("--reps", type=int, default=2, help="repetitions (order alternates)")
     parser.add_argument(

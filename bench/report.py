@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from statistics import median
 
-from bench.run import Measurement
+from bench.run import SHADOW, SHADOWED, Measurement
 
 SUMMARY_COLUMNS = (
     "rows",
@@ -126,6 +126,27 @@ def growth_rows(measurements: Sequence[Measurement]) -> list[dict[str, str]]:
     return table
 
 
+def shadow_rows(measurements: Sequence[Measurement]) -> list[dict[str, str]]:
+    """Per (rows, shape): two models in one pass (s) against two separate runs ((a) of each)."""
+    table = []
+    for rows, shape in sorted({(m.rows, m.shape) for m in measurements if m.variant == "s"}):
+        items = [m for m in measurements if (m.rows, m.shape) == (rows, shape)]
+        both = _best([m for m in items if m.model == SHADOWED], "s")
+        alone = [_best([m for m in items if m.model == k], "a") for k in (SHADOWED, SHADOW)]
+        runs = sum(m.seconds for m in alone if m is not None) if all(alone) else None
+        one = both.seconds if both is not None else None
+        table.append(
+            {
+                "rows": f"{rows:,}",
+                "shape": shape,
+                "one pass s": _fmt(one, "{:.1f}"),
+                "two runs s": _fmt(runs, "{:.1f}"),
+                "one pass / two runs": _ratio(one, runs),
+            }
+        )
+    return table
+
+
 def markdown(rows: Sequence[dict[str, str]]) -> str:
     """A Markdown table of dicts sharing the same keys."""
     if not rows:
@@ -162,5 +183,7 @@ def measured_section(measurements: Sequence[Measurement], command: str, batch_si
         f"Machine: {machine()}\n\n"
         f"### Summary\n\n{markdown(summary_rows(measurements))}\n"
         f"### Growth with rows\n\n{markdown(growth_rows(measurements))}\n"
+        f"### Two models in one pass (s) vs two runs (a + a)\n\n"
+        f"{markdown(shadow_rows(measurements))}\n"
         f"### Every measurement\n\n{markdown(raw_rows(measurements))}"
     )

@@ -1,5 +1,8 @@
 """One benchmark run: tables, models, then every variant timed, alternating the order.
 
+Variant (s) is (a) with a shadow: the tree model and the linear model scored in one pass
+(champion and challenger), to set against (a) of each model (two separate runs).
+
 The use case is the churn demo (`bench.usecase.churn_usecase`): its features schema, entity
 key and model spec. For each size: a features table per shape (few large files, many small
 files) is written fresh; the two models are registered once for the whole run (trained on a
@@ -34,14 +37,18 @@ from scoring.model.signature import ModelInput, model_inputs
 from scoring.usecase import AS_OF_DATE, ModelSpec, UseCase
 
 SHAPES = {"few-large": 4, "many-small": 400}
-VARIANTS = ("a", "b", "c", "d", "r")
+VARIANTS = ("a", "b", "c", "d", "r", "s")
 SparkVariant = Callable[[SparkSession, variants.Job, str], None]
 SPARK_VARIANTS: dict[str, SparkVariant] = {
     "a": variants.ours,
     "b": variants.spark_udf,
     "d": variants.floor,
     "r": variants.ours_with_reasons,
+    "s": variants.ours,  # with the linear model as the tree's shadow: two models, one pass
 }
+#: Variant (s) runs for the tree model only: the tree serves, the linear model is its shadow,
+#: so (s) compares with (a) of the tree plus (a) of the linear model (two separate runs).
+SHADOWED, SHADOW = "tree", "linear"
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,7 @@ def run_bench(settings: Settings, progress: Callable[[str], None]) -> list[Measu
     target = mlflow_target(config, usecase.name)
     results: list[Measurement] = []
     uris: dict[str, str] = {}
+    shadow = ""
     for rows in settings.sizes:
         for shape in settings.shapes:
             ref = write_bench_features(spark, config, usecase, rows, shape, settings.seed)
@@ -134,12 +142,14 @@ def run_bench(settings: Settings, progress: Callable[[str], None]) -> list[Measu
                     settings.seed,
                 )
                 uris = {k: v for k, v in trained.items() if k in settings.models}
+                shadow = trained[SHADOW]
                 tree = download_bench_model(target, trained["tree"], usecase.model)
                 _warm_up(spark, usecase, target, settings, ref, tree)
                 progress("warmed up the JVM with one untimed run of (d)")
             for kind, uri in uris.items():
+                pair = (uri, shadow) if kind == SHADOWED else (uri,)
                 results += _measure(
-                    spark, usecase, target, settings, ref, rows, shape, kind, uri, progress
+                    spark, usecase, target, settings, ref, rows, shape, kind, pair, progress
                 )
     return results
 
@@ -153,17 +163,22 @@ def _measure(
     rows: int,
     shape: str,
     kind: str,
-    uri: str,
+    uris: tuple[str, ...],
     progress: Callable[[str], None],
 ) -> list[Measurement]:
-    """Every repetition of the chosen variants on one table and model."""
-    model = download_bench_model(target, uri, usecase.model)
+    """Every repetition of the variants on one table and model (`uris`: the model, then the
+    shadow variant (s) scores with it, when it runs for this model)."""
+    model = download_bench_model(target, uris[0], usecase.model)
     out: list[Measurement] = []
     for rep in range(settings.reps):
-        chosen = tuple(v for v in VARIANTS if v in settings.variants)
+        chosen = tuple(
+            v for v in VARIANTS if v in settings.variants and (v != "s" or len(uris) > 1)
+        )
         order = chosen if rep % 2 == 0 else tuple(reversed(chosen))
         for variant in order:
             job = fresh_job(settings, usecase, variant, features, target, model)
+            if variant == "s":
+                job = replace(job, request=replace(job.request, shadow=uris[1:]))
             measured = _timed(spark, job, variant, model.folder, usecase.folder, settings.work)
             out.append(Measurement(rows, shape, kind, variant, rep, *measured, os.getloadavg()[0]))
             progress(json.dumps(asdict(out[-1])))
@@ -178,20 +193,21 @@ def fresh_job(
     target: MlflowTarget,
     model: BenchModel,
 ) -> variants.Job:
-    """A scoring of `features` by `model` into `scores_<name>` / `current_<name>` (and, for bad
-    rows, `errors_<name>`) of the work folder.
+    """A scoring of `features` by `model` into `scores_<name>` / `current_<name>` (and, for a
+    row the model cannot score, `errors_<name>`) of the work folder.
 
-    Keys, outputs and the MERGE are the use case's (`variants.score_request`). Both output
+    Keys, outputs and the MERGE are the use case's (`variants.score_request`). The output
     tables are removed first, so every timed run writes fresh tables.
     """
     scores = TableRef("scores", path=str(settings.work / f"scores_{name}"))
     current = TableRef("scores_current", path=str(settings.work / f"current_{name}"))
-    # The score step settles its error budget against score_errors (written only for bad rows).
     errors = TableRef("score_errors", path=str(settings.work / f"errors_{name}"))
     for ref in (scores, current, errors):
         _remove(ref)
-    logical = {"scores": scores, "scores_current": current, "score_errors": errors}
-    tables = Tables(usecase.name, {"features": features, **logical})
+    tables = Tables(
+        usecase.name,
+        {"features": features, "scores": scores, "scores_current": current, "score_errors": errors},
+    )
     request = variants.score_request(usecase, model.uri)
     return variants.Job(
         tables, target, request, model.inputs, model.positive, data.AS_OF, settings.batch_size

@@ -169,7 +169,22 @@ def _model_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _score_arguments(parser: argparse.ArgumentParser) -> None:
-    _model_argument(parser)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--model",
+        default=None,
+        metavar="URI",
+        help="models:/NAME@ALIAS or models:/NAME/VERSION (default: the use case's model at "
+        "its alias, with its model.shadow aliases)",
+    )
+    which.add_argument(
+        "--models",
+        type=model_list,
+        default=None,
+        metavar="A,B",
+        help="score several models in one pass: the first as --model, the others as its "
+        "shadows (scores only); each an alias of the use case's model or a models:/ URI",
+    )
     parser.add_argument(
         "--update-current",
         action="store_true",
@@ -178,16 +193,30 @@ def _score_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def model_list(text: str) -> list[str]:
+    """argparse type: `a,b` -> distinct, non-empty model names (aliases or URIs)."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items or len(set(items)) != len(items):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a list of distinct models A,B")
+    return items
+
+
 def _score(inv: Invocation) -> int:
     from scoring.runs import steps
 
+    args = inv.args
     result, run = _run_step(
-        inv, lambda run: steps.score(run, inv.args.model, inv.run_id, inv.args.update_current)
+        inv,
+        lambda run: steps.score(run, args.model, inv.run_id, args.update_current, args.models),
     )
     where = run.tables["scores"]
+    shadows = "".join(
+        f", shadow {alias} v{version}"
+        for alias, version in result.details.get("shadow_versions", {}).items()
+    )
     print(
-        f"scored {result.rows_out} rows of {inv.run_date} with {result.details['model_uri']} "
-        f"into {where} (version {result.table_versions['scores']})"
+        f"scored {result.rows_out} rows of {inv.run_date} with {result.details['model_uri']}"
+        f"{shadows} into {where} (version {result.table_versions['scores']})"
     )
     return 0
 
@@ -557,7 +586,8 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "score",
-        "score a features date with a registered model into scores (and scores_current)",
+        "score a features date with a registered model (and its shadows, in the same pass) "
+        "into scores (and scores_current)",
         _score,
         _score_arguments,
         needs_run_date=True,

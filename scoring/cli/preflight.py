@@ -99,11 +99,17 @@ def registry_answers(inv: Invocation) -> None:
 
 
 def model_resolves(inv: Invocation) -> None:
-    """`score` / `baseline`: `--model` (default: the use case's alias) is in the registry."""
+    """`score` / `baseline`: `--model` (or the first of `score --models`; default: the use
+    case's alias) is in the registry; shadows are resolved by the step (a missing shadow
+    alias is skipped there)."""
     from scoring.model.registry import mlflow_target, resolve_model
-    from scoring.runs.steps import default_model
+    from scoring.runs.steps import default_model, model_uri_of
 
-    uri = inv.args.model or default_model(inv.config, inv.usecase)
+    models = getattr(inv.args, "models", None)  # score --models: the first is the one scored
+    if models:
+        uri = model_uri_of(inv.config, inv.usecase, models[0])
+    else:
+        uri = inv.args.model or default_model(inv.config, inv.usecase)
     resolve_model(mlflow_target(inv.config, inv.usecase.name), uri)
     tracking_answers(inv)
 

@@ -49,6 +49,15 @@ def is_in(column: str, values: Sequence[Any]) -> str:
     return f"{identifier(column)} IN ({', '.join(literal(v) for v in values)})"
 
 
+def any_of(predicates: Sequence[str]) -> str:
+    """`(p1) OR (p2) ...` of predicates built here; one is returned as it is, none is FALSE."""
+    if not predicates:
+        return "FALSE"
+    if len(predicates) == 1:
+        return predicates[0]
+    return " OR ".join(f"({p})" for p in predicates)
+
+
 def join_condition(keys: Sequence[str], left: str = "t", right: str = "s") -> str:
     """`t.k1 = s.k1 AND ...` for a MERGE on `keys`."""
     return " AND ".join(f"{left}.{identifier(k)} = {right}.{identifier(k)}" for k in keys)

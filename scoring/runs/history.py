@@ -157,6 +157,7 @@ def run_row(
         heartbeat_at=heartbeat,
         driver=DRIVER,
         details=details_json(result.details) if result and result.details else None,
+        models=_models(result),
     )
 
 
@@ -164,6 +165,12 @@ def details_json(details: Mapping[str, Any]) -> str:
     """A StepResult's details as JSON text (`runs.details`); dates and other values that
     JSON lacks as text."""
     return json.dumps(details, default=str, sort_keys=True)
+
+
+def _models(result: StepResult | None) -> dict[str, str] | None:
+    """The models a score run wrote, by alias (`details.models`); None for other steps."""
+    models = result.details.get("models") if result is not None else None
+    return {str(k): str(v) for k, v in models.items()} if isinstance(models, Mapping) else None
 
 
 #: This process, as `runs.driver` names it.

@@ -16,6 +16,9 @@ failed.
 
 When the score step shadow-scored other versions (`model.shadow`), `compare` runs after
 quality, and with `promotion.auto: true` the rules decide a promotion (docs/promotion.md).
+
+The score step scores the serving alias and the use case's `model.shadow` aliases in one pass
+(a shadow alias without a version is skipped).
 """
 
 from __future__ import annotations

@@ -232,11 +232,22 @@ def score(
     model_uri: str | None,
     run_id: str | None = None,
     update_current: bool | None = None,
+    models: Sequence[str] | None = None,
 ) -> StepResult:
-    """Score the features of the run date with `model_uri` (default: the use case's alias)."""
+    """Score the features of the run date with `model_uri` (default: the use case's alias).
+
+    `models` (`scoring score --models a,b`): the first is the model scored (as `model_uri`),
+    the others its shadows, in the same pass; each an alias of the use case's registered
+    model or a `models:/` URI. Without it, scoring the serving alias scores the use case's
+    `model.shadow` aliases too (see `shadow_uris`).
+    """
     from scoring.score.step import ErrorBudget, run_score
 
-    request = score_request(run.config, run.usecase, model_uri, update_current)
+    if models:
+        uris = [model_uri_of(run.config, run.usecase, m) for m in models]
+        request = score_request(run.config, run.usecase, uris[0], update_current, uris[1:])
+    else:
+        request = score_request(run.config, run.usecase, model_uri, update_current)
     settings = run.config.scoring
     budget = ErrorBudget(settings.max_error_rows, settings.max_error_share)
 
@@ -255,16 +266,40 @@ def score(
     return run.recorded("score", body, run_id or new_run_id("score"))
 
 
+def model_uri_of(config: Config, usecase: UseCase, model: str) -> str:
+    """`--models` item: a `models:/` URI as it is, else an alias of the use case's model."""
+    if model.startswith("models:/"):
+        return model
+    return default_model_uri(registered_name(config, usecase), model)
+
+
+def shadow_uris(config: Config, usecase: UseCase) -> tuple[str, ...]:
+    """The use case's `model.shadow` aliases as model URIs of its registered model."""
+    name = registered_name(config, usecase)
+    return tuple(default_model_uri(name, alias) for alias in usecase.model.shadow)
+
+
 def score_request(
-    config: Config, usecase: UseCase, model_uri: str | None, update_current: bool | None = None
+    config: Config,
+    usecase: UseCase,
+    model_uri: str | None,
+    update_current: bool | None = None,
+    shadow: Sequence[str] | None = None,
 ) -> ScoreRequest:
     """What `score` (and `replay`) scores with: the model URI (default: the use case's alias),
-    the use case's model, entity and as-of column, and its code fingerprint."""
+    the use case's model, entity and as-of column, its code fingerprint, and the shadows.
+
+    `shadow` None: the use case's `model.shadow` when the model is its serving alias (the
+    default), none for any other model.
+    """
     from scoring.score.step import ScoreRequest
     from scoring.usecase.fingerprint import code_fingerprint
 
+    uri = model_uri or default_model(config, usecase)
+    if shadow is None:
+        shadow = shadow_uris(config, usecase) if uri == default_model(config, usecase) else ()
     return ScoreRequest(
-        model_uri=model_uri or default_model(config, usecase),
+        model_uri=uri,
         spec=usecase.model,
         registered_name=registered_name(config, usecase),
         entity=usecase.entity,
@@ -272,6 +307,7 @@ def score_request(
         update_current=update_current,
         usecase_code=code_fingerprint(usecase.folder),
         reasons_top_k=config.scoring.reasons.top_k,
+        shadow=tuple(shadow),
     )
 
 

@@ -17,7 +17,9 @@ run's rows, output column by output column:
   probabilities by its entries;
 - the run's rows are its rows in `scores` now (stamped with its run id), so a row changed
   since is found; when a later run of the same date and model version replaced the slice,
-  the rows as the run committed them (time travel to its `scores` version).
+  the rows as the run committed them (time travel to its `scores` version);
+- a run that scored shadow models too (champion and challenger in one pass) is replayed for
+  its serving model only: the model its commit names first (`model_name`, `model_version`).
 
 Every argument that cannot be replayed (unknown run id, another step's run, a failed run, a
 features or `scores` version past the time-travel window, a model version the registry no
@@ -301,6 +303,14 @@ def recorded_slice(spark: SparkSession, scores: TableRef, run: ScoreRun) -> Reco
     if not io.table_exists(spark, scores):
         raise ReplayRefused(f"{scores}: no scores table: run '{run.run_id}' wrote nothing here")
     of_run = (F.col(AS_OF_DATE) == F.lit(run.run_date)) & (F.col("run_id") == F.lit(run.run_id))
+    meta = run.metadata or {}
+    if meta.get("model_name") and meta.get("model_version"):
+        # A run with shadows wrote one slice per model; its commit names the serving one first.
+        of_run = (
+            of_run
+            & (F.col("model_name") == F.lit(str(meta["model_name"])))
+            & (F.col("model_version") == F.lit(str(meta["model_version"])))
+        )
     rows = io.read_table(spark, scores).where(of_run)
     lineage = _lineage(rows)
     source = str(scores)

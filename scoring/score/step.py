@@ -1,24 +1,25 @@
-"""`scoring score`: one features partition scored by one pinned model version.
+"""`scoring score`: one features partition scored by pinned model versions, in one pass.
 
-Read the features partition at a pinned Delta version → resolve the model once → check the
-features against the model signature and the model against the use case's task, on the
-driver, before anything is written → ship the model → score with the model UDF → replace
-this (date, model, version) slice of `scores` → check the error budget → replace the slice
-of `score_errors` → MERGE the slice into `scores_current` when the model is the use case's
-serving alias. Rerunning the same date and version gives the same rows.
+Resolve the model (and its shadows) once → read the features partition at a pinned Delta
+version → check the features against each model's signature and each model against the use
+case's task, on the driver, before anything is written → ship each model → score every
+model with the one model UDF (each input batch read once) → replace every (date, model,
+version) slice of `scores` in one commit → check the error budget per model
+(`scoring.score.budget`) → replace the slices of `score_errors` → MERGE the requested
+model's slice into `scores_current` when it is the use case's serving alias. Rerunning the
+same date and versions gives the same rows.
 
-The error budget: rows the model raises on, or returns NaN / out-of-range outputs for, never
-reach `scores` or `scores_current`. The scores write counts all rows and the bad ones on its
-own pass (an Observation); with no bad row that is all it costs. With bad rows, the step
-fails past `ErrorBudget` (the scores write undone: every table as before the run), or else
-finds the bad rows again as the features rows the slice lacks, scores only those again for
-their error, and writes them to `score_errors`.
+Shadows (champion / challenger): `ScoreRequest.shadow` names models scored in the same pass
+into `scores` only, each row with its own lineage. A shadow alias without a version, or at
+the serving version, is skipped (INFO); a shadow that fails its checks is skipped with a
+warning; a shadow over the error budget has its slice dropped, with a warning, while the
+serving model's scores are written.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -28,8 +29,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from scoring.core import io
-from scoring.core.contracts import load_contract
-from scoring.core.errors import DataError, ModelError
+from scoring.core.errors import DataError, ModelError, ModelNotFoundError
 from scoring.core.faults import fault_point
 from scoring.core.session import temporary_conf
 from scoring.core.tables import TableRef, Tables
@@ -40,13 +40,34 @@ from scoring.model.reasons import (
     linear_reference,
     needs_reference,
 )
-from scoring.model.registry import MlflowTarget, ResolvedModel, download_model, resolve_model
+from scoring.model.registry import (
+    MlflowTarget,
+    ResolvedModel,
+    download_model,
+    parse_model_uri,
+    resolve_model,
+)
 from scoring.model.signature import bind_inputs, check_inputs, model_inputs
 from scoring.model.tasks import outputs_contract
 from scoring.monitor.baseline import download_baseline
 from scoring.runs.result import StepResult
+from scoring.score.budget import (
+    ErrorBudget,
+    ErrorCount,
+    Scored,
+    Settlement,
+    count_columns,
+)
 from scoring.score.guard import OUTPUT_PROBLEMS, guarded_predict
-from scoring.score.tables import NEWER_SCORE, Lineage, ScoresLayout, slice_predicate, with_lineage
+from scoring.score.tables import (
+    NEWER_SCORE,
+    Lineage,
+    ScoresLayout,
+    commit_metadata,
+    slice_predicate,
+    slices_predicate,
+    with_lineage,
+)
 from scoring.score.udf import (
     ERROR,
     INPUT,
@@ -58,6 +79,7 @@ from scoring.score.udf import (
 )
 from scoring.usecase.spec import AS_OF_DATE, ModelSpec
 
+__all__ = ["ErrorBudget", "ErrorCount", "ScoreRequest", "commit_metadata", "run_score"]
 log = logging.getLogger(__name__)
 BATCH_SIZE_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 # Spark 4.0 also caps Arrow batches at 256 MB (SPARK-51316) and, to do so, measures the batch
@@ -71,36 +93,9 @@ CHECK_ROWS = 20
 
 
 @dataclass(frozen=True)
-class ErrorBudget:
-    """How many features rows a run may fail to score (scoring.max_error_rows / _share).
-
-    The run fails when its bad rows are more than `max_rows` OR more than `max_share` of
-    its rows: the defaults (0, 0.0) fail it on any bad row.
-    """
-
-    max_rows: int = 0
-    max_share: float = 0.0
-
-    def exceeded(self, bad: int, rows: int) -> bool:
-        """Whether `bad` of `rows` rows is more than the budget allows."""
-        return bad > self.max_rows or (bad > 0 and bad > self.max_share * rows)
-
-    def __str__(self) -> str:
-        return f"scoring.max_error_rows={self.max_rows}, scoring.max_error_share={self.max_share}"
-
-
-@dataclass(frozen=True)
-class ErrorCount:
-    """What the scoring pass's Observation counted: rows, bad rows, the first error."""
-
-    rows: int
-    bad: int
-    first_error: str | None
-
-
-@dataclass(frozen=True)
 class ScoreRequest:
-    """What one scoring run scores with: the model URI, the use case's model and features."""
+    """What one scoring run scores with: the model URI, the use case's model and features,
+    and the shadow models scored in the same pass (into `scores` only)."""
 
     model_uri: str
     spec: ModelSpec
@@ -110,12 +105,20 @@ class ScoreRequest:
     update_current: bool | None = None  # None: only the use case's serving alias does
     usecase_code: str | None = None  # the use case folder's fingerprint, recorded in commits
     reasons_top_k: int = 0  # scoring.reasons.top_k: reason codes per row; 0 is off
+    shadow: tuple[str, ...] = ()  # model URIs scored in the same pass (`resolve_models`)
 
     def feeds_current(self, model: ResolvedModel) -> bool:
         """Whether this run's slice goes into `scores_current` (decision systems read it)."""
         if self.update_current is not None:
             return self.update_current
         return model.name == self.registered_name and model.alias == self.spec.alias
+
+    def shadow_key(self, model: ResolvedModel) -> str:
+        """How `details.shadow_versions` names a shadow: its alias of the use case's model,
+        else the URI it was asked for."""
+        if model.alias is not None and model.name == self.registered_name:
+            return model.alias
+        return model.requested_uri
 
 
 def run_score(
@@ -128,10 +131,12 @@ def run_score(
     batch_size: int,
     budget: ErrorBudget | None = None,
 ) -> StepResult:
-    """Score the features of `run_date` with the requested model; write the scored tables.
+    """Score the features of `run_date` with the requested model and its shadows, in one
+    pass; write the scored tables.
 
-    Rows the model raises on or returns NaN / out-of-range outputs for go to `score_errors`
-    instead, within `budget` (default: none allowed); past it, nothing is written.
+    Rows a model raises on or returns NaN / out-of-range outputs for go to `score_errors`
+    instead, within `budget` (default: none allowed); past it, nothing is written for the
+    requested model, and a shadow's slice is dropped (`scoring.score.budget`).
 
     Raises:
         ModelError: the model cannot be resolved or loaded, lacks a signature column, or
@@ -139,254 +144,209 @@ def run_score(
         DataError: the features table or its partition of `run_date` is missing.
     """
     budget = budget or ErrorBudget()
-    model = resolve_model(target, request.model_uri)  # the only registry lookup of the run
+    resolved = resolve_models(target, request)  # the only registry lookups of the run
     feature_version = _features_version(spark, tables["features"])
     features = io.read_partition(
         spark, tables["features"], request.as_of_column, run_date, feature_version
     )
     scoring = score_features(
-        spark, target, request, model, features, tables["features"], budget.max_rows
+        spark, target, request, resolved, features, tables["features"], budget.max_rows
     )
-    lineage = Lineage(
-        model.name,
-        model.version,
-        model.run_id,
-        feature_version,
-        run_id,
-        datetime.now(UTC),
-        request.usecase_code,
+    models, scored_at = scoring.models, datetime.now(UTC)
+    lineages = tuple(
+        Lineage(
+            m.name, m.version, m.run_id, feature_version, run_id, scored_at, request.usecase_code
+        )
+        for m in models
     )
     observation = Observation()
-    scored = scoring.scored.observe(
-        observation,
-        F.count(F.lit(1)).alias("rows"),
-        F.count(F.col(ERROR)).alias("bad"),
-        F.min(F.col(ERROR)).alias("first_error"),
-    )
+    scored = scoring.scored.observe(observation, *count_columns(len(models)))
     good = scored.where(F.col(ERROR).isNull()).drop(ERROR, INPUT)
-    errors = ScoreErrors(
-        spark, tables, model, lineage, run_date, scoring.shipped, scoring.keyed, scoring.keys
+    settle = Settlement(
+        spark,
+        tables,
+        Scored(models, scoring.shipped, lineages, scoring.keyed, scoring.keys, scoring.layout),
+        run_date,
+        budget,
+        observation,
     )
-    counted: list[ErrorCount] = []
-
-    def within_budget(commit: dict[str, Any], before: int | None) -> None:
-        count = _counted(observation)
-        counted.append(count)
-        errors.settle(count, budget, commit, before)
-
-    current = request.feeds_current(model)
+    current = request.feeds_current(models[0])
     commit = write_scores(
         spark,
         good,
         tables,
         scoring.layout,
-        model,
-        lineage,
+        models,
+        lineages,
         run_date,
         batch_size,
         update_current=current,
-        after_scores=within_budget,
+        after_scores=settle,
     )
-    count = counted[0]
-    rows = int(commit["operationMetrics"].get("numOutputRows", 0))
-    log.info(
-        "scored %d rows of %s with %s (%s); %d rows could not be scored%s",
-        rows,
-        run_date,
-        model.pinned_uri,
-        model.requested_uri,
-        count.bad,
-        f" (score_errors; first error: {count.first_error})" if count.bad else "",
-    )
+    done = Done(commit, current, feature_version, run_id, run_date)
+    return _result(spark, tables, request, scoring, settle, done)
+
+
+@dataclass(frozen=True)
+class Done:
+    """What the writes left: the scores commit, whether scores_current was fed, and the
+    run's identity."""
+
+    commit: dict[str, Any]
+    current: bool
+    feature_version: int
+    run_id: str
+    run_date: date
+
+
+def _result(
+    spark: SparkSession,
+    tables: Tables,
+    request: ScoreRequest,
+    scoring: Scoring,
+    settle: Settlement,
+    done: Done,
+) -> StepResult:
+    """The step's result: counts of the serving model, every model in `details`."""
+    models, counts = scoring.models, settle.counts
+    commit, current, run_id, run_date = done.commit, done.current, done.run_id, done.run_date
+    serving = models[0]
+    for model, count in zip(models, counts, strict=True):
+        log.info(
+            "scored %d rows of %s with %s (%s); %d rows could not be scored%s",
+            count.rows - count.bad,
+            run_date,
+            model.pinned_uri,
+            model.requested_uri,
+            count.bad,
+            f" (first error: {count.first_error})" if count.bad else "",
+        )
     versions = {"scores": commit["version"]}
-    if errors.version is not None:
-        versions["score_errors"] = errors.version
+    if settle.errors_version is not None:
+        versions["score_errors"] = settle.errors_version
     if current:
         own = io.own_commit(spark, tables["scores_current"], run_id)
         if own is not None:  # no commit when the MERGE found nothing newer to write
             versions["scores_current"] = own["version"]
-    warnings: tuple[str, ...] = ()
-    if count.bad:
-        warnings = (
-            f"{count.bad} of {count.rows} rows could not be scored and are in score_errors "
-            f"(first error: {count.first_error}); within the error budget ({budget})",
-        )
+    kept = [i for i in range(1, len(models)) if i not in settle.dropped]
+    written = {request.shadow_key(models[i]): models[i].pinned_uri for i in (0, *kept)}
     return StepResult(
         step="score",
         run_id=run_id,
         run_date=run_date,
-        rows_in=count.rows,
-        rows_out=rows,
-        rows_quarantined=count.bad,
+        rows_in=counts[0].rows,
+        rows_out=counts[0].rows - counts[0].bad,
+        rows_quarantined=counts[0].bad,
         table_versions=versions,
         details={
-            "model_uri": model.pinned_uri,
-            "model_version": model.version,
-            "feature_table_version": feature_version,
+            "model_uri": serving.pinned_uri,
+            "model_version": serving.version,
+            "shadow_versions": {request.shadow_key(models[i]): models[i].version for i in kept},
+            "shadow_dropped": {
+                request.shadow_key(models[i]): models[i].version for i in settle.dropped
+            },
+            "models": written,
+            "feature_table_version": done.feature_version,
             "scores_current": current,
-            "error_rows": count.bad,
+            "error_rows": counts[0].bad,
+            "shadow_error_rows": {
+                request.shadow_key(models[i]): counts[i].bad for i in range(1, len(models))
+            },
         },
-        warnings=warnings,
+        warnings=(*scoring.skipped, *settle.warnings),
     )
+
+
+def resolve_models(target: MlflowTarget, request: ScoreRequest) -> tuple[ResolvedModel, ...]:
+    """The requested model, then each shadow, each resolved once to a version.
+
+    A shadow alias without a version, or at a version already scored in the run (the
+    serving version), is skipped with an INFO log: a use case may name `challenger` before
+    one exists. A shadow named by version must exist.
+
+    Raises:
+        ModelNotFoundError: the requested model, or a shadow named by version, is missing.
+    """
+    models = [resolve_model(target, request.model_uri)]
+    for uri in request.shadow:
+        try:
+            model = resolve_model(target, uri)
+        except ModelNotFoundError as exc:
+            if parse_model_uri(uri)[1] is None:
+                raise
+            log.info("shadow %s skipped: no version in the registry (%s)", uri, exc)
+            continue
+        same = next((m for m in models if (m.name, m.version) == (model.name, model.version)), None)
+        if same is not None:
+            log.info(
+                "shadow %s skipped: it is %s, which this run scores already (as %s)",
+                uri,
+                model.pinned_uri,
+                same.requested_uri,
+            )
+            continue
+        models.append(model)
+    return tuple(models)
 
 
 @dataclass(frozen=True)
 class Scoring:
-    """One date's features scored (lazily): `scored` has the keys, `as_of_date`, the task's
-    outputs, then ERROR and INPUT (null for a good row; see `score_frame`)."""
+    """One date's features scored (lazily) by one or more models: `scored` has the keys,
+    `as_of_date`, the task's outputs, then ERROR, INPUT and MODEL (see `score_frame`)."""
 
     scored: DataFrame
     layout: ScoresLayout
-    shipped: ShippedModel
+    shipped: tuple[ShippedModel, ...]
     keyed: DataFrame  # the features with the as-of column named `as_of_date`
     keys: tuple[str, ...]
+    models: tuple[ResolvedModel, ...]  # the models scored, the requested one first
+    skipped: tuple[str, ...] = ()  # a line per shadow that failed its checks, not scored
 
 
 def score_features(
     spark: SparkSession,
     target: MlflowTarget,
     request: ScoreRequest,
-    model: ResolvedModel,
+    model: ResolvedModel | Sequence[ResolvedModel],
     features: DataFrame,
     table: TableRef,
     error_limit: int = 0,
 ) -> Scoring:
-    """The features of one date scored by the resolved `model`.
+    """The features of one date scored by the resolved `model` (or models: the requested
+    one first, then its shadows), in one pass.
 
-    Ships the model, checks it on the driver (`_check_model`) and applies the model UDF;
-    lazy apart from those checks. The score step and `scoring replay` both score through
-    here, so a replay runs the same scoring code as the run it reproduces. `error_limit`:
-    the bad rows past which a batch is no longer bisected (`score_frame`).
+    Ships each model, checks it on the driver (`_check_model`) and applies the model UDF;
+    lazy apart from those checks. A shadow that fails its checks is left out, with a
+    warning line in `skipped`; the requested model failing them raises. The score step and
+    `scoring replay` both score through here, so a replay runs the same scoring code as the
+    run it reproduces. `error_limit`: the bad rows past which a batch is no longer bisected
+    (`score_frame`).
     """
-    shipped = _shipped(spark, target, model, request.spec)
-    _check_model(features, shipped, request, str(table), model)
-    reasons = _reasons_plan(target, model, shipped, request.reasons_top_k)
+    models = [model] if isinstance(model, ResolvedModel) else list(model)
+    kept: list[ResolvedModel] = []
+    shipped: list[ShippedModel] = []
+    skipped: list[str] = []
+    plans: list[ReasonsPlan | None] = []
+    for index, candidate in enumerate(models):
+        try:
+            ship = _shipped(spark, target, candidate, request.spec)
+            _check_model(features, ship, request, str(table), candidate)
+            plan = _reasons_plan(target, candidate, ship, request.reasons_top_k)
+        except ModelError as exc:
+            if index == 0:
+                raise
+            skipped.append(f"shadow {candidate.requested_uri} was not scored: {exc}")
+            log.warning("%s", skipped[-1])
+            continue
+        kept.append(candidate)
+        shipped.append(ship)
+        plans.append(plan)
     entity = tuple(features.schema[k] for k in request.entity)
-    layout = ScoresLayout(entity, request.spec.task, reasons=reasons is not None)
+    layout = ScoresLayout(entity, request.spec.task, reasons=request.reasons_top_k > 0)
     keyed = features.withColumnRenamed(request.as_of_column, AS_OF_DATE)
     keys = (*request.entity, AS_OF_DATE)
-    scored = score_frame(keyed, shipped, keys, error_limit=error_limit, reasons=reasons)
-    return Scoring(scored, layout, shipped, keyed, keys)
-
-
-def _counted(observation: Observation) -> ErrorCount:
-    """The Observation's counts: the scores write computed the scored rows once, and counted
-    all of them and the bad ones on that same pass (no count() over the data)."""
-    metrics = observation.get
-    first = metrics.get("first_error")
-    return ErrorCount(int(metrics["rows"]), int(metrics["bad"]), str(first) if first else None)
-
-
-class ScoreErrors:
-    """The run's `score_errors` slice: checked against the budget after the scores write,
-    written (or cleared) before `scores_current` is fed."""
-
-    def __init__(
-        self,
-        spark: SparkSession,
-        tables: Tables,
-        model: ResolvedModel,
-        lineage: Lineage,
-        run_date: date,
-        shipped: ShippedModel,
-        keyed: DataFrame,
-        keys: tuple[str, ...],
-    ) -> None:
-        self.spark, self.tables, self.model, self.lineage = spark, tables, model, lineage
-        self.run_date, self.shipped, self.keyed, self.keys = run_date, shipped, keyed, keys
-        self.version: int | None = None  # the score_errors version this run committed
-        self.scores_version: int | None = None  # the scores version this run committed
-
-    def settle(
-        self, count: ErrorCount, budget: ErrorBudget, commit: dict[str, Any], before: int | None
-    ) -> None:
-        """Over budget (or rows unaccounted for): undo the scores write and fail in one line.
-        Otherwise replace the run's slice of score_errors with its bad rows (cleared when
-        there are none); on any failure the scores write is undone too."""
-        self.scores_version = int(commit["version"])
-        scores = self.tables["scores"]
-        written = int(commit["operationMetrics"].get("numOutputRows", 0))
-        if written + count.bad != count.rows:
-            undone = io.undo_own_commits(self.spark, scores, before, self.lineage.run_id, "score")
-            raise DataError(
-                f"{scores}: conservation broken: {count.rows} rows scored, {count.bad} bad, but "
-                f"{written} written; {_undone(undone)}"
-            )
-        if budget.exceeded(count.bad, count.rows):
-            undone = io.undo_own_commits(self.spark, scores, before, self.lineage.run_id, "score")
-            raise ModelError(
-                f"{self.model.pinned_uri}: {count.bad} of {count.rows} rows of {self.run_date} "
-                f"could not be scored (first error: {count.first_error}), more than the error "
-                f"budget allows ({budget}); {_undone(undone)}"
-            )
-        ref = self.tables["score_errors"]
-        errors_before = io.current_version(self.spark, ref)
-        try:
-            if count.bad:
-                self._write(count)
-            elif errors_before is not None:
-                self._clear()
-        except Exception:
-            io.undo_own_commits(self.spark, scores, before, self.lineage.run_id, "score")
-            io.undo_own_commits(self.spark, ref, errors_before, self.lineage.run_id, "score")
-            raise
-        if count.bad or errors_before is not None:  # else the table does not exist
-            own = io.own_commit(self.spark, ref, self.lineage.run_id, after=errors_before)
-            self.version = None if own is None else int(own["version"])
-
-    @property
-    def _slice(self) -> str:
-        return slice_predicate(self.run_date, self.model.name, self.model.version)
-
-    def _write(self, count: ErrorCount) -> None:
-        """The bad rows, found again by what the scores slice lacks; only they are scored
-        again (for their error), so the happy path never pays for this pass."""
-        spark, ref, lineage = self.spark, self.tables["score_errors"], self.lineage
-        contract = load_contract("score_errors")
-        entity = self.keys[:-1]
-        scores = io.read_table(spark, self.tables["scores"], self.scores_version)
-        written = scores.where(self._slice)
-        missing = self.keyed.join(written.select(*self.keys), list(self.keys), "left_anti")
-        again = score_frame(missing, self.shipped, self.keys, error_limit=count.bad)
-        rows = again.select(
-            F.col(AS_OF_DATE).alias("as_of_date"),
-            F.to_json(F.struct(*[F.col(k) for k in entity])).alias("entity_key"),
-            F.lit(lineage.model_name).alias("model_name"),
-            F.lit(lineage.model_version).alias("model_version"),
-            F.lit(lineage.run_id).alias("run_id"),
-            F.coalesce(F.col(ERROR), F.lit(f"{NOT_REPRODUCED}{count.first_error}")).alias("error"),
-            F.col(INPUT).alias("input_values"),
-            F.lit(lineage.scored_at).alias("recorded_at"),
-        ).select(*[F.col(c.name).cast(c.spark_type).alias(c.name) for c in contract.columns])
-        io.ensure_table(spark, ref, io.contract_spec(contract))
-        metadata = commit_metadata(
-            self.model, lineage, self.tables["features"], self.run_date, self.tables.usecase
-        )
-        io.write_delta(rows, ref, "overwrite", metadata, self._slice, contract.partition_by)
-
-    def _clear(self) -> None:
-        """A rerun without bad rows removes the slice an earlier run of the date left."""
-        ref = self.tables["score_errors"]
-        if not io.read_table(self.spark, ref).where(self._slice).select(F.lit(1)).head(1):
-            return  # nothing to clear: no commit
-        contract = load_contract("score_errors")
-        empty = self.spark.createDataFrame([], io.contract_spec(contract).schema)
-        metadata = commit_metadata(
-            self.model, self.lineage, self.tables["features"], self.run_date, self.tables.usecase
-        )
-        io.write_delta(empty, ref, "overwrite", metadata, self._slice, contract.partition_by)
-
-
-#: The error of a row that failed in the scoring pass but not when scored again (a model
-#: that is not deterministic), followed by the run's first error.
-NOT_REPRODUCED = "not reproduced when scored again; the run's first error: "
-
-
-def _undone(undone: bool) -> str:
-    """How an over-budget or broken run leaves the tables, for its one-line error."""
-    if undone:
-        return "nothing was written (the scores write was undone)"
-    return "the scores write was not undone: another run committed since; rerun the date"
+    scored = score_frame(keyed, shipped, keys, error_limit=error_limit, reasons=plans)
+    return Scoring(scored, layout, tuple(shipped), keyed, keys, tuple(kept), tuple(skipped))
 
 
 def write_scores(
@@ -394,64 +354,47 @@ def write_scores(
     scored: DataFrame,
     tables: Tables,
     layout: ScoresLayout,
-    model: ResolvedModel,
-    lineage: Lineage,
+    models: Sequence[ResolvedModel],
+    lineages: Sequence[Lineage],
     run_date: date,
     batch_size: int,
     update_current: bool = True,
     after_scores: Callable[[dict[str, Any], int | None], None] | None = None,
 ) -> dict[str, Any]:
-    """Stamp `scored` with `lineage`, replace its slice of `scores`, MERGE it into scores_current.
+    """Stamp `scored` with each row's lineage, replace every model's slice of `scores` in
+    one commit, MERGE the first model's slice into scores_current.
 
-    `scored` holds the keys and the task's outputs; it is computed once, by the overwrite of
-    the (run_date, model version) slice, in Arrow batches of exactly `batch_size` rows (no
-    byte cap). `scores_current` (when `update_current`) is fed from the committed slice read
-    back at its version, not from `scored` again. Both writes leave out Parquet's statistics
-    of the string columns; the session's settings are restored afterwards. Every commit
-    carries `commit_metadata`. `after_scores(commit, version before)` runs between the
-    `scores` commit and the MERGE (the error budget: it may undo the commit and raise).
+    `scored` holds the keys and the task's outputs (and, for several models, `MODEL`); it is
+    computed once, by the overwrite of the (run_date, model version) slices (a replaceWhere
+    OR-ing them), in Arrow batches of exactly `batch_size` rows (no byte cap).
+    `scores_current` (when `update_current`) is fed from the first model's committed slice
+    read back at its version, not from `scored` again. Both writes leave out Parquet's
+    statistics of the string columns; the session's settings are restored afterwards. Every
+    commit carries `commit_metadata`. `after_scores(commit, version before)` runs between
+    the `scores` commit and the MERGE (the error budget: it may undo the commit and raise).
     Returns the `scores` commit (`io.own_commit`).
     """
-    metadata = commit_metadata(model, lineage, tables["features"], run_date, tables.usecase)
-    predicate = slice_predicate(run_date, model.name, model.version)
+    metadata = commit_metadata(models, lineages[0], tables["features"], run_date, tables.usecase)
+    predicate = slices_predicate(run_date, [(m.name, m.version) for m in models])
     scores, current = tables["scores"], tables["scores_current"]
     io.ensure_table(spark, scores, layout.table_spec(current=False))
     before = io.current_version(spark, scores)
-    stamped = with_lineage(scored, lineage, layout)
+    stamped = with_lineage(scored, lineages, layout)
     batches = {BATCH_SIZE_CONF: str(batch_size), MAX_BYTES_CONF: NO_BYTE_LIMIT}
     with temporary_conf(spark, {**batches, **layout.parquet_string_stats_off}):
         io.write_delta(stamped, scores, "overwrite", metadata, replace_where=predicate)
-    commit = io.require_own_commit(spark, scores, lineage.run_id, after=before)
+    commit = io.require_own_commit(spark, scores, lineages[0].run_id, after=before)
     if after_scores is not None:
         after_scores(commit, before)
     fault_point("score.written")
     if not update_current:
         return commit
-    written = io.read_table(spark, scores, commit["version"]).where(predicate)
+    serving = slice_predicate(run_date, models[0].name, models[0].version)
+    written = io.read_table(spark, scores, commit["version"]).where(serving)
     io.ensure_table(spark, current, layout.table_spec(current=True))
     with temporary_conf(spark, layout.parquet_string_stats_off):
         io.merge_newer(spark, written, current, layout.keys, NEWER_SCORE, metadata)
     return commit
-
-
-def commit_metadata(
-    model: ResolvedModel, lineage: Lineage, features: TableRef, run_date: date, usecase: str
-) -> dict[str, Any]:
-    """The userMetadata of every commit of a scoring run (io.to_json adds the code version)."""
-    return {
-        "run_id": lineage.run_id,
-        "usecase": usecase,
-        "step": "score",
-        "run_date": run_date.isoformat(),
-        "model_uri": model.requested_uri,
-        "model_pinned_uri": model.pinned_uri,
-        "model_name": model.name,
-        "model_version": model.version,
-        "model_run_id": model.run_id,
-        "source_tables": {str(features): lineage.feature_table_version},
-        "feature_table_version": lineage.feature_table_version,
-        "usecase_code": lineage.usecase_code,
-    }
 
 
 def _shipped(

@@ -11,15 +11,19 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from scoring.core import io, sql
 from scoring.core.contracts import column_comments, load_contract, spark_schema
+from scoring.core.tables import TableRef
 from scoring.model.reasons import REASONS, reasons_field
+from scoring.model.registry import ResolvedModel
 from scoring.model.tasks import output_fields, outputs_contract
+from scoring.score.udf import MODEL
 
 # scores_current keeps an entity's row from the newest as_of_date; on a tie, the newest run.
 NEWER_SCORE = (
@@ -102,8 +106,9 @@ class ScoresLayout:
         """`scores`: Change Data Feed on; Delta statistics on the columns that skip files.
 
         Delta collects min/max/null-count statistics only for the entity key (history
-        lookups, Z-order) and model_name / model_version (a run's files hold one version, so
-        a challenger's rows skip the champion's files); the default is the first 32 columns,
+        lookups, Z-order) and model_name / model_version (a run of one model writes files of
+        one version, so other versions' rows skip them; a champion + challenger pass writes
+        both into the same files); the default is the first 32 columns,
         and string statistics are most of what a write costs beyond Parquet
         (bench/RESULTS.md, finding 11). numRecords is always kept.
         """
@@ -138,19 +143,36 @@ class ScoresLayout:
         return {f"parquet.column.statistics.enabled#{name}": "false" for name in strings}
 
 
-def with_lineage(scored: DataFrame, lineage: Lineage, layout: ScoresLayout) -> DataFrame:
-    """Add the lineage columns and select the scored table's columns, in order, typed."""
+def with_lineage(
+    scored: DataFrame, lineage: Lineage | Sequence[Lineage], layout: ScoresLayout
+) -> DataFrame:
+    """Add the lineage columns and select the scored table's columns, in order, typed.
+
+    With several lineages (one pass, several models), each row's model columns are those of
+    the lineage at its position `MODEL` (`scoring.score.udf.score_frame`); the rest is the
+    run's, the same for every model.
+    """
+    lineages = [lineage] if isinstance(lineage, Lineage) else list(lineage)
+    first = lineages[0]
     values = {
-        "model_name": F.lit(lineage.model_name),
-        "model_version": F.lit(lineage.model_version),
-        "model_run_id": F.lit(lineage.model_run_id),
-        "feature_table_version": F.lit(lineage.feature_table_version),
-        "run_id": F.lit(lineage.run_id),
-        "scored_at": F.lit(lineage.scored_at),
+        "model_name": _per_model([m.model_name for m in lineages]),
+        "model_version": _per_model([m.model_version for m in lineages]),
+        "model_run_id": _per_model([m.model_run_id for m in lineages]),
+        "feature_table_version": F.lit(first.feature_table_version),
+        "run_id": F.lit(first.run_id),
+        "scored_at": F.lit(first.scored_at),
     }
     return scored.select(
         *(values.get(f.name, F.col(f.name)).cast(f.dataType).alias(f.name) for f in layout.schema)
     )
+
+
+def _per_model(values: Sequence[str | None]) -> Column:
+    """A literal; with several models, the value at the row's model position."""
+    if len(values) == 1:
+        return F.lit(values[0])
+    choices = F.array(*(F.lit(v).cast("string") for v in values))
+    return F.element_at(choices, F.col(MODEL) + F.lit(1))
 
 
 def slice_predicate(as_of_date: date, model_name: str, model_version: str) -> str:
@@ -158,6 +180,53 @@ def slice_predicate(as_of_date: date, model_name: str, model_version: str) -> st
     return sql.predicate(
         ("as_of_date", as_of_date), ("model_name", model_name), ("model_version", model_version)
     )
+
+
+def slices_predicate(as_of_date: date, models: Sequence[tuple[str, str]]) -> str:
+    """The predicate of several models' slices of one date: an OR of `slice_predicate`."""
+    return sql.any_of([slice_predicate(as_of_date, name, version) for name, version in models])
+
+
+def commit_metadata(
+    model: ResolvedModel | Sequence[ResolvedModel],
+    lineage: Lineage,
+    features: TableRef,
+    run_date: date,
+    usecase: str,
+) -> dict[str, Any]:
+    """The userMetadata of every commit of a scoring run (io.to_json adds the code version).
+
+    The `model_*` keys are the first model's (the serving model, the one replay and the
+    readers of older commits know); with several models, `models` lists each of them.
+    """
+    models = [model] if isinstance(model, ResolvedModel) else list(model)
+    first = models[0]
+    metadata: dict[str, Any] = {
+        "run_id": lineage.run_id,
+        "usecase": usecase,
+        "step": "score",
+        "run_date": run_date.isoformat(),
+        "model_uri": first.requested_uri,
+        "model_pinned_uri": first.pinned_uri,
+        "model_name": first.name,
+        "model_version": first.version,
+        "model_run_id": first.run_id,
+        "source_tables": {str(features): lineage.feature_table_version},
+        "feature_table_version": lineage.feature_table_version,
+        "usecase_code": lineage.usecase_code,
+    }
+    if len(models) > 1:
+        metadata["models"] = [
+            {
+                "model_uri": m.requested_uri,
+                "model_pinned_uri": m.pinned_uri,
+                "model_name": m.name,
+                "model_version": m.version,
+                "model_run_id": m.run_id,
+            }
+            for m in models
+        ]
+    return metadata
 
 
 def _column_list(columns: Sequence[str]) -> str:

@@ -16,9 +16,13 @@ rows the model raises on (found by bisecting the batch) or returns NaN / out-of-
 outputs for come out flagged in `ERROR`, with their inputs as JSON in `INPUT`, and the rest
 of the batch is scored in the same pass.
 
+Several models (the serving alias and its shadows) are scored in the same pass: each input
+batch is read once and goes through every model (`score_batch`), one output batch per model.
+
 Set `SCORING_MODEL_LOAD_LOG=<folder>` on the driver to make each worker append
-`load <pid>` / `batch <pid> <rows>` lines to `<folder>/model-loads.log` (used by the tests
-to prove that loads happen once per worker, not per batch).
+`load <pid> <name>/<version>` / `batch <pid> <rows> <name>/<version>` lines to
+`<folder>/model-loads.log` (used by the tests to prove that loads happen once per worker
+and model, not per batch).
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pyarrow as pa
 from pyspark import SparkFiles
 from pyspark.sql import DataFrame, SparkSession
@@ -44,8 +49,9 @@ from scoring.score.guard import guarded_predict, rows_json
 from scoring.usecase.spec import ModelSpec
 
 LOAD_LOG_ENV = "SCORING_MODEL_LOAD_LOG"
-#: The columns `score_frame` adds: a bad row's error text and its model inputs as JSON.
-ERROR, INPUT = "_score_error", "_score_input"
+#: The columns `score_frame` adds: a bad row's error text, its model inputs as JSON, and
+#: which of the models scored the row (its position in the models given).
+ERROR, INPUT, MODEL = "_score_error", "_score_input", "_score_model"
 # Loaded predictors of this Python worker process, by ShippedModel.key.
 _LOADED: dict[str, Predictor] = {}
 # Models shipped by this driver, by (application id, registry URI, name, version).
@@ -111,51 +117,85 @@ def ship_model(
 
 def score_frame(
     df: DataFrame,
-    shipped: ShippedModel,
+    shipped: ShippedModel | Sequence[ShippedModel],
     keys: tuple[str, ...],
     error_limit: int = 0,
-    reasons: ReasonsPlan | None = None,
+    reasons: Sequence[ReasonsPlan | None] = (),
 ) -> DataFrame:
-    """Score `df` with the shipped model: `keys` passed through, the task's outputs, with
-    `reasons` the `REASONS` column (`scoring.model.reasons`, null for a bad row), then
-    `ERROR` and `INPUT`.
+    """Score `df` with one shipped model or several in one pass: `keys` passed through, the
+    task's outputs, with `reasons` (one plan per model; reason codes on when any is set) the
+    `REASONS` column (`scoring.model.reasons`, null for a bad row), then `ERROR`, `INPUT`,
+    then `MODEL` (the row's model: its position in `shipped`).
 
-    A row the model raises on or returns NaN / out-of-range outputs for (`scoring.score.guard`)
-    has null outputs, its error text in `ERROR` and its model inputs as JSON in `INPUT`; both
-    are null for a good row. `error_limit`: the bad rows past which a batch is no longer
-    bisected (the step fails past them anyway). Batches are Arrow record batches of
+    Several models (champion and shadows, one task) read each input batch once and emit one
+    output batch per model: a long frame, one row per input row and model. A row the model
+    raises on or returns NaN / out-of-range outputs for (`scoring.score.guard`) has null
+    outputs, its error text in `ERROR` and its model inputs as JSON in `INPUT`; both are null
+    for a good row. `error_limit`: the bad rows past which a batch is no longer bisected (the
+    step fails past them anyway). Batches are Arrow record batches of
     `spark.sql.execution.arrow.maxRecordsPerBatch` rows.
     """
-    task = shipped.spec.task
+    models = (shipped,) if isinstance(shipped, ShippedModel) else tuple(shipped)
+    task = models[0].spec.task
     fields = [T.StructField(f.name, f.dataType, True) for f in output_fields(task)]
-    fields += [reasons_field()] if reasons else []
-    extra = [T.StructField(ERROR, T.StringType(), True), T.StructField(INPUT, T.StringType(), True)]
+    plans = list(reasons) or [None] * len(models)
+    explained = any(plan is not None for plan in plans)
+    fields += [reasons_field()] if explained else []
+    extra = [
+        T.StructField(ERROR, T.StringType(), True),
+        T.StructField(INPUT, T.StringType(), True),
+        T.StructField(MODEL, T.IntegerType(), False),
+    ]
     schema = T.StructType([*(df.schema[k] for k in keys), *fields, *extra])
-    names = [*keys, *output_names(task), *([REASONS] if reasons else []), ERROR, INPUT]
-    types = [c.type for c in outputs_contract(task).columns]
-    inputs = [i.name for i in shipped.inputs]
+    names = [*keys, *output_names(task), *([REASONS] if explained else []), ERROR, INPUT, MODEL]
+    inputs = list(dict.fromkeys(i.name for m in models for i in m.inputs))
     columns = [*keys, *(name for name in inputs if name not in keys)]
 
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        predictor = _cached_predictor(shipped)
+        predictors = [_cached_predictor(model) for model in models]
         for batch in batches:
-            _log(shipped, f"batch {os.getpid()} {batch.num_rows}")
-            frame = bind_arrow(batch, shipped.inputs)
-            guarded = guarded_predict(predictor, frame, task, types, error_limit)
-            bad = guarded.bad_rows
-            if bad:
-                values = dict(zip(bad, rows_json(batch, inputs, bad), strict=True))
-                input_json = pa.array([values.get(i) for i in range(batch.num_rows)], pa.string())
-                errors = pa.array(guarded.errors, pa.string())
-            else:  # the happy path: two null columns, nothing looked at row by row
-                input_json = errors = pa.nulls(batch.num_rows, pa.string())
-            explained = batch_reasons(reasons, shipped.key, predictor, frame, batch, guarded.errors)
-            yield pa.RecordBatch.from_arrays(
-                [*(batch.column(k) for k in keys), *guarded.arrays, *explained, errors, input_json],
-                names=names,
-            )
+            scorers = zip(models, predictors, plans, strict=True)
+            for index, (model, predictor, plan) in enumerate(scorers):
+                _log(model, f"batch {os.getpid()} {batch.num_rows} {model.name}/{model.version}")
+                position = pa.array(np.full(batch.num_rows, index, dtype="int32"))
+                yield pa.RecordBatch.from_arrays(
+                    [
+                        *(batch.column(k) for k in keys),
+                        *score_batch(predictor, model, batch, error_limit, plan),
+                        position,
+                    ],
+                    names=names,
+                )
 
     return df.select(*columns).mapInArrow(apply, schema)  # type: ignore[arg-type]
+
+
+def score_batch(
+    predictor: Predictor,
+    shipped: ShippedModel,
+    batch: pa.RecordBatch,
+    error_limit: int,
+    reasons: ReasonsPlan | None = None,
+) -> list[pa.Array]:
+    """One Arrow batch through one model: the task's output arrays, with `reasons` the
+    `REASONS` array, then `ERROR` and `INPUT`.
+
+    The whole of per-model scoring: the UDF calls it once per model and batch.
+    """
+    task = shipped.spec.task
+    types = [c.type for c in outputs_contract(task).columns]
+    frame = bind_arrow(batch, shipped.inputs)
+    guarded = guarded_predict(predictor, frame, task, types, error_limit)
+    bad = guarded.bad_rows
+    if bad:
+        inputs = [i.name for i in shipped.inputs]
+        values = dict(zip(bad, rows_json(batch, inputs, bad), strict=True))
+        input_json = pa.array([values.get(i) for i in range(batch.num_rows)], pa.string())
+        errors = pa.array(guarded.errors, pa.string())
+    else:  # the happy path: two null columns, nothing looked at row by row
+        input_json = errors = pa.nulls(batch.num_rows, pa.string())
+    explained = batch_reasons(reasons, shipped.key, predictor, frame, batch, guarded.errors)
+    return [*guarded.arrays, *explained, errors, input_json]
 
 
 def driver_predictor(shipped: ShippedModel) -> Predictor:
@@ -176,7 +216,7 @@ def _cached_predictor(shipped: ShippedModel) -> Predictor:
     if predictor is None:
         predictor = load_predictor(SparkFiles.get(shipped.file_name), shipped.spec)
         _LOADED[shipped.key] = predictor
-        _log(shipped, f"load {os.getpid()}")
+        _log(shipped, f"load {os.getpid()} {shipped.name}/{shipped.version}")
     return predictor
 
 

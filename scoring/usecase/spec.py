@@ -109,6 +109,9 @@ class ModelSpec:
     threshold: float = 0.5
     # Load models whose loading runs code (custom pyfuncs, pickles): docs/scoring.md.
     allow_pickled_code: bool = False
+    # Aliases of the same registered model scored in the serving alias's pass, into
+    # `scores` only (champion / challenger: docs/scoring.md).
+    shadow: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -375,6 +378,7 @@ def _model(where: _Where, raw: dict[str, Any]) -> ModelSpec:
         "positive_class",
         "threshold",
         "allow_pickled_code",
+        "shadow",
     )
     where.unknown(raw, known, "model")
     task = where.text(raw, "task", "model")
@@ -400,14 +404,16 @@ def _model(where: _Where, raw: dict[str, Any]) -> ModelSpec:
     positive = raw.get("positive_class", 1)
     if isinstance(positive, bool) or not isinstance(positive, int | str):
         where.fail("model.positive_class", f"expected a class label, got {positive!r}")
+    alias = where.text(raw, "alias", "model", pattern=_NAME, default="champion")
     return ModelSpec(
         name=where.text(raw, "name", "model", pattern=_MODEL_NAME, hint="letters, digits, _ . -"),
-        alias=where.text(raw, "alias", "model", pattern=_NAME, default="champion"),
+        alias=alias,
         task=task,
         skops_trusted_types=tuple(trusted),
         positive_class=str(positive),
         threshold=float(threshold),
         allow_pickled_code=allow,
+        shadow=_shadow(where, raw.get("shadow"), alias),
     )
 
 
@@ -416,6 +422,24 @@ def _scoring(where: _Where, raw: Mapping[str, Any]) -> dict[str, Any]:
     scoring = where.mapping(raw, "scoring", required=False)
     where.unknown(scoring, USECASE_SCORING_KEYS, "scoring")
     return scoring
+
+
+def _shadow(where: _Where, raw: Any, alias: str) -> tuple[str, ...]:
+    """`model.shadow`: distinct alias names, never the serving alias itself."""
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(a, str) and _NAME.match(a) for a in raw):
+        where.fail("model.shadow", f"expected a list of alias names ([a-z][a-z0-9_]*), got {raw!r}")
+    if len(set(raw)) != len(raw):
+        where.fail("model.shadow", f"expected distinct aliases, got {raw!r}")
+    if alias in raw:
+        where.fail(
+            "model.shadow",
+            f"'{alias}' is the serving alias (model.alias): a shadow is another alias",
+        )
+    return tuple(raw)
 
 
 def _labels(

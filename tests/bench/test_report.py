@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.__main__ import END, START, replace_measured
-from bench.report import SUMMARY_COLUMNS, growth_rows, summary_rows
+from bench.report import SUMMARY_COLUMNS, growth_rows, shadow_rows, summary_rows
 from bench.run import Measurement, bench_config, parse_sizes
 from scoring.core.errors import ConfigError
 
@@ -45,6 +45,25 @@ def test_growth_compares_the_largest_and_smallest_size():
     assert growth_rows(RUN) == [
         {"shape": "few-large", "model": "tree", "variant": "a", "rows x": "16", "time x": "16.0"}
     ]
+
+
+def test_one_pass_is_set_against_the_two_models_separate_runs():
+    run = [
+        measured(1000, "a", 10.0),
+        Measurement(1000, "few-large", "linear", "a", 0, 6.0, None, 100.0, 200.0, 1.0),
+        measured(1000, "s", 12.0),
+        measured(1000, "s", 11.0),  # the best repetition counts
+    ]
+    assert shadow_rows(run) == [
+        {
+            "rows": "1,000",
+            "shape": "few-large",
+            "one pass s": "11.0",
+            "two runs s": "16.0",
+            "one pass / two runs": "0.69",
+        }
+    ]
+    assert shadow_rows(RUN) == []  # no (s) measured: no row
 
 
 def test_sizes_accept_millions_and_thousands():

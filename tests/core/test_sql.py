@@ -4,7 +4,7 @@ from datetime import date, datetime
 
 import pytest
 
-from scoring.core.sql import identifier, join_condition, literal, predicate
+from scoring.core.sql import any_of, identifier, join_condition, literal, predicate
 
 
 @pytest.mark.parametrize(
@@ -45,3 +45,14 @@ def test_predicate_and_join_condition_quote_every_column(spark):
 def test_spark_reads_the_escaped_literal_back_as_the_original_text(spark):
     evil = "evil' OR 'a'='a \\ end"
     assert spark.sql(f"SELECT {literal(evil)} AS v").first()["v"] == evil
+
+
+def test_any_of_brackets_each_predicate_so_its_ands_stay_inside(spark):
+    one, two = predicate(("m", "a"), ("v", "1")), predicate(("m", "b"), ("v", "2"))
+    assert any_of([one]) == one and any_of([]) == "FALSE"
+    assert any_of([one, two]) == f"({one}) OR ({two})"
+    rows = spark.createDataFrame(
+        [("a", "1"), ("a", "2"), ("b", "2"), ("b", "1")], "m string, v string"
+    )
+    kept = rows.where(any_of([one, two])).collect()
+    assert sorted((r.m, r.v) for r in kept) == [("a", "1"), ("b", "2")]

@@ -206,3 +206,23 @@ def test_a_use_case_sets_its_own_reason_codes_and_nothing_else_of_scoring(tmp_pa
     assert dict(load_usecase(CHURN_DIR).scoring) == {}
     message = load_fails(tmp_path / "bad", usecase_doc(scoring={"batch_size": 10}))
     assert "scoring.batch_size: unknown key (known keys under scoring: reasons)" in message
+
+
+def test_shadow_aliases_are_read_as_a_tuple_and_default_to_none(tmp_path):
+    assert load_usecase(write_usecase(tmp_path / "a")).model.shadow == ()
+    doc = usecase_doc(model={"name": "m", "task": "binary", "shadow": ["challenger", "beta"]})
+    assert load_usecase(write_usecase(tmp_path / "b", doc)).model.shadow == ("challenger", "beta")
+
+
+@pytest.mark.parametrize(
+    ("shadow", "message"),
+    [
+        (["champion"], "model.shadow: 'champion' is the serving alias (model.alias)"),
+        (["challenger", "challenger"], "model.shadow: expected distinct aliases"),
+        ([3], "model.shadow: expected a list of alias names ([a-z][a-z0-9_]*), got [3]"),
+        (["Bad Alias"], "model.shadow: expected a list of alias names"),
+    ],
+)
+def test_a_bad_shadow_list_is_named_with_its_key(tmp_path, shadow, message):
+    doc = usecase_doc(model={"name": "m", "task": "binary", "shadow": shadow})
+    assert message in load_fails(tmp_path, doc)
