@@ -170,6 +170,8 @@ def alerts(data: ReportData) -> list[Alert]:
                 )
             )
     for r in data.runs:
+        if _refused_promotion(r):
+            continue  # a decision by the rules, not a broken run: the promotions list shows it
         if r["status"] in ("failed", "killed") and r.get("run_date") == data.run_date:
             found.append(
                 Alert("alert", "run", f"{r['step']} {r['status']}", f"{r['run_id']}: {r['error']}")
@@ -553,6 +555,11 @@ def _quality_sentence(data: ReportData) -> str:
     if not parts:
         return f"No quality metrics for {data.run_date} yet."
     return "Quality: " + "; ".join(parts) + "."
+
+
+def _refused_promotion(run: Mapping[str, Any]) -> bool:
+    """A `promote` run the rules refused (`PromotionError`), as opposed to one that broke."""
+    return run["step"] == "promote" and str(run.get("error") or "").startswith("PromotionError")
 
 
 def _quarantine_share(data: ReportData) -> float | None:

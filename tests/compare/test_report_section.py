@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from scoring.monitor.report_page import comparison_rows, render_report
-from tests.monitor.report_data import DAY, plain_data
+from scoring.monitor.report_page import alerts, comparison_rows, render_report
+from tests.monitor.report_data import DAY, RUN, plain_data
 
 EARLIER = date(2026, 2, 28)
 
@@ -81,3 +81,13 @@ def test_promotion_decisions_are_read_from_runs_newest_first(spark, tmp_path):
     ]
     assert got[0]["why"] == "forced past: max_drop; incident 42"
     assert got[1]["why"] == refusal
+
+
+def test_a_refused_promotion_is_a_decision_listed_not_a_failed_run_alert():
+    refused = RUN | {"step": "promote", "status": "failed", "run_id": "promote-2",
+                     "error": "PromotionError: promotion of m v2 to 'champion' refused: min_dates"}  # fmt: skip
+    broken = refused | {"run_id": "promote-3", "error": "MlflowUnreachableError: registry down"}
+    found = [(a.kind, a.name, a.detail) for a in alerts(plain_data(runs=[refused, broken]))]
+    assert [f for f in found if f[0] == "run"] == [
+        ("run", "promote failed", "promote-3: MlflowUnreachableError: registry down")
+    ]
