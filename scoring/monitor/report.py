@@ -12,8 +12,10 @@ itself is built by `scoring.monitor.report_page` from that plain data.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +119,9 @@ def run_report(
         runs=runs,
         notes=notes,
         psi_trend=psi_trend(drift_window, run_date, [*MONITORED_OUTPUTS[task]]),
-        output_trend=_output_trend(spark, tables["scores"], model_name, column, since, run_date),
+        output_trend=_output_trend(
+            spark, tables["scores"], model_name, column, _monitored_versions(drift_window, run_date)
+        ),
         ingest_trend=_ingest_trend(spark, tables["runs"], usecase.name, since, run_date),
         quality=_quality(spark, tables, usecase.name, model_name, since, run_date),
         distributions=_distributions(
@@ -281,18 +285,26 @@ def _histogram(scored: DataFrame | None, column: str, low: float, high: float) -
     return counts
 
 
+def _monitored_versions(drift_window: Sequence[Mapping[str, Any]], day: date) -> dict[date, str]:
+    """Per date of the window up to `day`, the model version the monitor measured: the
+    serving one (a shadow-scored challenger has its own slice of `scores` on the date)."""
+    return {r["date"]: str(r["model_version"]) for r in drift_window if r["date"] <= day}
+
+
 def _output_trend(
-    spark: SparkSession, ref: TableRef, model: str, column: str, since: date, day: date
+    spark: SparkSession, ref: TableRef, model: str, column: str, versions: Mapping[date, str]
 ) -> list[dict[str, Any]]:
-    """Per scored date of the window: rows, mean and the 10/50/90 % quantiles of the output."""
-    if not io.table_exists(spark, ref):
+    """Per monitored date of the window: rows, mean and the 10/50/90 % quantiles of the
+    output of the version monitored on that date (`versions`), never a shadow's rows."""
+    if not versions or not io.table_exists(spark, ref):
         return []
+    slices = [
+        (F.col("as_of_date") == F.lit(day)) & (F.col("model_version") == F.lit(version))
+        for day, version in versions.items()
+    ]
     rows = (
         io.read_table(spark, ref)
-        .where(
-            (F.col("model_name") == F.lit(model))
-            & F.col("as_of_date").between(F.lit(since), F.lit(day))
-        )
+        .where((F.col("model_name") == F.lit(model)) & reduce(operator.or_, slices))
         .groupBy(F.col("as_of_date").alias("date"))
         .agg(
             F.count(F.lit(1)).alias("rows"),
