@@ -91,6 +91,7 @@ def run_report(
     if values is None:
         notes.append("The baseline's outputs are not available; only the run date is drawn.")
     scored = _scored(spark, tables["scores"], model_name, version, run_date)
+    monitored = _monitored_versions(drift_window, run_date)
     low, high = output_range(column, values, scored)
     runs = _runs(spark, tables["runs"], usecase.name)
     runs_of_date = _runs(spark, tables["runs"], usecase.name, run_date, ("retrain",))
@@ -119,11 +120,9 @@ def run_report(
         runs=runs,
         notes=notes,
         psi_trend=psi_trend(drift_window, run_date, [*MONITORED_OUTPUTS[task]]),
-        output_trend=_output_trend(
-            spark, tables["scores"], model_name, column, _monitored_versions(drift_window, run_date)
-        ),
+        output_trend=_output_trend(spark, tables["scores"], model_name, column, monitored),
         ingest_trend=_ingest_trend(spark, tables["runs"], usecase.name, since, run_date),
-        quality=_quality(spark, tables, usecase.name, model_name, since, run_date),
+        quality=_quality(spark, tables, usecase.name, model_name, since, run_date, monitored),
         distributions=_distributions(
             spark, tables, usecase, baseline_frame, scored, flagged, drift, run_date, n_bins
         ),
@@ -355,10 +354,18 @@ def _ingest_trend(
 
 
 def _quality(
-    spark: SparkSession, tables: Tables, usecase: str, model: str, since: date, day: date
+    spark: SparkSession,
+    tables: Tables,
+    usecase: str,
+    model: str,
+    since: date,
+    day: date,
+    monitored: Mapping[date, str],
 ) -> list[dict[str, Any]] | None:
     """The model_quality rows of the window (None: no such table yet), one per (date, kind,
-    metric): the latest computed, should two model versions have scored a date."""
+    metric): the monitored (serving) version's on a date the monitor measured (`monitored`;
+    a shadow-scored challenger's rows are the comparison section's), else the latest
+    computed, should two model versions have scored a date."""
     if "model_quality" not in tables or not io.table_exists(spark, tables["model_quality"]):
         return None
     rows = (
@@ -373,6 +380,8 @@ def _quality(
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
         r = row.asDict()
+        if r["date"] in monitored and str(r["model_version"]) != monitored[r["date"]]:
+            continue
         key = (r["date"], r["kind"], r["metric"])
         if key not in latest or r["computed_at"] > latest[key]["computed_at"]:
             latest[key] = r
