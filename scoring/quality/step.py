@@ -67,6 +67,10 @@ class QualityRequest:
     positive_class: str = "1"
     threshold: float = 0.5
     model_version: str | None = None  # None: every version that scored
+    # The version whose alerts count (the serving one): a shadow-scored challenger's rows are
+    # written and judged too, but its alerts fail no run and retrain nothing (they are
+    # counted apart, `shadow_alerts`). None: every version's count.
+    serving_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,7 @@ def run_quality(
         if finite(value)
     ]
     written = _write(spark, tables, request, rows, quarantine, run_date, run_id, started, pinned)
-    summary = _summarize(rows, run_date, request.model_name)
+    summary = _summarize(rows, run_date, request.model_name, request.serving_version)
     warnings = tuple(calibration)
     if summary["alerts"] or summary["warnings"]:
         # `runs` keeps the verdict beside the counts (its rows have no details column)
@@ -564,10 +568,17 @@ def current_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r["kind"] == ESTIMATED or r["date"] == newest]
 
 
-def _summarize(rows: Sequence[dict[str, Any]], run_date: date, model: str) -> dict[str, Any]:
+def _summarize(
+    rows: Sequence[dict[str, Any]], run_date: date, model: str, serving: str | None = None
+) -> dict[str, Any]:
     """Log the current metrics at warn or alert; the counts the CLI, runs and Prometheus
-    use (`current_rows`)."""
-    current = current_rows(rows)
+    use (`current_rows`): of the `serving` version only when given (another version's
+    alerts are `shadow_alerts`), else of every version."""
+    everything = current_rows(rows)
+    current = [r for r in everything if serving is None or str(r["model_version"]) == serving]
+    shadow_alerts = sum(r["status"] == "alert" for r in everything) - sum(
+        r["status"] == "alert" for r in current
+    )
     for status, level in (("alert", logging.ERROR), ("warn", logging.WARNING)):
         hits = [r for r in current if r["status"] == status]
         if hits:
@@ -584,6 +595,7 @@ def _summarize(rows: Sequence[dict[str, Any]], run_date: date, model: str) -> di
                 ),
             )
     return {
+        "shadow_alerts": shadow_alerts,
         "alerts": sum(r["status"] == "alert" for r in current),
         "warnings": sum(r["status"] == "warn" for r in current),
         "alerted_metrics": sorted(

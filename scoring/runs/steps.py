@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import SparkSession
 
 from scoring.core.config import Config
+from scoring.core.errors import ModelNotFoundError
 from scoring.core.logs import new_run_id
 from scoring.core.tables import Tables, resolve_tables
 from scoring.model.registry import MlflowTarget, default_model_uri, mlflow_target
@@ -344,11 +345,21 @@ def quality(run: StepRun, model_uri: str | None, run_id: str | None = None) -> S
 
     config, usecase = run.config, run.usecase
     labels = usecase.labels
+    from scoring.model.registry import resolve_model
+
     version = None
     if model_uri is not None:
-        from scoring.model.registry import resolve_model
-
         version = str(resolve_model(run.target, model_uri).version)
+    # The serving version's alerts are the run's; a shadow's are counted apart. No model at
+    # the serving alias (moved away, or never set): every version's alerts count.
+    serving = version
+    if serving is None:
+        try:
+            serving = str(resolve_model(run.target, default_model(config, usecase)).version)
+        except ModelNotFoundError:
+            log.warning(
+                "quality: no model at %s; every version's alerts count", usecase.model.alias
+            )
     request = QualityRequest(
         usecase=usecase.name,
         model_name=run.model_name,
@@ -361,6 +372,7 @@ def quality(run: StepRun, model_uri: str | None, run_id: str | None = None) -> S
         positive_class=usecase.model.positive_class,
         threshold=usecase.model.threshold,
         model_version=version,
+        serving_version=serving,
     )
 
     def body(rid: str) -> StepResult:
