@@ -16,6 +16,7 @@ JOB_COMMANDS: tuple[str, ...] = (
     "score",
     "monitor",
     "quality",
+    "compare",
     "report",
     "pipeline",
     "maintain",
