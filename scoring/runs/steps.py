@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from scoring.maintain.step import MaintainRequest
     from scoring.runs.retrain import Trigger
     from scoring.score.step import ScoreRequest
+    from scoring.train.step import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -137,14 +138,19 @@ def features(run: StepRun, run_id: str | None = None) -> StepResult:
     return run.recorded("features", body, run_id or new_run_id("features"))
 
 
+def train_settings(config: Config, alias: str) -> TrainSettings:
+    """How a training run behaves: `alias` to set, the `training` config section."""
+    from scoring.train.step import TrainSettings
+
+    training = config.training
+    return TrainSettings(alias, training.baseline_max_rows, training.seed, training.holdout_share)
+
+
 def train(run: StepRun, alias: str, run_id: str | None = None) -> StepResult:
     """Run the use case's trainer on the features of the run date; point `alias` at it."""
-    from scoring.train.step import TrainSettings, run_train
+    from scoring.train.step import run_train
 
-    training = run.config.training
-    settings = TrainSettings(
-        alias, training.baseline_max_rows, training.seed, training.holdout_share
-    )
+    settings = train_settings(run.config, alias)
 
     def body(rid: str) -> StepResult:
         return run_train(
@@ -171,16 +177,12 @@ def retrain(
     `retrain.alias` trained on D - train.horizon_days; the features it had to build first
     are appended to `built`."""
     from scoring.runs.retrain import RetrainRequest, run_retrain
-    from scoring.train.step import TrainSettings
 
     config = run.config
-    training = config.training
     request = RetrainRequest(
         registered_name=run.model_name,
         settings=config.retrain,
-        training=TrainSettings(
-            config.retrain.alias, training.baseline_max_rows, training.seed, training.holdout_share
-        ),
+        training=train_settings(config, config.retrain.alias),
         triggers=tuple(triggers),
         pipeline_run_id=run.pipeline_run_id,
     )

@@ -148,6 +148,7 @@ def score_frame(
     ]
     schema = T.StructType([*(df.schema[k] for k in keys), *fields, *extra])
     names = [*keys, *output_names(task), *([REASONS] if explained else []), ERROR, INPUT, MODEL]
+    types = [c.type for c in outputs_contract(task).columns]  # the outputs' types, once
     inputs = list(dict.fromkeys(i.name for m in models for i in m.inputs))
     columns = [*keys, *(name for name in inputs if name not in keys)]
 
@@ -161,7 +162,7 @@ def score_frame(
                 yield pa.RecordBatch.from_arrays(
                     [
                         *(batch.column(k) for k in keys),
-                        *score_batch(predictor, model, batch, error_limit, plan),
+                        *score_batch(predictor, model, batch, types, error_limit, plan),
                         position,
                     ],
                     names=names,
@@ -174,18 +175,17 @@ def score_batch(
     predictor: Predictor,
     shipped: ShippedModel,
     batch: pa.RecordBatch,
+    types: list[str],
     error_limit: int,
     reasons: ReasonsPlan | None = None,
 ) -> list[pa.Array]:
-    """One Arrow batch through one model: the task's output arrays, with `reasons` the
-    `REASONS` array, then `ERROR` and `INPUT`.
+    """One Arrow batch through one model: the task's output arrays (of `types`, the task's
+    output contract types), with `reasons` the `REASONS` array, then `ERROR` and `INPUT`.
 
     The whole of per-model scoring: the UDF calls it once per model and batch.
     """
-    task = shipped.spec.task
-    types = [c.type for c in outputs_contract(task).columns]
     frame = bind_arrow(batch, shipped.inputs)
-    guarded = guarded_predict(predictor, frame, task, types, error_limit)
+    guarded = guarded_predict(predictor, frame, shipped.spec.task, types, error_limit)
     bad = guarded.bad_rows
     if bad:
         inputs = [i.name for i in shipped.inputs]
