@@ -121,6 +121,8 @@ class ScoringSettings:
     max_error_rows: int = field(metadata={"min": 0})
     max_error_share: float = field(metadata={"min": 0.0, "max": 1.0})
     reasons: ReasonsSettings
+    # Compiled tree inference behind a parity gate (`scoring.model.compiled`); off: native.
+    compiled: Literal["auto", "off"]
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,8 @@ def _convert(hint: Any, value: Any, key: str, provenance: Mapping[str, str]) -> 
         (inner,) = [a for a in args if a is not type(None)]
         return _convert(inner, value, key, provenance)
     if origin is typing.Literal:
+        if isinstance(value, bool) and ("on" if value else "off") in args:
+            return "on" if value else "off"  # YAML 1.1 reads a bare on / off as a boolean
         if value not in args:
             _fail(key, provenance, f"one of {list(args)}", value)
         return value

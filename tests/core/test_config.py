@@ -161,6 +161,15 @@ def test_value_outside_its_choices_lists_the_choices(tmp_path):
         load_config("test", conf_dir=conf, environ={})
 
 
+def test_bare_off_in_yaml_is_the_choice_off_not_a_boolean(tmp_path):
+    # YAML 1.1 reads `compiled: off` as false: the choice the user wrote is what is kept.
+    conf = write_conf(tmp_path, "scoring:\n  compiled: off\n")
+    assert load_config("test", conf_dir=conf, environ={}).scoring.compiled == "off"
+    conf = write_conf(tmp_path, "scoring:\n  compiled: on\n")
+    with pytest.raises(ConfigError, match=r"scoring\.compiled: expected one of \['auto', 'off'\]"):
+        load_config("test", conf_dir=conf, environ={})
+
+
 def test_boolean_key_rejects_text(tmp_path):
     conf = write_conf(tmp_path, "logging:\n  json: 'yes please'\n")
     with pytest.raises(ConfigError, match=r"logging\.json: expected true or false"):
