@@ -58,3 +58,8 @@ class MlflowUnreachableError(ModelError):
 class PromotionError(ScoringError):
     """A promotion was refused (a rule failed; the message names each with its evidence) or
     cannot be asked for (unknown version, the alias already there, nothing compared)."""
+
+
+class NotCompilable(ModelError):
+    """A model (or a step in front of it) the compiled tree path does not handle; the native
+    model scores instead (`scoring.model.compiled`). The message says which part and why."""
