@@ -26,7 +26,7 @@ NAN = float("nan")
 _FLOATS = (np.dtype("float64"), np.dtype("float32"), np.dtype("float16"))  # FLOAT_DTYPES
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Column:
     """One column: the input column it comes from (for messages) and its values."""
 
@@ -34,7 +34,7 @@ class Column:
     values: np.ndarray
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class OneHot:
     """The one-hot columns of one input: per row the index of its 1, or -1 for all zeros."""
 
@@ -146,7 +146,7 @@ def unknown_error(column: Column, codes: np.ndarray) -> ValueError:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Impute:
     """SimpleImputer: missing values replaced by the fitted statistic per column; a column
     without statistic (all missing in fit) dropped."""
@@ -178,8 +178,18 @@ class Impute:
             out.append(Column(column.name, values))
         return out
 
+    def fuses(self, items: Sequence[Item]) -> bool:
+        """Whether an encoder after this imputer can encode the imputed columns straight from
+        `items`: text columns and fill values, NaN missing, no column dropped."""
+        return (
+            self.fit_dtype.kind == "O"
+            and self.missing is not None
+            and bool(self.keep.all())
+            and all(isinstance(i, Column) and i.values.dtype.kind == "O" for i in items)
+        )
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class Encode:
     """OneHotEncoder (`onehot`) or OrdinalEncoder: each column looked up in its fitted
     categories, unknown values an error naming the column or encoded as configured."""
@@ -204,10 +214,14 @@ class Encode:
             len(c) - (d is not None) for c, d in zip(self.categories, self.drop, strict=True)
         )
 
-    def apply(self, items: Sequence[Item]) -> list[Item]:
+    def apply(self, items: Sequence[Item], imputed: Impute | None = None) -> list[Item]:
+        """The encoded columns; with `imputed` (a text imputer that `fuses` with these
+        columns), of the imputed columns, without building them."""
         out: list[Item] = []
         for i, column in enumerate(dense(items)):
             codes = lookup(column.values, self.categories[i], self.indexes[i])
+            if imputed is not None:
+                self._fill(i, column.values, codes, imputed.fill[i])
             if self.unknown_error and (codes < 0).any():
                 raise unknown_error(column, codes)
             out.append(
@@ -216,6 +230,17 @@ class Encode:
                 else self._ordinal(i, column, codes)
             )
         return out
+
+    def _fill(self, i: int, values: np.ndarray, codes: np.ndarray, fill: Any) -> None:
+        """Give the rows an imputer would fill the code of its fill value. Only rows not
+        coded as a regular category can be missing, so only those are tested."""
+        categories, index = self.categories[i], self.indexes[i]
+        suspects = codes < 0
+        for at in _missing_categories(categories).values():
+            suspects |= codes == at
+        rows = np.flatnonzero(suspects)
+        rows = rows[missing_mask(values[rows], NAN)]
+        codes[rows] = lookup(np.array([fill], dtype=object), categories, index)[0]
 
     def _onehot(self, i: int, column: Column, codes: np.ndarray) -> OneHot:
         width = len(self.categories[i])
@@ -238,7 +263,7 @@ class Encode:
         return Column(column.name, values)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Scale:
     """StandardScaler (`x -= mean; x /= scale`) or MinMaxScaler (`x *= multiply;
     x += add`, then clipped), in place on the float dtype scikit-learn uses."""
@@ -273,7 +298,7 @@ class Scale:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Select:
     """ColumnTransformer: per branch, its columns (positions in the input) through its steps;
     the branches' outputs side by side, in order."""
@@ -295,9 +320,15 @@ Op = Impute | Encode | Scale | Select
 
 
 def run(steps: Sequence[Op], items: list[Item]) -> list[Item]:
-    """The columns after every step, in order."""
-    for step in steps:
-        items = step.apply(items)
+    """The columns after every step, in order (a text imputer and the encoder after it in
+    one pass: the imputed text columns are never built)."""
+    at = 0
+    while at < len(steps):
+        step, following = steps[at], steps[at + 1] if at + 1 < len(steps) else None
+        if isinstance(step, Impute) and isinstance(following, Encode) and step.fuses(items):
+            items, at = following.apply(items, imputed=step), at + 2
+        else:
+            items, at = step.apply(items), at + 1
     return items
 
 

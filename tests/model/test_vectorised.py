@@ -135,6 +135,26 @@ def test_an_imputer_for_none_fills_none_and_refuses_nan_like_scikit_learn() -> N
         vectorise(step, ["s"]).transform(with_nan)
 
 
+@pytest.mark.parametrize("encoder", [OneHotEncoder(handle_unknown="ignore"), OrdinalEncoder()])
+def test_an_imputer_of_nan_before_an_encoder_keeps_none_as_its_own_category(encoder: Any) -> None:
+    train = pd.DataFrame({"s": np.array(["a", None, NAN, "b", None], dtype=object)})
+    frame = pd.DataFrame({"s": np.array([NAN, None, "b", "a", NAN], dtype=object)})
+    impute = SimpleImputer(strategy="constant", fill_value="z")
+    step = Pipeline([("impute", impute), ("encode", encoder)]).fit(train)
+    assert list(step[-1].categories_[0]) == ["a", "b", "z", None]
+    assert_same_output(step, frame)
+
+
+def test_an_imputer_of_nan_before_an_encoder_with_a_nan_category_fills_nan_rows() -> None:
+    train = pd.DataFrame({"s": np.array(["a", NAN, "b"], dtype=object)})
+    frame = pd.DataFrame({"s": np.array([NAN, "a", "c"], dtype=object)})
+    encode = OneHotEncoder(categories=[["a", "z", NAN]], handle_unknown="ignore")
+    step = Pipeline(
+        [("impute", SimpleImputer(strategy="constant", fill_value="z")), ("1h", encode)]
+    )
+    assert_same_output(step.fit(train), frame)
+
+
 def test_a_column_empty_in_fit_is_dropped_by_a_mean_imputer() -> None:
     train = pd.DataFrame({"x": [NAN] * 4, "y": [1.0, NAN, 3.0, 4.0]})
     frame = pd.DataFrame({"x": [1.0, NAN, 2.0], "y": [NAN, 2.0, NAN]})
