@@ -5,7 +5,8 @@ The compiled tree path (`scoring.model.compiled`) wants a float64 matrix, but mo
 a scikit-learn `Pipeline` whose first steps turn the bound input frame (strings as objects with
 NaN for null, numbers as floats with NaN) into that matrix. Those steps' own `transform` spends
 most of its time validating and building sparse matrices; `vectorise` reads their fitted state
-once into a few column operations (`scoring.model.column_ops`) that run per batch in a
+once into a few column operations (`scoring.model.column_ops`, shipped as JSON by
+`scoring.model.column_json`) that run per batch in a
 fraction of the time and write one C-contiguous float64 matrix.
 
 Handled exactly: `ColumnTransformer` (columns by name or position, "passthrough", "drop",
@@ -32,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.core.errors import NotCompilable
+from scoring.model.column_json import op_from_json, op_to_json, scalar_to_json
 from scoring.model.column_ops import (
     Column,
     Encode,
@@ -43,10 +45,7 @@ from scoring.model.column_ops import (
     Select,
     chain_width,
     missing_mask,
-    op_from_json,
-    op_to_json,
     run,
-    scalar_to_json,
 )
 
 #: The version of `Vectorised.to_json`'s form; `from_json` refuses any other.

@@ -24,6 +24,7 @@ from sklearn.preprocessing import (
 from bench.models import linear_pipeline
 from examples.churn.train import build_pipeline
 from scoring.core.errors import NotCompilable
+from scoring.model.column_ops import Encode, Impute, Select
 from scoring.model.signature import ModelInput, bind_inputs
 from scoring.model.vectorised import Vectorised, vectorise
 
@@ -65,6 +66,7 @@ def new_frame() -> pd.DataFrame:
 def assert_same_output(fitted: Any, frame: pd.DataFrame) -> Vectorised:
     """The vectorised form (and its JSON round trip) equals `fitted.transform(frame)`,
     densified, column by column; returns the vectorised form."""
+    before = frame.copy()
     expected = fitted.transform(frame)
     expected = np.asarray(expected.toarray() if hasattr(expected, "toarray") else expected)
     vectorised = vectorise(fitted, list(frame.columns))
@@ -80,6 +82,7 @@ def assert_same_output(fitted: Any, frame: pd.DataFrame) -> Vectorised:
                 expected[:, j].astype("float64"),
                 err_msg=f"{name}: output column {j} ({_output_name(fitted, j)})",
             )
+    pd.testing.assert_frame_equal(frame, before)  # the input is never written to
     return vectorised
 
 
@@ -329,3 +332,33 @@ def test_passthrough_gives_the_number_columns_as_they_are() -> None:
     np.testing.assert_array_equal(
         vectorise("passthrough", ["tenure", "spend"]).transform(frame), frame.to_numpy()
     )
+
+
+def test_the_json_form_keeps_the_type_of_every_category_and_fill_value() -> None:
+    train = pd.DataFrame({"n": [3, 1, 2, 1], "s": np.array(["b", "a", NAN, "a"], dtype=object)})
+    step = ColumnTransformer(
+        [
+            ("n", OneHotEncoder(), ["n"]),
+            (
+                "s",
+                Pipeline([("i", SimpleImputer(strategy="most_frequent")), ("o", OrdinalEncoder())]),
+                ["s"],
+            ),
+        ]
+    ).fit(train)
+    data = json.loads(json.dumps(vectorise(step, ["n", "s"]).to_json(), allow_nan=False))
+    (select,) = Vectorised.from_json(data).steps
+    assert isinstance(select, Select)
+    (numbers,), (impute, ordinal) = (steps for _, steps in select.branches)
+    assert isinstance(numbers, Encode) and isinstance(ordinal, Encode)
+    assert isinstance(impute, Impute)
+    assert numbers.categories[0].dtype == np.dtype("int64")
+    assert numbers.categories[0].tolist() == [1, 2, 3]
+    assert impute.fill.dtype == object and impute.fill.tolist() == ["a"]
+    assert [type(c) for c in ordinal.categories[0]] == [str, str]
+
+
+def test_a_column_the_transformer_selects_by_name_but_the_frame_lacks_is_refused() -> None:
+    step = fitted(ColumnTransformer([("n", StandardScaler(), ["spend", "tenure"])]))
+    with pytest.raises(NotCompilable, match=r"'preprocessing' \(ColumnTransformer\).*'tenure'"):
+        vectorise(step, ["spend", "segment"])
