@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -25,7 +26,7 @@ from bench.models import linear_pipeline
 from examples.churn.train import build_pipeline
 from scoring.core.errors import NotCompilable
 from scoring.model.column_ops import Encode, Impute, Select
-from scoring.model.signature import ModelInput, bind_inputs
+from scoring.model.signature import ModelInput, bind_arrow, bind_inputs
 from scoring.model.vectorised import Vectorised, vectorise
 
 NAN = np.nan
@@ -101,6 +102,14 @@ def test_the_demo_pipeline_prefix_gives_its_own_output() -> None:
     model = build_pipeline(fit_frame(), seed=1)
     model.fit(fit_frame(), [0, 1, 0, 1, 1, 0, 0, 1])
     assert_same_output(model[:-1], new_frame())
+
+
+def test_the_demo_pipeline_prefix_gives_its_own_output_on_an_arrow_batch() -> None:
+    model = build_pipeline(fit_frame(), seed=1)
+    model.fit(fit_frame(), [0, 1, 0, 1, 1, 0, 0, 1])
+    raw = new_frame().astype({"segment": object, "region": object})
+    batch = pa.RecordBatch.from_pandas(raw, preserve_index=False)
+    assert_same_output(model[:-1], bind_arrow(batch, INPUTS))
 
 
 def test_the_linear_bench_pipeline_prefix_gives_its_own_output() -> None:
