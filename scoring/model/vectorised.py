@@ -139,7 +139,10 @@ def _compile(step: Any, names: list[str] | None, n_in: int, path: str) -> tuple[
     fitted = getattr(step, "n_features_in_", None)
     if fitted is not None and fitted != n_in and kind != "ColumnTransformer":
         raise _refusal(path, step, f"fitted on {fitted} columns, given {n_in}")
-    op = builders[kind](step, names, n_in, path)
+    try:
+        op = builders[kind](step, names, n_in, path)
+    except AttributeError as exc:  # a fitted attribute missing: not fitted, or another version
+        raise _refusal(path, step, f"not fitted as expected ({exc})") from exc
     return [op], op.width(n_in)
 
 

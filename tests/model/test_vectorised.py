@@ -371,3 +371,8 @@ def test_a_column_the_transformer_selects_by_name_but_the_frame_lacks_is_refused
     step = fitted(ColumnTransformer([("n", StandardScaler(), ["spend", "tenure"])]))
     with pytest.raises(NotCompilable, match=r"'preprocessing' \(ColumnTransformer\).*'tenure'"):
         vectorise(step, ["spend", "segment"])
+
+
+def test_a_step_not_fitted_is_refused_naming_it() -> None:
+    with pytest.raises(NotCompilable, match=r"'preprocessing' \(StandardScaler\).*not fitted"):
+        vectorise(StandardScaler(), ["spend"])
