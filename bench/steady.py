@@ -1,0 +1,136 @@
+"""The steady-state scenario (`--scenarios steady`): day 2 of a use case, into full tables.
+
+The first-run scenario scores into empty tables; a daily job does not. Here every timed run
+starts from the same prepared state: `scores` already holds `days` earlier dates (one commit
+per date, as daily runs leave it), each a slice of every entity of the features table, and
+`scores_current` holds the newest of them, MERGEd as the score step feeds it. The run date's
+features are then scored into that state: its `scores` slice is new and every row of
+`scores_current` is matched by the MERGE.
+
+The state is written once per features table (untimed) by the score step's own writer
+(`scoring.score.step.write_scores`, so layout, properties, lineage and Parquet settings are
+the real ones) with a constant score; each timed run gets its own copy (`clone_table`: the
+log copied, data files hard-linked).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from bench.usecase import scores_layout
+from scoring.core import io
+from scoring.core.tables import TableRef, Tables
+from scoring.model.registry import ResolvedModel
+from scoring.model.tasks import output_fields
+from scoring.score.step import write_scores
+from scoring.score.tables import Lineage
+from scoring.usecase import AS_OF_DATE, UseCase
+
+HISTORY_DAYS = 30
+#: The model whose slices fill the history (the MERGE and the slice overwrite of a later
+#: run do not depend on which model scored earlier dates).
+HISTORY_MODEL = ResolvedModel("models:/bench_history/1", "bench_history", "1", None, None)
+#: The constant outputs of the history rows, by output column.
+HISTORY_OUTPUTS = {"score": 0.5, "label": 0}
+
+
+@dataclass(frozen=True)
+class State:
+    """A prepared `scores` and `scores_current` (Delta table folders) to copy from."""
+
+    scores: Path
+    current: Path
+
+
+def history_dates(run_date: date, days: int) -> list[date]:
+    """The `days` dates before `run_date`, oldest first."""
+    return [run_date - timedelta(days=days - n) for n in range(days)]
+
+
+def prepare_state(
+    spark: SparkSession,
+    features: TableRef,
+    usecase: UseCase,
+    run_date: date,
+    days: int,
+    folder: Path,
+) -> State:
+    """Write the state the steady runs start from into `folder` (replaced if it exists).
+
+    Every entity of `features` on `run_date` gets a row in each of the `days` dates before
+    it; the last date is MERGEd into `scores_current`.
+
+    Raises:
+        ValueError: `days` is below 1 (a state with no history is the first run's).
+        DataError: `features` has no partition of `run_date`.
+    """
+    if days < 1:
+        raise ValueError(f"bench.steady: the history needs at least one date, got {days}")
+    shutil.rmtree(folder, ignore_errors=True)
+    state = State(folder / "scores", folder / "scores_current")
+    tables = Tables(
+        usecase.name,
+        {
+            "features": features,
+            "scores": TableRef("scores", path=str(state.scores)),
+            "scores_current": TableRef("scores_current", path=str(state.current)),
+        },
+    )
+    version = io.current_version(spark, features) or 0
+    partition = io.read_partition(spark, features, usecase.features.as_of_column, run_date, version)
+    keys = partition.select(*usecase.entity)
+    layout = scores_layout(usecase)
+    outputs = [
+        F.lit(HISTORY_OUTPUTS[f.name]).cast(f.dataType).alias(f.name)
+        for f in output_fields(usecase.model.task)
+    ]
+    dates = history_dates(run_date, days)
+    for day in dates:
+        lineage = Lineage(
+            HISTORY_MODEL.name,
+            HISTORY_MODEL.version,
+            None,
+            version,
+            f"bench-history-{day.isoformat()}",
+            datetime.combine(day, datetime.min.time(), UTC),
+        )
+        scored = keys.select(*usecase.entity, F.lit(day).alias(AS_OF_DATE), *outputs)
+        write_scores(
+            spark,
+            scored,
+            tables,
+            layout,
+            (HISTORY_MODEL,),
+            (lineage,),
+            day,
+            batch_size=50_000,
+            update_current=day == dates[-1],
+        )
+    return state
+
+
+def clone_table(source: Path, target: Path) -> None:
+    """Copy the Delta table folder `source` to `target` (which must not exist).
+
+    The transaction log is copied; data files are hard-linked (copied where the file system
+    cannot link): Delta never rewrites a data file, every change adds files and a log entry,
+    so the run on `target` leaves `source` as it was, and the copy costs no data I/O.
+    """
+    log = f"{os.sep}_delta_log{os.sep}"
+
+    def link_or_copy(src: str, dst: str) -> None:
+        if log not in src:
+            with contextlib.suppress(OSError):
+                os.link(src, dst)
+                return
+        shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, copy_function=link_or_copy)
