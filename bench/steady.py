@@ -3,7 +3,9 @@
 The first-run scenario scores into empty tables; a daily job does not. Here every timed run
 starts from the same prepared state: `scores` already holds `days` earlier dates (one commit
 per date, as daily runs leave it), each a slice of every entity of the features table, and
-`scores_current` holds the newest of them, MERGEd as the score step feeds it. The run date's
+`scores_current` holds the newest of them, MERGEd as the score step feeds it (the last two
+dates are MERGEd, so it is the product of a MERGE that matched every row, as on any day
+after the first, and the JVM has run that path before the first timed run). The run date's
 features are then scored into that state: its `scores` slice is new and every row of
 `scores_current` is matched by the MERGE.
 
@@ -66,7 +68,7 @@ def prepare_state(
     """Write the state the steady runs start from into `folder` (replaced if it exists).
 
     Every entity of `features` on `run_date` gets a row in each of the `days` dates before
-    it; the last date is MERGEd into `scores_current`.
+    it; the last two dates are MERGEd into `scores_current` (the newest wins).
 
     Raises:
         ValueError: `days` is below 1 (a state with no history is the first run's).
@@ -112,7 +114,7 @@ def prepare_state(
             (lineage,),
             day,
             batch_size=50_000,
-            update_current=day == dates[-1],
+            update_current=day in dates[-2:],
         )
     return state
 

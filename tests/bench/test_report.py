@@ -1,4 +1,5 @@
-"""The benchmark's report (pure functions; the benchmark itself never runs in `make test`)."""
+"""The benchmark's report and choices (pure functions; the benchmark itself never runs in
+`make test`)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from bench.report import (
     summary_rows,
 )
 from bench.results import ParityCheck
-from bench.run import Measurement, Settings, bench_config, parse_sizes
+from bench.run import Cell, Measurement, Settings, bench_config, cell_variants, parse_sizes
+from bench.tables import bench_table
 from scoring.core.errors import ConfigError
+from scoring.core.tables import TableRef
 
 
 def measured(
@@ -211,3 +214,18 @@ def test_settings_name_an_unknown_table_and_the_known_ones(tmp_path: Path):
 def test_the_steady_scenario_needs_an_earlier_date(tmp_path: Path):
     problem = check_settings(settings(tmp_path, scenarios=("steady",), history=0))
     assert problem is not None and problem.startswith("--history")
+
+
+def cell(scenario: str, uris: tuple[str, ...]) -> Cell:
+    features = TableRef("features", path="/nowhere")
+    return Cell(bench_table("demo"), features, 1000, "few-large", scenario, "tree", uris, None)
+
+
+def test_c_runs_in_the_first_scenario_asked_for_and_s_only_with_a_shadow(tmp_path: Path):
+    both = settings(tmp_path, scenarios=("first", "steady"))
+    pair = ("models:/bench_tree/1", "models:/bench_linear/1")
+    assert cell_variants(both, cell("first", pair)) == ("a", "n", "b", "c", "d", "r", "s")
+    assert cell_variants(both, cell("steady", pair)) == ("a", "n", "b", "d", "r", "s")
+    assert cell_variants(both, cell("first", pair[:1])) == ("a", "n", "b", "c", "d", "r")
+    steady_only = settings(tmp_path, scenarios=("steady",), variants=("a", "c"))
+    assert cell_variants(steady_only, cell("steady", pair)) == ("a", "c")
