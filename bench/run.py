@@ -172,10 +172,14 @@ def run_bench(settings: Settings, progress: Callable[[str], None]) -> BenchResul
                 state = None
                 if "steady" in settings.scenarios:
                     folder = settings.work / f"state_{name}_{shape}"
+                    started = time.perf_counter()
                     state = prepare_state(
                         spark, ref, table.usecase, data.AS_OF, settings.history, folder
                     )
-                    progress(f"prepared {settings.history} dates of scores -> {folder}")
+                    took = time.perf_counter() - started
+                    progress(
+                        f"prepared {settings.history} dates of scores in {took:.0f} s -> {folder}"
+                    )
                 for scenario in settings.scenarios:
                     for kind, uri in uris.items():
                         pair = (uri, shadow) if kind == SHADOWED else (uri,)

@@ -1,18 +1,19 @@
 """The steady-state scenario (`--scenarios steady`): day 2 of a use case, into full tables.
 
 The first-run scenario scores into empty tables; a daily job does not. Here every timed run
-starts from the same prepared state: `scores` already holds `days` earlier dates (one commit
-per date, as daily runs leave it), each a slice of every entity of the features table, and
-`scores_current` holds the newest of them, MERGEd as the score step feeds it (the last two
+starts from the same prepared state: `scores` already holds `days` earlier dates, each a
+slice of every entity of the features table, and `scores_current` holds the newest of them, MERGEd as the score step feeds it (the last two
 dates are MERGEd, so it is the product of a MERGE that matched every row, as on any day
 after the first, and the JVM has run that path before the first timed run). The run date's
 features are then scored into that state: its `scores` slice is new and every row of
 `scores_current` is matched by the MERGE.
 
-The state is written once per features table (untimed) by the score step's own writer
-(`scoring.score.step.write_scores`, so layout, properties, lineage and Parquet settings are
-the real ones) with a constant score; each timed run gets its own copy (`clone_table`: the
-log copied, data files hard-linked).
+The state is written once per features table (untimed) with the score step's own table specs,
+lineage columns and Parquet settings and a constant score: the older dates in one append (one
+commit; as many files per date as daily runs write, one per partition of the features), the
+last two by the score step's own writer (`scoring.score.step.write_scores`: a slice
+overwrite and a MERGE each). Each timed run gets its own copy (`clone_table`: the log
+copied, data files hard-linked).
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from pyspark.sql import functions as F
 
 from bench.usecase import scores_layout
 from scoring.core import io
+from scoring.core.session import temporary_conf
 from scoring.core.tables import TableRef, Tables
 from scoring.model.registry import ResolvedModel
 from scoring.model.tasks import output_fields
 from scoring.score.step import write_scores
-from scoring.score.tables import Lineage
+from scoring.score.tables import Lineage, with_lineage
 from scoring.usecase import AS_OF_DATE, UseCase
 
 HISTORY_DAYS = 30
@@ -95,15 +97,15 @@ def prepare_state(
         for f in output_fields(usecase.model.task)
     ]
     dates = history_dates(run_date, days)
-    for day in dates:
-        lineage = Lineage(
-            HISTORY_MODEL.name,
-            HISTORY_MODEL.version,
-            None,
-            version,
-            f"bench-history-{day.isoformat()}",
-            datetime.combine(day, datetime.min.time(), UTC),
-        )
+    older, merged = dates[:-2], dates[-2:]
+    if older:
+        spans = spark.createDataFrame([(day,) for day in older], f"{AS_OF_DATE} date")
+        scored = keys.crossJoin(F.broadcast(spans)).select(*usecase.entity, AS_OF_DATE, *outputs)
+        stamped = with_lineage(scored, _lineage(older[-1], version), layout)
+        io.ensure_table(spark, tables["scores"], layout.table_spec(current=False))
+        with temporary_conf(spark, layout.parquet_string_stats_off):
+            io.write_delta(stamped, tables["scores"], "append", {"run_id": "bench-history"})
+    for day in merged:
         scored = keys.select(*usecase.entity, F.lit(day).alias(AS_OF_DATE), *outputs)
         write_scores(
             spark,
@@ -111,12 +113,23 @@ def prepare_state(
             tables,
             layout,
             (HISTORY_MODEL,),
-            (lineage,),
+            (_lineage(day, version),),
             day,
             batch_size=50_000,
-            update_current=day in dates[-2:],
         )
     return state
+
+
+def _lineage(day: date, feature_version: int) -> Lineage:
+    """The lineage of the history rows of `day`: the history model, scored that day."""
+    return Lineage(
+        HISTORY_MODEL.name,
+        HISTORY_MODEL.version,
+        None,
+        feature_version,
+        f"bench-history-{day.isoformat()}",
+        datetime.combine(day, datetime.min.time(), UTC),
+    )
 
 
 def clone_table(source: Path, target: Path) -> None:
