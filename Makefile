@@ -29,9 +29,15 @@ DEMO_DRIFT_DAY ?= 3
 DEMO_REASONS   ?= --set scoring.reasons.top_k=3
 DEMO_ARRIVAL   ?= $(shell date -u -d '$(DEMO_START) + $(DEMO_DAYS) days + 28 days' +%F)
 DEMO_LAST      ?= $(shell date -u -d '$(DEMO_START) + $(DEMO_DAYS) days - 1 day' +%F)
-# The benchmark (see bench/RESULTS.md): row counts of the three table sizes, repetitions.
+# The benchmark (see bench/RESULTS.md): row counts of the three table sizes, repetitions,
+# features tables, scenarios, models, variants, earlier dates in `scores` for the steady one.
 BENCH_ROWS ?= 1M,4M,16M
 BENCH_REPS ?= 2
+BENCH_TABLES ?= demo,float
+BENCH_SCENARIOS ?= first,steady
+BENCH_MODELS ?= tree,linear
+BENCH_VARIANTS ?= a,n,b,c,d,r,s
+BENCH_HISTORY ?= 30
 # The packed venv's interpreter: the archive's bin/python links to it, so every node needs it
 # at that path (docs/deploy.md, "The packed venv's Python"). A venv's python stands for the
 # interpreter behind it; the default is the one behind .venv, the Python the tests' driver
@@ -109,10 +115,14 @@ lint: setup
 	# Each example is checked on its own: its files are modules of its folder (features.py, ...).
 	for usecase in examples/*/; do $(VENV)/bin/mypy "$$usecase" || exit 1; done
 
-# Our score step vs mlflow.pyfunc.spark_udf, in-process pandas and the Spark floor; writes the
-# measured tables into bench/RESULTS.md. Takes about 2 hours on 2 cores: never part of `make test`.
+# Our score step (compiled and native) vs mlflow.pyfunc.spark_udf, in-process pandas and the
+# Spark floor, on the demo's and an all-float table, first run and steady state; writes the
+# measured tables into bench/RESULTS.md. The full matrix takes several times the 2 hours of one
+# table and scenario on 2 cores (narrow it with the BENCH_* knobs): never part of `make test`.
 bench: setup
-	$(PY) -m bench --sizes $(BENCH_ROWS) --reps $(BENCH_REPS)
+	$(PY) -m bench --sizes $(BENCH_ROWS) --reps $(BENCH_REPS) --tables $(BENCH_TABLES) \
+		--scenarios $(BENCH_SCENARIOS) --models $(BENCH_MODELS) --variants $(BENCH_VARIANTS) \
+		--history $(BENCH_HISTORY)
 
 # The wheel, the --py-files zip, the job entry points, the use case archives and the packed
 # venv, in dist/ (docs/deploy.md).

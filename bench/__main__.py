@@ -1,8 +1,8 @@
 """`python -m bench --sizes 1M,4M,16M`: run the benchmark, write the report into RESULTS.md.
 
 The generated tables replace the text between the `measured:start` / `measured:end` markers
-of the report file (the written findings around them stay); raw measurements also go to
-`<work>/results.json`.
+of the report file (the written findings around them stay); raw measurements and the
+compiled-parity checks also go to `<work>/results.json`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from pathlib import Path
 
 from bench.models import MODELS
 from bench.report import measured_section
-from bench.run import SHAPES, Settings, as_rows, bench_config, parse_sizes, run_bench
+from bench.results import SCENARIOS, as_rows
+from bench.run import SHAPES, VARIANTS, Settings, bench_config, parse_sizes, run_bench
+from bench.steady import HISTORY_DAYS
+from bench.tables import TABLES
 from scoring.core.errors import ConfigError
 
 START, END = "<!-- measured:start -->", "<!-- measured:end -->"
@@ -43,8 +46,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(MODELS), help="tree,linear")
     parser.add_argument(
         "--variants",
-        default="a,b,c,d,r,s",
-        help="subset of a,b,c,d,r,s (r: a with reason codes; s: the tree and linear models in one pass)",
+        default=",".join(VARIANTS),
+        help=f"subset of {','.join(VARIANTS)} (n: a with scoring.compiled off; r: a with reason "
+        "codes; s: the tree and linear models in one pass)",
+    )
+    parser.add_argument(
+        "--tables",
+        default=",".join(TABLES),
+        help="demo (the churn demo's mixed types), float (20 float64 features)",
+    )
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help="first (into empty tables), steady (day 2 into full scores / scores_current)",
+    )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=HISTORY_DAYS,
+        help=f"dates already in scores in the steady scenario (default {HISTORY_DAYS})",
     )
     parser.add_argument("--reps", type=int, default=2, help="repetitions (order alternates)")
     parser.add_argument(
@@ -62,20 +82,56 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = Settings(
         sizes=parse_sizes(args.sizes),
-        shapes=tuple(s for s in args.shapes.split(",") if s),
-        models=tuple(m for m in args.models.split(",") if m),
+        shapes=_names(args.shapes),
+        models=_names(args.models),
         reps=args.reps,
-        variants=tuple(v for v in args.variants.split(",") if v),
+        variants=_names(args.variants),
         work=work,
         batch_size=batch_size,
+        tables=_names(args.tables),
+        scenarios=_names(args.scenarios),
+        history=args.history,
     )
+    if problem := check_settings(settings):
+        print(f"bench: {problem}", file=sys.stderr)
+        return 2
     started = time.time()
-    measurements = run_bench(settings, lambda line: print(line, file=sys.stderr, flush=True))
-    (settings.work / "results.json").write_text(json.dumps(as_rows(measurements), indent=1))
+    results = run_bench(settings, lambda line: print(line, file=sys.stderr, flush=True))
+    dump = {"measurements": as_rows(results.measurements), "parity": as_rows(results.parity)}
+    (settings.work / "results.json").write_text(json.dumps(dump, indent=1))
     command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
-    replace_measured(args.report, measured_section(measurements, command, batch_size))
-    print(f"{len(measurements)} measurements in {time.time() - started:.0f} s -> {args.report}")
+    replace_measured(args.report, measured_section(results, command, batch_size))
+    count = len(results.measurements)
+    print(f"{count} measurements in {time.time() - started:.0f} s -> {args.report}")
     return 0
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """`a,b,,c` -> ("a", "b", "c")."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def check_settings(settings: Settings) -> str | None:
+    """What is wrong with the command line's choices (the first problem), or None."""
+    known = {
+        "--shapes": (settings.shapes, tuple(SHAPES)),
+        "--models": (settings.models, MODELS),
+        "--variants": (settings.variants, VARIANTS),
+        "--tables": (settings.tables, TABLES),
+        "--scenarios": (settings.scenarios, SCENARIOS),
+    }
+    for option, (chosen, choices) in known.items():
+        unknown = [c for c in chosen if c not in choices]
+        if unknown or not chosen:
+            what = f"unknown '{unknown[0]}'" if unknown else "nothing chosen"
+            return f"{option}: {what} (choose from {','.join(choices)})"
+    if "steady" in settings.scenarios and settings.history < 1:
+        return (
+            f"--history: the steady scenario needs at least 1 earlier date, got {settings.history}"
+        )
+    if settings.reps < 1:
+        return f"--reps: at least 1, got {settings.reps}"
+    return None
 
 
 if __name__ == "__main__":

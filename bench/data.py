@@ -1,9 +1,11 @@
-"""The synthetic features table: N rows of the churn demo's features table, made in the JVM.
+"""The synthetic features tables: N rows of the churn demo's features table, or of the plain
+all-float table (bench/floats), made in the JVM.
 
 Every column is a vectorised Spark expression over `spark.range(N)` (no Python rows), so
 building 16M rows costs seconds. Distributions are plausible, not realistic: the benchmark
 measures throughput, and the models are trained on this same table. The columns are those of
-examples/churn/contracts/features.yaml plus the engine's (`bench.usecase.features_table_schema`).
+examples/churn/contracts/features.yaml (or bench/floats/contracts/features.yaml) plus the
+engine's (`bench.usecase.features_table_schema`).
 """
 
 from __future__ import annotations
@@ -92,6 +94,46 @@ def synthetic_features(
     if missing:
         raise ValueError(f"bench.data: no synthetic values for features column '{missing[0]}'")
     base = spark.range(0, rows, 1, files).withColumn("_active", _uniform(seed) < 0.8)
+    return base.select(*(columns[f.name].cast(f.dataType).alias(f.name) for f in schema.fields))
+
+
+#: All-float features missing in about 5 % of rows: as null (Spark's missing value) ...
+NULL_FLOATS = ("f01", "f02", "f03")
+#: ... or as NaN (what a pandas / numpy writer leaves); the model sees NaN for both.
+NAN_FLOATS = ("f04", "f05")
+MISSING_SHARE = 0.05
+
+
+def synthetic_floats(
+    spark: SparkSession, schema: T.StructType, rows: int, files: int, seed: int = 7
+) -> DataFrame:
+    """`rows` rows of the all-float table of the date AS_OF in `files` partitions, in `schema`.
+
+    The entity key is `schema`'s first column (`E` + ten digits, unique per row); every other
+    double column is a standard normal with its own seed and scale (some far from 1, as raw
+    features are), missing in about 5 % of the rows for `NULL_FLOATS` and `NAN_FLOATS`.
+
+    Raises:
+        ValueError: a column of `schema` besides the key and `as_of_date` is not a double.
+    """
+    key = schema.fields[0].name
+    columns: dict[str, Column] = {key: F.format_string("E%010d", F.col("id"))}
+    columns[AS_OF_DATE] = F.lit(AS_OF)
+    for index, field in enumerate(schema.fields[1:]):
+        if field.name in columns:
+            continue
+        if not isinstance(field.dataType, T.DoubleType):
+            raise ValueError(
+                f"bench.data: all-float column '{field.name}' is {field.dataType.simpleString()}"
+            )
+        value = F.randn(seed + index) * F.lit(10.0 ** (index % 4 - 1))
+        missing = _uniform(seed + 100 + index) < MISSING_SHARE
+        if field.name in NULL_FLOATS:
+            value = F.when(~missing, value)
+        elif field.name in NAN_FLOATS:
+            value = F.when(missing, F.lit(float("nan"))).otherwise(value)
+        columns[field.name] = value
+    base = spark.range(0, rows, 1, files)
     return base.select(*(columns[f.name].cast(f.dataType).alias(f.name) for f in schema.fields))
 
 

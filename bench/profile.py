@@ -44,7 +44,7 @@ from bench.run import (
     parse_sizes,
     write_bench_features,
 )
-from bench.usecase import churn_usecase
+from bench.tables import TABLES, bench_table
 from bench.variants import Job, floor
 from scoring.model.registry import mlflow_target
 
@@ -176,12 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", default="4M", help="feature rows (default 4M)")
     parser.add_argument("--shape", default="few-large", choices=sorted(SHAPES))
     parser.add_argument("--model", default="tree", choices=sorted(models.MODELS))
-    parser.add_argument("--variants", default="d,a,b", help="subset of a,b,d, in this order")
+    parser.add_argument("--table", default=models.DEMO, choices=TABLES)
+    parser.add_argument("--variants", default="d,a,b", help="subset of a,n,b,d,r, in this order")
     parser.add_argument("--work", type=Path, default=Path("bench/.work/profile"))
     args = parser.parse_args(argv)
     chosen = [v for v in args.variants.split(",") if v]
-    if unknown := [v for v in chosen if v not in SPARK_VARIANTS]:
-        print(f"bench.profile: unknown variant(s) {unknown}; choose from a,b,d", file=sys.stderr)
+    profiled = [v for v in SPARK_VARIANTS if v != "s"]  # (s) needs a second model
+    if unknown := [v for v in chosen if v not in profiled]:
+        known = ",".join(profiled)
+        print(f"bench.profile: unknown variant(s) {unknown}; choose from {known}", file=sys.stderr)
         return 2
     if missing := [tool for tool in ("jcmd", "jfr") if shutil.which(tool) is None]:
         print(f"bench.profile: {missing} not on the PATH (a JDK's tools)", file=sys.stderr)
@@ -192,16 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True)
     config = bench_config(work)
     spark = bench_session(config)
-    usecase = churn_usecase()
+    table = bench_table(args.table)
+    usecase = table.usecase
     target = mlflow_target(config, usecase.name)
     settings = Settings((rows,), (args.shape,), (args.model,), 1, work, config.scoring.batch_size)
-    features = write_bench_features(spark, config, usecase, rows, args.shape, settings.seed)
+    features = write_bench_features(spark, config, table, rows, args.shape, settings.seed)
     uri = models.register_models(
         spark.read.format("delta").load(str(features.path)),
         usecase,
         target,
         settings.train_rows,
         settings.seed,
+        table.name,
     )[args.model]
     model = download_bench_model(target, uri, usecase.model)
 
@@ -213,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     # untimed warm-up and kept until the end, takes that cost out of the measured runs.
     _jcmd(jvm_pid(spark), "JFR.start", "name=background", "settings=profile")
     floor(spark, job("warmup"), "bench-profile-warmup")  # untimed: class loading, first JIT
-    print(f"{rows:,} rows, {args.shape}, {args.model} model, one run each, after a warm-up (d)\n")
+    print(
+        f"{rows:,} rows of {table.name}, {args.shape}, {args.model} model, one run each, "
+        "after a warm-up (d)\n"
+    )
     for variant in chosen:
         seconds, cpu, tasks = profile(spark, job(variant), variant, work / f"{variant}.jfr")
         print(report(variant, seconds, cpu, tasks), flush=True)

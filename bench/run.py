@@ -1,14 +1,20 @@
-"""One benchmark run: tables, models, then every variant timed, alternating the order.
+"""One benchmark run: tables, models, prepared states, then every variant timed, alternating
+the order.
 
-Variant (s) is (a) with a shadow: the tree model and the linear model scored in one pass
-(champion and challenger), to set against (a) of each model (two separate runs).
+Variant (n) is (a) with `scoring.compiled: off` (the native model); after (a) and (n) ran in
+a repetition their `scores` slices are compared row by row (`bench.parity`). Variant (s) is
+(a) with a shadow: the tree model and the linear model scored in one pass (champion and
+challenger), to set against (a) of each model (two separate runs).
 
-The use case is the churn demo (`bench.usecase.churn_usecase`): its features schema, entity
-key and model spec. For each size: a features table per shape (few large files, many small
-files) is written fresh; the two models are registered once for the whole run (trained on a
-sample of the first table). For each (size, shape, model) and repetition, the variants run
-in order a, b, c, d, r on even repetitions and r, d, c, b, a on odd ones, each on fresh
-output tables.
+For each features table (`--tables`: the churn demo's mixed types, the all-float table; each
+its own use case, `bench.tables`), size and shape (few large files, many small files) a
+features table is written fresh; the table's two models are registered once for the whole
+run (trained on a sample of its first features table). For each scenario (`--scenarios`):
+"first" scores into empty tables, "steady" into a copy of a prepared state (`bench.steady`:
+`scores` holding `history` earlier dates, `scores_current` full). For each (scenario, model)
+and repetition, the variants run in order a, n, b, c, d, r, s on even repetitions and in the
+reverse order on odd ones, each on fresh output tables. (c) writes no table, so it runs in
+the first scenario listed only.
 """
 
 from __future__ import annotations
@@ -19,15 +25,19 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from bench import data, models, variants
 from bench.memory import WorkerMemory
-from bench.usecase import churn_usecase, features_table_schema
+from bench.parity import ScoreParity, compare_slices
+from bench.results import SCENARIOS, BenchResults, Measurement, ParityCheck
+from bench.steady import HISTORY_DAYS, State, clone_table, prepare_state
+from bench.tables import TABLES, BenchTable, bench_table
 from scoring.core import io
 from scoring.core.config import Config, load_config
 from scoring.core.session import build_session
@@ -37,10 +47,11 @@ from scoring.model.signature import ModelInput, model_inputs
 from scoring.usecase import AS_OF_DATE, ModelSpec, UseCase
 
 SHAPES = {"few-large": 4, "many-small": 400}
-VARIANTS = ("a", "b", "c", "d", "r", "s")
+VARIANTS = ("a", "n", "b", "c", "d", "r", "s")
 SparkVariant = Callable[[SparkSession, variants.Job, str], None]
 SPARK_VARIANTS: dict[str, SparkVariant] = {
     "a": variants.ours,
+    "n": variants.native,
     "b": variants.spark_udf,
     "d": variants.floor,
     "r": variants.ours_with_reasons,
@@ -49,6 +60,8 @@ SPARK_VARIANTS: dict[str, SparkVariant] = {
 #: Variant (s) runs for the tree model only: the tree serves, the linear model is its shadow,
 #: so (s) compares with (a) of the tree plus (a) of the linear model (two separate runs).
 SHADOWED, SHADOW = "tree", "linear"
+#: The pair whose scores must be equal on every row: compiled (a) and native (n).
+COMPILED, NATIVE = "a", "n"
 
 
 @dataclass(frozen=True)
@@ -62,24 +75,11 @@ class Settings:
     work: Path
     batch_size: int
     variants: tuple[str, ...] = VARIANTS
+    tables: tuple[str, ...] = TABLES
+    scenarios: tuple[str, ...] = SCENARIOS
+    history: int = HISTORY_DAYS
     train_rows: int = 20_000
     seed: int = 7
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One timed run of one variant."""
-
-    rows: int
-    shape: str
-    model: str
-    variant: str
-    rep: int
-    seconds: float
-    predict_seconds: float | None
-    worker_peak_mib: float
-    workers_sum_mib: float
-    load1: float
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,24 @@ class BenchModel:
     folder: Path
     inputs: tuple[ModelInput, ...]
     positive: int
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What the variants of one (table, rows, shape, scenario, model) share.
+
+    `uris`: the model, then the shadow variant (s) scores with it, when it runs for this
+    model; `state`: the prepared tables a steady run starts from (None: a first run).
+    """
+
+    table: BenchTable
+    features: TableRef
+    rows: int
+    shape: str
+    scenario: str
+    kind: str
+    uris: tuple[str, ...]
+    state: State | None
 
 
 def download_bench_model(target: MlflowTarget, uri: str, spec: ModelSpec) -> BenchModel:
@@ -117,72 +135,122 @@ def bench_session(config: Config) -> SparkSession:
     return build_session(replace(config.spark, conf=conf), str(config.storage.root) + "/_wh")
 
 
-def run_bench(settings: Settings, progress: Callable[[str], None]) -> list[Measurement]:
+def run_bench(settings: Settings, progress: Callable[[str], None]) -> BenchResults:
     """Run every measurement of `settings`; return them in the order they ran."""
     if settings.work.exists():
         shutil.rmtree(settings.work)
     settings.work.mkdir(parents=True)
     config = bench_config(settings.work)
     spark = bench_session(config)
-    usecase = churn_usecase()
-    target = mlflow_target(config, usecase.name)
-    results: list[Measurement] = []
-    uris: dict[str, str] = {}
-    shadow = ""
-    for rows in settings.sizes:
-        for shape in settings.shapes:
-            ref = write_bench_features(spark, config, usecase, rows, shape, settings.seed)
-            progress(f"wrote {rows} rows, {shape} -> {ref}")
-            if not uris:
-                trained = models.register_models(
-                    spark.read.format("delta").load(str(ref.path)),
-                    usecase,
-                    target,
-                    settings.train_rows,
-                    settings.seed,
-                )
-                uris = {k: v for k, v in trained.items() if k in settings.models}
-                shadow = trained[SHADOW]
-                tree = download_bench_model(target, trained["tree"], usecase.model)
-                _warm_up(spark, usecase, target, settings, ref, tree)
-                progress("warmed up the JVM with one untimed run of (d)")
-            for kind, uri in uris.items():
-                pair = (uri, shadow) if kind == SHADOWED else (uri,)
-                results += _measure(
-                    spark, usecase, target, settings, ref, rows, shape, kind, pair, progress
-                )
+    results = BenchResults()
+    warmed = False
+    for name in settings.tables:
+        table = bench_table(name)
+        target = mlflow_target(config, table.usecase.name)
+        uris: dict[str, str] = {}
+        shadow = ""
+        for rows in settings.sizes:
+            for shape in settings.shapes:
+                ref = write_bench_features(spark, config, table, rows, shape, settings.seed)
+                progress(f"wrote {rows} rows of {name}, {shape} -> {ref}")
+                if not uris:
+                    trained = models.register_models(
+                        spark.read.format("delta").load(str(ref.path)),
+                        table.usecase,
+                        target,
+                        settings.train_rows,
+                        settings.seed,
+                        name,
+                    )
+                    uris = {k: v for k, v in trained.items() if k in settings.models}
+                    shadow = trained[SHADOW]
+                    if not warmed:
+                        tree = download_bench_model(target, trained["tree"], table.usecase.model)
+                        _warm_up(spark, table.usecase, target, settings, ref, tree)
+                        progress("warmed up the JVM with one untimed run of (d)")
+                        warmed = True
+                state = None
+                if "steady" in settings.scenarios:
+                    folder = settings.work / f"state_{name}_{shape}"
+                    started = time.perf_counter()
+                    state = prepare_state(
+                        spark, ref, table.usecase, data.AS_OF, settings.history, folder
+                    )
+                    took = time.perf_counter() - started
+                    progress(
+                        f"prepared {settings.history} dates of scores in {took:.0f} s -> {folder}"
+                    )
+                for scenario in settings.scenarios:
+                    for kind, uri in uris.items():
+                        pair = (uri, shadow) if kind == SHADOWED else (uri,)
+                        prepared = state if scenario == "steady" else None
+                        cell = Cell(table, ref, rows, shape, scenario, kind, pair, prepared)
+                        _measure(spark, target, settings, cell, results, progress)
     return results
+
+
+def cell_variants(settings: Settings, cell: Cell) -> tuple[str, ...]:
+    """The variants that run in `cell`, in order: those asked for; (s) only with a shadow;
+    (c), which writes no table, only in the first scenario asked for."""
+    return tuple(
+        v
+        for v in VARIANTS
+        if v in settings.variants
+        and (v != "s" or len(cell.uris) > 1)
+        and (v != "c" or cell.scenario == settings.scenarios[0])
+    )
 
 
 def _measure(
     spark: SparkSession,
-    usecase: UseCase,
     target: MlflowTarget,
     settings: Settings,
-    features: TableRef,
-    rows: int,
-    shape: str,
-    kind: str,
-    uris: tuple[str, ...],
+    cell: Cell,
+    results: BenchResults,
     progress: Callable[[str], None],
-) -> list[Measurement]:
-    """Every repetition of the variants on one table and model (`uris`: the model, then the
-    shadow variant (s) scores with it, when it runs for this model)."""
-    model = download_bench_model(target, uris[0], usecase.model)
-    out: list[Measurement] = []
+) -> None:
+    """Every repetition of the variants of one cell; then, per repetition, (a) against (n)."""
+    usecase = cell.table.usecase
+    model = download_bench_model(target, cell.uris[0], usecase.model)
+    chosen = cell_variants(settings, cell)
     for rep in range(settings.reps):
-        chosen = tuple(
-            v for v in VARIANTS if v in settings.variants and (v != "s" or len(uris) > 1)
-        )
         order = chosen if rep % 2 == 0 else tuple(reversed(chosen))
+        jobs = {}
         for variant in order:
-            job = fresh_job(settings, usecase, variant, features, target, model)
+            job = fresh_job(settings, usecase, variant, cell.features, target, model, cell.state)
             if variant == "s":
-                job = replace(job, request=replace(job.request, shadow=uris[1:]))
+                job = replace(job, request=replace(job.request, shadow=cell.uris[1:]))
+            jobs[variant] = job
             measured = _timed(spark, job, variant, model.folder, usecase.folder, settings.work)
-            out.append(Measurement(rows, shape, kind, variant, rep, *measured, os.getloadavg()[0]))
-            progress(json.dumps(asdict(out[-1])))
-    return out
+            found = Measurement(
+                cell.rows,
+                cell.shape,
+                cell.kind,
+                variant,
+                rep,
+                *measured,
+                os.getloadavg()[0],
+                cell.table.name,
+                cell.scenario,
+            )
+            results.measurements.append(found)
+            progress(json.dumps(asdict(found)))
+        if COMPILED in jobs and NATIVE in jobs:
+            parity = compare_jobs(spark, jobs[COMPILED], jobs[NATIVE])
+            check = ParityCheck(
+                cell.rows, cell.table.name, cell.scenario, cell.shape, cell.kind, rep, parity
+            )
+            results.parity.append(check)
+            progress(f"compiled parity {cell.table.name} {cell.scenario}: {parity.describe()}")
+
+
+def compare_jobs(spark: SparkSession, left: variants.Job, right: variants.Job) -> ScoreParity:
+    """The run date's `scores` slices of two finished jobs, compared row by row (untimed)."""
+    slices = [
+        io.read_table(spark, job.tables["scores"]).where(F.col(AS_OF_DATE) == F.lit(job.run_date))
+        for job in (left, right)
+    ]
+    return compare_slices(slices[0], slices[1], left.keys)
 
 
 def fresh_job(
@@ -192,18 +260,30 @@ def fresh_job(
     features: TableRef,
     target: MlflowTarget,
     model: BenchModel,
+    state: State | None = None,
 ) -> variants.Job:
-    """A scoring of `features` by `model` into `scores_<name>` / `current_<name>` (and, for a
-    row the model cannot score, `errors_<name>`) of the work folder.
+    """A scoring of `features` by `model` into `scores` / `scores_current` (and, for a row
+    the model cannot score, `score_errors`) of the work folder, named after `name`.
 
-    Keys, outputs and the MERGE are the use case's (`variants.score_request`). The output
-    tables are removed first, so every timed run writes fresh tables.
+    Keys, outputs and the MERGE are the use case's (`variants.score_request`). Without a
+    `state`, the output tables (`scores_<name>`, ...) are removed first, so every timed run
+    writes fresh tables. With one, the run gets its own copy of the prepared `scores` and
+    `scores_current` under `steady/<name>/<n>/` (a new folder each time, so no Delta log
+    cached for an earlier table at that path is read); the previous copy is removed.
     """
-    scores = TableRef("scores", path=str(settings.work / f"scores_{name}"))
-    current = TableRef("scores_current", path=str(settings.work / f"current_{name}"))
-    errors = TableRef("score_errors", path=str(settings.work / f"errors_{name}"))
+    folder = settings.work
+    if state is not None:
+        shutil.rmtree(settings.work / "steady" / name, ignore_errors=True)
+        folder = settings.work / "steady" / name / str(time.time_ns())
+        folder.mkdir(parents=True)
+    scores = TableRef("scores", path=str(folder / f"scores_{name}"))
+    current = TableRef("scores_current", path=str(folder / f"current_{name}"))
+    errors = TableRef("score_errors", path=str(folder / f"errors_{name}"))
     for ref in (scores, current, errors):
         _remove(ref)
+    if state is not None:
+        clone_table(state.scores, Path(str(scores.path)))
+        clone_table(state.current, Path(str(current.path)))
     tables = Tables(
         usecase.name,
         {"features": features, "scores": scores, "scores_current": current, "score_errors": errors},
@@ -215,14 +295,13 @@ def fresh_job(
 
 
 def write_bench_features(
-    spark: SparkSession, config: Config, usecase: UseCase, rows: int, shape: str, seed: int
+    spark: SparkSession, config: Config, table: BenchTable, rows: int, shape: str, seed: int
 ) -> TableRef:
     """A fresh synthetic features table of `rows` rows in `shape`, its snapshot loaded."""
-    ref = _features_ref(config, shape)
+    ref = _features_ref(config, table.name, shape)
     _remove(ref)
-    schema = features_table_schema(usecase)
-    frame = data.synthetic_features(spark, schema, rows, SHAPES[shape], seed)
-    data.write_features(spark, frame, schema, ref)
+    frame = table.generate(spark, table.schema, rows, SHAPES[shape], seed)
+    data.write_features(spark, frame, table.schema, ref)
     _touch(spark, ref)
     return ref
 
@@ -304,9 +383,9 @@ def _in_process(
     return seconds, float(result["predict_seconds"]), result["peak_mib"], result["peak_mib"]
 
 
-def _features_ref(config: Config, shape: str) -> TableRef:
-    """Where the features table of a shape lives."""
-    return TableRef("features", path=f"{config.storage.root}/features_{shape}")
+def _features_ref(config: Config, table: str, shape: str) -> TableRef:
+    """Where the features table of a bench table and shape lives."""
+    return TableRef("features", path=f"{config.storage.root}/features_{table}_{shape}")
 
 
 def _remove(ref: TableRef) -> None:
@@ -323,8 +402,3 @@ def parse_sizes(text: str) -> tuple[int, ...]:
         factor = 1_000_000 if part.endswith("M") else 1_000 if part.endswith("K") else 1
         sizes.append(int(float(part.rstrip("MK")) * factor))
     return tuple(sizes)
-
-
-def as_rows(items: Sequence[Measurement]) -> list[dict[str, object]]:
-    """Measurements as plain dicts (for the JSON dump)."""
-    return [asdict(m) for m in items]

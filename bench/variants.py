@@ -1,6 +1,8 @@
-"""The timed ways to score one features partition (a, b, d and r here; c in inprocess.py).
+"""The timed ways to score one features partition (a, n, b, d and r here; c in inprocess.py).
 
-(a), (b) and (d) read the same partition at a pinned version, produce the same `scores`
+(a) is the score step as configured by default (`scoring.compiled: auto`: compiled tree
+inference where its parity gate passes); (n) the same step with `scoring.compiled: off`, the
+native model (`with_compiled`). (a), (n), (b) and (d) read the same partition at a pinned version, produce the same `scores`
 rows (keys, score, label, lineage), overwrite the same slice and MERGE it into their own
 `scores_current`, under the same Spark settings and Arrow batch size. Only the UDF differs:
 (a) our `run_score`; (b) `mlflow.pyfunc.spark_udf`; (d) an identity Arrow UDF (the floor).
@@ -12,9 +14,10 @@ The keys are the use case's entity and `as_of_date`; score and label follow its 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +37,8 @@ from scoring.score.step import ScoreRequest, run_score, write_scores
 from scoring.score.tables import Lineage, ScoresLayout
 from scoring.usecase import AS_OF_DATE, ModelSpec, UseCase
 
+#: The `ScoreRequest` field the score step takes `scoring.compiled` from (auto | off).
+COMPILED_FIELD = "compiled"
 # The string the churn pipelines' imputer puts in place of a missing category.
 MISSING_CATEGORY = "unknown"
 #: The reasons per row variant (r) asks for, as a use case would (`scoring.reasons.top_k`).
@@ -66,7 +71,8 @@ def score_request(usecase: UseCase, model_uri: str) -> ScoreRequest:
     """What (a) asks `run_score` for: the use case's model spec and entity, and the MERGE.
 
     Every variant feeds its `scores_current`, as a run of the serving alias does, although
-    the bench's models are named by version.
+    the bench's models are named by version. `scoring.compiled` is left at the step's
+    default (auto, as conf/base.yaml sets it).
     """
     return ScoreRequest(
         model_uri=model_uri,
@@ -76,6 +82,20 @@ def score_request(usecase: UseCase, model_uri: str) -> ScoreRequest:
         as_of_column=usecase.features.as_of_column,
         update_current=True,
     )
+
+
+def compiled_switch() -> bool:
+    """Whether the score step takes `scoring.compiled` (`ScoreRequest.compiled`); without
+    it there is one path, and (n) runs the same code as (a)."""
+    return COMPILED_FIELD in {f.name for f in fields(ScoreRequest)}
+
+
+def with_compiled(request: ScoreRequest, mode: str) -> ScoreRequest:
+    """`request` with `scoring.compiled` set to `mode` (auto | off), where the step has it."""
+    if not compiled_switch():
+        return request
+    change: dict[str, Any] = {COMPILED_FIELD: mode}
+    return replace(request, **change)
 
 
 def positive_index(model_dir: str | Path, spec: ModelSpec) -> int:
@@ -93,6 +113,12 @@ def positive_index(model_dir: str | Path, spec: ModelSpec) -> int:
 def ours(spark: SparkSession, job: Job, run_id: str) -> None:
     """(a) our score step, end to end."""
     run_score(spark, job.tables, job.target, job.request, job.run_date, run_id, job.batch_size)
+
+
+def native(spark: SparkSession, job: Job, run_id: str) -> None:
+    """(n) our score step with `scoring.compiled: off`: the native model, end to end."""
+    request = with_compiled(job.request, "off")
+    run_score(spark, job.tables, job.target, request, job.run_date, run_id, job.batch_size)
 
 
 def ours_with_reasons(spark: SparkSession, job: Job, run_id: str) -> None:

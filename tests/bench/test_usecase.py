@@ -1,4 +1,5 @@
-"""The bench scores the churn demo: its features table's schema and its scored tables' keys."""
+"""The bench scores the churn demo and an all-float table: their features tables' schemas and
+their scored tables' keys."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import types as T
 
-from bench.usecase import churn_usecase, features_table_schema, scores_layout
+from bench.usecase import churn_usecase, features_table_schema, floats_usecase, scores_layout
 from scoring.core.errors import UseCaseError
 
 
@@ -35,3 +36,10 @@ def test_a_use_case_that_is_not_a_binary_classifier_is_refused(tmp_path: Path):
         (tmp_path / name).symlink_to(demo / name)
     with pytest.raises(UseCaseError, match=r"model\.task.*binary"):
         churn_usecase(tmp_path)
+
+
+def test_the_all_float_table_is_the_users_own_entity_date_and_twenty_doubles():
+    schema = features_table_schema(floats_usecase())
+    assert schema.fieldNames() == ["entity_id", "as_of_date", *(f"f{i:02d}" for i in range(1, 21))]
+    assert {type(f.dataType) for f in schema.fields[2:]} == {T.DoubleType}
+    assert scores_layout(floats_usecase()).keys == ("entity_id",)
