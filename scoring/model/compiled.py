@@ -136,7 +136,7 @@ class _Trees:
     model: Any  # treelite.Model
     kind: str
     columns: list[str] | None  # the bare model's inputs in its feature order; None: a plan
-    dtype: str  # "float32" | "float64": what the trees compare in
+    cast: str  # "float32" | "float64": what the native library rounds its inputs to
     post: str
     alpha: float
     classes: list[Any] | None  # None: regression
@@ -174,7 +174,8 @@ def compile_model(
             "inputs": list(names),
             "columns": trees.columns,
             "plan": plan.to_json() if plan is not None else None,
-            "dtype": trees.dtype,
+            "cast": trees.cast,
+            "dtype": str(trees.model.input_type),
             "nan_allowed": trees.nan_allowed,
             "classes": trees.classes,
             "positive_class_index": (
@@ -248,10 +249,10 @@ def _sklearn(model: Any, spec: ModelSpec, names: Sequence[str], bare: bool) -> _
         post = _HGB_LINKS.get(type(model._loss.link).__name__)
         if post is None:
             raise NotCompilable(f"{name}: link {type(model._loss.link).__name__} not supported")
-        dtype, nan_allowed = "float64", True
+        cast, nan_allowed = "float64", True
     else:
         post = _gradient_boosting_post(model) if name.startswith("GradientBoosting") else "identity"
-        dtype, nan_allowed = "float32", name.startswith(("RandomForest", "ExtraTrees"))
+        cast, nan_allowed = "float32", name.startswith(("RandomForest", "ExtraTrees"))
     classifier = name.endswith("Classifier")
     if classifier and getattr(model, "n_outputs_", 1) != 1:
         raise NotCompilable(f"{name}: multi-output classifiers are not compiled")
@@ -262,7 +263,7 @@ def _sklearn(model: Any, spec: ModelSpec, names: Sequence[str], bare: bool) -> _
         trees,
         f"sklearn.{name}",
         _columns(model, names, bare),
-        dtype,
+        cast,
         post,
         1.0,
         classes,
@@ -493,7 +494,10 @@ class CompiledPredictor:
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """The trees' input matrix: the plan's output, or the bare model's columns."""
         if self.plan is not None:
-            matrix = np.asarray(self.plan.transform(frame), dtype="float64")
+            try:
+                matrix = np.asarray(self.plan.transform(frame), dtype="float64")
+            except ValueError as exc:
+                raise ModelError(f"{self.where}: {exc}") from exc
         else:
             columns = self.description["columns"]
             missing = [c for c in columns if c not in frame.columns]
@@ -518,8 +522,9 @@ class CompiledPredictor:
         """The trees' raw outputs (n, outputs), in float64."""
         import tl2cgen
 
-        dtype = self.description["dtype"]
-        data = np.ascontiguousarray(matrix, dtype=dtype)
+        dtype = self.description["dtype"]  # the compiled code's input type
+        rounded = np.asarray(matrix, dtype=self.description["cast"])
+        data = np.ascontiguousarray(rounded, dtype=dtype)
         raw = self.library.predict(tl2cgen.DMatrix(data, dtype=dtype), pred_margin=True)
         return np.asarray(raw, dtype="float64").reshape(len(matrix), -1)
 
