@@ -283,8 +283,8 @@ _HGB_LINKS = {
 def _gradient_boosting_post(model: Any) -> str:
     """GradientBoosting's post-transform; only its log-loss classifier and default init."""
     name = type(model).__name__
-    if model.init not in (None, "zero") and not isinstance(model.init, str):
-        raise NotCompilable(f"{name}: a custom init estimator is not compiled")
+    if model.init is not None:
+        raise NotCompilable(f"{name}: init={model.init!r} is not compiled (the default only)")
     if name == "GradientBoostingRegressor":
         return "identity"
     if model.loss != "log_loss":
@@ -522,6 +522,9 @@ class CompiledPredictor:
         """The trees' raw outputs (n, outputs), in float64."""
         import tl2cgen
 
+        if len(matrix) == 0:  # TL2cgen refuses an empty matrix; an empty batch has no rows
+            width = int(np.max(np.atleast_1d(self.library.num_class)))
+            return np.empty((0, width), dtype="float64")
         dtype = self.description["dtype"]  # the compiled code's input type
         rounded = np.asarray(matrix, dtype=self.description["cast"])
         data = np.ascontiguousarray(rounded, dtype=dtype)

@@ -238,8 +238,9 @@ def test_xgboost_native_booster_reads_classes_as_positions(artifacts):
             Pipeline([("log", FunctionTransformer(np.log1p)), ("trees", LogisticRegression())]),
             "LogisticRegression",
         ),
+        (GradientBoostingClassifier(n_estimators=2, init="zero"), "init='zero'"),
     ],
-    ids=["linear", "hgb-categorical", "pipeline-of-linear"],
+    ids=["linear", "hgb-categorical", "pipeline-of-linear", "gb-zero-init"],
 )
 def test_a_model_it_does_not_handle_is_refused_by_name(model, named, tmp_path):
     inputs = TRAIN.fillna(0.0).abs()
@@ -369,6 +370,19 @@ def test_the_compiled_artifact_holds_no_pickle_and_loads_from_a_fresh_folder(art
     assert description["classes"] == ["high", "low", "mid"]
     assert description["inputs"] == NAMES
     assert parity(native, compiled, GOLDEN, "multiclass").ok
+
+
+def test_an_empty_batch_gives_empty_outputs(artifacts):
+    model = HistGradientBoostingClassifier(max_iter=3, random_state=0).fit(TRAIN, LABEL_Y)
+    compiled = compiled_of(
+        EstimatorPredictor(model, spec("multiclass")), artifacts / "empty", spec("multiclass")
+    )
+
+    outputs = compiled.predict(GOLDEN.head(0))
+
+    assert len(outputs) == 0
+    assert outputs.classes == ("high", "low", "mid")
+    assert outputs.probabilities is not None and outputs.probabilities.shape == (0, 3)
 
 
 def test_an_artifact_of_another_task_is_not_loaded(artifacts):
