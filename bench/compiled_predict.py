@@ -15,6 +15,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -123,17 +124,15 @@ def main() -> None:
             diff = np.abs(compiled.predict(frame).columns["score"] - expected).max()
             print(f"{name}: max |score diff| compiled vs native {diff:.3g}", flush=True)
             runs: dict[str, Callable[[], Any]] = {
-                "native": lambda native=native, frame=frame: native.predict(frame),
-                "tl2cgen .so": lambda compiled=compiled, frame=frame: compiled.predict(frame),
+                "native": partial(native.predict, frame),
+                "tl2cgen .so": partial(compiled.predict, frame),
             }
             if name != "pipeline":
                 trees = treelite.sklearn.import_model(model)
                 matrix = frame.to_numpy(dtype="float64")
                 if name == "rf":
                     matrix = matrix.astype("float32").astype("float64")
-                runs["treelite gtil"] = lambda trees=trees, matrix=matrix: treelite.gtil.predict(
-                    trees, matrix, nthread=1
-                )
+                runs["treelite gtil"] = partial(treelite.gtil.predict, trees, matrix, nthread=1)
             _report(name, len(frame), _best(args.reps, runs))
 
 
