@@ -128,9 +128,11 @@ def artifact_key(model_dir: Path) -> str:
     files = sorted(p for p in Path(model_dir).rglob("*") if p.is_file())
     for path in files:
         relative = path.relative_to(model_dir).as_posix().encode()
-        content = path.read_bytes()
         digest.update(len(relative).to_bytes(8, "big") + relative)
-        digest.update(len(content).to_bytes(8, "big") + content)
+        digest.update(path.stat().st_size.to_bytes(8, "big"))
+        with path.open("rb") as stream:  # in chunks: a model file can be large
+            for chunk in iter(functools.partial(stream.read, 1 << 20), b""):
+                digest.update(chunk)
     digest.update(_platform().encode())
     return digest.hexdigest()[:32]
 
