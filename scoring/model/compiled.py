@@ -7,14 +7,15 @@ preprocessing plan in front of the trees (`scoring.model.vectorised`, JSON, appl
 the task's classes and the post-transform, the versions and the key. Nothing is pickled.
 
 Why TL2cgen, measured single-threaded (the workers run one per core) on 1M rows of 20 float
-features (5 % NaN) with `bench/compiled_predict.py`, on a busy 2-core machine: on a
-100-iteration HistGradientBoosting classifier the compiled library runs at 0.87-1.31x
-scikit-learn's own predict, Treelite's interpreter (GTIL) at 0.31-0.47x; on a 100-tree
-random forest (depth 8) the library runs at 0.47-0.63x and GTIL at 0.16x, so a forest is
-better left native. The demo-like Pipeline (impute + one-hot + HistGradientBoosting) runs at
-1.69x native, most of it from the vectorised preprocessing. Thresholds are quantized (integer
-compares: +15 % over float compares) and gcc runs with -O1: as fast as -O3 here and half the
-compile time (a 41k-node forest: 48 s against 99 s on 2 cores; the HistGradientBoosting: 7 s).
+features (5 % NaN) with `bench/compiled_predict.py`, on a shared 2-core machine (load 4-9):
+on a 100-iteration HistGradientBoosting classifier the compiled library runs at 0.87-1.31x
+scikit-learn's own predict (1.24x in the quietest run), Treelite's interpreter (GTIL) at
+0.31-0.47x; on a 100-tree random forest (depth 8) the library runs at 0.47-0.68x and GTIL at
+0.16-0.28x, so a forest is better left native. The demo-like Pipeline (impute + one-hot +
+HistGradientBoosting) runs at 1.61-1.69x native, most of it from the vectorised
+preprocessing. Thresholds are quantized (integer compares: +15 % over float compares) and gcc
+runs with -O1: as fast as -O3 here at about half the compile time (the 41k-node forest: 31-48 s
+against 99 s on 2 cores; the HistGradientBoosting: 3-7 s).
 
 The compiled model returns margins; the post-transform (sigmoid, softmax, exp) is applied
 here in float64 with the functions scikit-learn uses (scipy's `expit`), so a HistGradient-
