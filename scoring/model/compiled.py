@@ -208,6 +208,39 @@ def compile_model(
     return out_dir
 
 
+#: Tree models compiled and still left native by default, with the measurement that says why
+#: (`worth_compiling`): the compiled code is slower, or never within the gate's 1e-12.
+NOT_WORTH = {
+    "RandomForestClassifier": "a compiled random forest predicted at 0.47-0.68x the native "
+    "speed (bench/compiled_predict.py)",
+    "RandomForestRegressor": "a compiled random forest predicted at 0.47-0.68x the native "
+    "speed (bench/compiled_predict.py)",
+    "ExtraTreesClassifier": "compiled extra trees, like a random forest, predict slower than "
+    "native (bench/compiled_predict.py)",
+    "ExtraTreesRegressor": "compiled extra trees, like a random forest, predict slower than "
+    "native (bench/compiled_predict.py)",
+    "xgboost": "XGBoost adds its trees in float32 in another order than the compiled code: "
+    "outputs differ by 1e-7 to 2e-6, never within the parity gate's 1e-12",
+}
+
+
+def worth_compiling(predictor: Predictor) -> None:
+    """Refuse, before any compile, a tree model the score step leaves native by measurement
+    (`NOT_WORTH`); `compile_model` itself still compiles them (the tests and the bench do).
+
+    Raises:
+        NotCompilable: naming the model and the measurement.
+    """
+    model, kind, _ = _unwrap(predictor)
+    if type(model).__name__ == "Pipeline":
+        model = model.steps[-1][1]
+    name = type(model).__name__
+    module = type(model).__module__.split(".")[0]
+    for key in (name, kind, module):
+        if key in NOT_WORTH:
+            raise NotCompilable(f"{module}.{name} is left native: {NOT_WORTH[key]}")
+
+
 def _unwrap(predictor: Predictor) -> tuple[Any, str, ModelSpec]:
     """The model object inside a predictor, its library kind and the use case's spec."""
     if isinstance(predictor, BoosterPredictor):

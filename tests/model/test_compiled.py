@@ -37,6 +37,7 @@ from scoring.model.compiled import (
     compile_model,
     load_compiled,
     parity,
+    worth_compiling,
 )
 from scoring.model.predictors import BoosterPredictor, EstimatorPredictor, Predictor
 from scoring.usecase.spec import ModelSpec
@@ -454,3 +455,17 @@ def test_the_platform_names_the_compiler_and_the_library_versions():
     assert f"treelite{treelite.__version__}" in platform
     assert f"tl2cgen{tl2cgen.__version__}" in platform
     assert "-gcc" in platform and "-py3." in platform
+
+
+def test_the_score_step_leaves_forests_and_xgboost_native_by_measurement():
+    forest = RandomForestClassifier(3, max_depth=3, random_state=0).fit(TRAIN, BINARY_Y)
+    piped = Pipeline([("scale", StandardScaler()), ("trees", forest)]).fit(TRAIN, BINARY_Y)
+    for model in (forest, piped):
+        with pytest.raises(NotCompilable, match=r"RandomForestClassifier is left native: .*0\.47"):
+            worth_compiling(EstimatorPredictor(model, spec("binary")))
+    boosted = HistGradientBoostingClassifier(max_iter=3).fit(TRAIN, BINARY_Y)
+    worth_compiling(EstimatorPredictor(boosted, spec("binary")))  # compiled: no refusal
+    xgboost = pytest.importorskip("xgboost")
+    model = xgboost.XGBClassifier(n_estimators=2).fit(TRAIN, BINARY_Y)
+    with pytest.raises(NotCompilable, match=r"XGBClassifier is left native: XGBoost adds"):
+        worth_compiling(EstimatorPredictor(model, spec("binary")))
