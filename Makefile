@@ -89,8 +89,14 @@ run: setup
 $(ENV_ARCHIVE): $(STAMPS)/venv pyproject.toml constraints.txt deploy/build.py
 	$(PY) deploy/build.py --dist dist --python $(ENV_PYTHON)
 
-test: setup $(ENV_ARCHIVE) $(STAMPS)/chromium
+test: setup $(ENV_ARCHIVE) $(STAMPS)/chromium $(STAMPS)/gcc
 	$(PY) -m pytest
+
+# gcc compiles tree models for the compiled scoring path (docs/scoring.md, "Compiled tree
+# inference"; without it the native model scores); tests/score/test_compiled.py needs it.
+$(STAMPS)/gcc:
+	command -v gcc >/dev/null || (apt-get update -q && apt-get install -y -q --no-install-recommends gcc libc6-dev)
+	mkdir -p $(STAMPS) && touch $@
 
 # Debian's headless Chromium: tests/monitor/test_report_browser.py renders the monitoring
 # report in it, and `make screenshot` draws the README's picture with it. Installed with

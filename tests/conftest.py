@@ -3,6 +3,7 @@ churn demo as a loaded use case; a trained demo model."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,22 @@ from scoring.usecase import UseCase, load_usecase
 
 ROOT = Path(__file__).resolve().parents[1]
 CHURN_DIR = ROOT / "examples" / "churn"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Compiled tree artifacts of this test run in a folder of its own, never in the user's
+    cache (`scoring.score.gate`); the test processes and the CLI runs they start share it."""
+    from scoring.score.gate import CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("compiled-cache")
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = before
 
 
 def make_config(root: Path, *overrides: str) -> Config:

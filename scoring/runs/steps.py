@@ -311,6 +311,7 @@ def score_request(
         usecase_code=code_fingerprint(usecase.folder),
         reasons_top_k=config.scoring.reasons.top_k,
         shadow=tuple(shadow),
+        compiled=config.scoring.compiled,
     )
 
 

@@ -51,6 +51,7 @@ from scoring.model.signature import bind_inputs, check_inputs, model_inputs
 from scoring.model.tasks import outputs_contract
 from scoring.monitor.baseline import download_baseline
 from scoring.runs.result import StepResult
+from scoring.score import gate
 from scoring.score.budget import (
     ErrorBudget,
     ErrorCount,
@@ -58,6 +59,7 @@ from scoring.score.budget import (
     Settlement,
     count_columns,
 )
+from scoring.score.gate import Choice
 from scoring.score.guard import OUTPUT_PROBLEMS, guarded_predict
 from scoring.score.tables import (
     NEWER_SCORE,
@@ -106,6 +108,7 @@ class ScoreRequest:
     usecase_code: str | None = None  # the use case folder's fingerprint, recorded in commits
     reasons_top_k: int = 0  # scoring.reasons.top_k: reason codes per row; 0 is off
     shadow: tuple[str, ...] = ()  # model URIs scored in the same pass (`resolve_models`)
+    compiled: str = "auto"  # scoring.compiled: auto | off (`scoring.score.gate`)
 
     def feeds_current(self, model: ResolvedModel) -> bool:
         """Whether this run's slice goes into `scores_current` (decision systems read it)."""
@@ -252,8 +255,20 @@ def _result(
             "shadow_error_rows": {
                 request.shadow_key(models[i]): counts[i].bad for i in range(1, len(models))
             },
+            "compiled": {
+                request.shadow_key(m): c.detail
+                for m, c in zip(models, scoring.compiled, strict=True)
+            },
         },
-        warnings=(*scoring.skipped, *settle.warnings),
+        warnings=(
+            *scoring.skipped,
+            *(
+                f"{m.pinned_uri} {c.detail}"
+                for m, c in zip(models, scoring.compiled, strict=True)
+                if c.warning
+            ),
+            *settle.warnings,
+        ),
     )
 
 
@@ -301,6 +316,7 @@ class Scoring:
     keys: tuple[str, ...]
     models: tuple[ResolvedModel, ...]  # the models scored, the requested one first
     skipped: tuple[str, ...] = ()  # a line per shadow that failed its checks, not scored
+    compiled: tuple[Choice, ...] = ()  # per model: compiled or native, and why
 
 
 def score_features(
@@ -327,6 +343,7 @@ def score_features(
     shipped: list[ShippedModel] = []
     skipped: list[str] = []
     plans: list[ReasonsPlan | None] = []
+    choices: list[Choice] = []
     for index, candidate in enumerate(models):
         try:
             ship = _shipped(spark, target, candidate, request.spec)
@@ -338,15 +355,19 @@ def score_features(
             skipped.append(f"shadow {candidate.requested_uri} was not scored: {exc}")
             log.warning("%s", skipped[-1])
             continue
+        ship, choice = gate.choose(spark, target, candidate, ship, features, request.compiled)
         kept.append(candidate)
         shipped.append(ship)
         plans.append(plan)
+        choices.append(choice)
     entity = tuple(features.schema[k] for k in request.entity)
     layout = ScoresLayout(entity, request.spec.task, reasons=request.reasons_top_k > 0)
     keyed = features.withColumnRenamed(request.as_of_column, AS_OF_DATE)
     keys = (*request.entity, AS_OF_DATE)
     scored = score_frame(keyed, shipped, keys, error_limit=error_limit, reasons=plans)
-    return Scoring(scored, layout, tuple(shipped), keyed, keys, tuple(kept), tuple(skipped))
+    return Scoring(
+        scored, layout, tuple(shipped), keyed, keys, tuple(kept), tuple(skipped), tuple(choices)
+    )
 
 
 def write_scores(

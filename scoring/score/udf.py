@@ -20,7 +20,8 @@ Several models (the serving alias and its shadows) are scored in the same pass: 
 batch is read once and goes through every model (`score_batch`), one output batch per model.
 
 Set `SCORING_MODEL_LOAD_LOG=<folder>` on the driver to make each worker append
-`load <pid> <name>/<version>` / `batch <pid> <rows> <name>/<version>` lines to
+`load <pid> <name>/<version> <how>` / `batch <pid> <rows> <name>/<version> <how>` lines (how:
+`compiled` or `native`) to
 `<folder>/model-loads.log` (used by the tests to prove that loads happen once per worker
 and model, not per batch).
 """
@@ -33,6 +34,7 @@ import shutil
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -69,11 +71,14 @@ class ShippedModel:
     spec: ModelSpec
     load_log: str | None = None
     local_dir: str | None = None  # the driver's copy
+    # The compiled artifact's shipped zip (`scoring.score.gate`): set, the workers score with
+    # it; None, with the native model.
+    compiled_file: str | None = None
 
     @property
     def key(self) -> str:
         """The worker cache key: the unique shipped folder name and how it is read."""
-        return f"{self.file_name}|{self.spec!r}"
+        return f"{self.file_name}|{self.compiled_file}|{self.spec!r}"
 
 
 def already_shipped(
@@ -157,7 +162,11 @@ def score_frame(
         for batch in batches:
             scorers = zip(models, predictors, plans, strict=True)
             for index, (model, predictor, plan) in enumerate(scorers):
-                _log(model, f"batch {os.getpid()} {batch.num_rows} {model.name}/{model.version}")
+                how = "compiled" if model.compiled_file is not None else "native"
+                _log(
+                    model,
+                    f"batch {os.getpid()} {batch.num_rows} {model.name}/{model.version} {how}",
+                )
                 position = pa.array(np.full(batch.num_rows, index, dtype="int32"))
                 yield pa.RecordBatch.from_arrays(
                     [
@@ -194,6 +203,8 @@ def score_batch(
         errors = pa.array(guarded.errors, pa.string())
     else:  # the happy path: two null columns, nothing looked at row by row
         input_json = errors = pa.nulls(batch.num_rows, pa.string())
+    if reasons is not None and shipped.compiled_file is not None:
+        predictor = _cached_predictor(replace(shipped, compiled_file=None))  # explained natively
     explained = batch_reasons(reasons, shipped.key, predictor, frame, batch, guarded.errors)
     return [*guarded.arrays, *explained, errors, input_json]
 
@@ -214,9 +225,16 @@ def _cached_predictor(shipped: ShippedModel) -> Predictor:
     """This worker's predictor for `shipped`, loaded on first use only."""
     predictor = _LOADED.get(shipped.key)
     if predictor is None:
-        predictor = load_predictor(SparkFiles.get(shipped.file_name), shipped.spec)
+        if shipped.compiled_file is not None:
+            from scoring.model.compiled import load_compiled
+
+            folder = Path(SparkFiles.get(shipped.compiled_file))
+            predictor = load_compiled(folder, shipped.spec)
+        else:
+            predictor = load_predictor(SparkFiles.get(shipped.file_name), shipped.spec)
         _LOADED[shipped.key] = predictor
-        _log(shipped, f"load {os.getpid()} {shipped.name}/{shipped.version}")
+        how = "compiled" if shipped.compiled_file is not None else "native"
+        _log(shipped, f"load {os.getpid()} {shipped.name}/{shipped.version} {how}")
     return predictor
 
 
