@@ -191,11 +191,13 @@ OPTIONS: dict[str, Callable[[Write], float]] = {
 }
 
 
-def prepare(spark: SparkSession, layout: ScoresLayout, source: DataFrame, args: Any) -> Path:
+def prepare(
+    spark: SparkSession, layout: ScoresLayout, source: DataFrame, args: Any, scenarios: list[str]
+) -> Path:
     """Templates of both tables for each scenario under `work/templates/<scenario>`."""
     root = Path(args.work) / "templates"
     shutil.rmtree(root, ignore_errors=True)
-    for scenario in SCENARIOS:
+    for scenario in scenarios:
         scores = TableRef("scores", path=str(root / scenario / "scores"))
         current = TableRef("scores_current", path=str(root / scenario / "scores_current"))
         io.ensure_table(spark, scores, layout.table_spec(current=False))
@@ -230,18 +232,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", default="4M", help="entities (default 4M)")
     parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
     parser.add_argument("--history", type=int, default=2, help="earlier dates in scores")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument(
+        "--scenarios", default=",".join(SCENARIOS), help="comma-separated (default: all three)"
+    )
     parser.add_argument("--work", type=Path, default=Path("bench/.work/write"))
     args = parser.parse_args(argv)
     (args.rows_n,) = parse_sizes(args.rows)
     args.work = args.work.resolve()
     scenarios = [s.strip() for s in args.scenarios.split(",")]
+    unknown = sorted(set(scenarios) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"--scenarios: unknown {unknown}; choose from {', '.join(SCENARIOS)}")
     spark = bench_session(bench_config(args.work))
     layout = scores_layout(churn_usecase())
     source_path = str(args.work / "source.parquet")
     scored_rows(spark, layout, args.rows_n, 7).write.mode("overwrite").parquet(source_path)
     source = spark.read.parquet(source_path)
-    templates = prepare(spark, layout, source, args)
+    templates = prepare(spark, layout, source, args, scenarios)
     names = list(OPTIONS)
     seconds: dict[tuple[str, str], list[tuple[float, float]]] = {}
     loads: list[float] = []
