@@ -167,31 +167,16 @@ def test_lightgbm_booster_and_classifier_compile_to_native_outputs(artifacts):
     lightgbm = pytest.importorskip("lightgbm")
     params = {"n_estimators": 6, "num_leaves": 7, "min_child_samples": 5, "verbose": -1}
     classifier = lightgbm.LGBMClassifier(**params).fit(TRAIN, LABEL_Y)
-    native: Predictor = EstimatorPredictor(classifier, spec("multiclass"))
-    gate = parity(
-        native,
-        compiled_of(native, artifacts / "lgbm-multi", spec("multiclass")),
-        GOLDEN,
-        "multiclass",
-    )
-    assert gate.ok, gate.describe()
-
-    booster = lightgbm.LGBMRegressor(**params).fit(TRAIN, VALUE_Y).booster_
-    native = BoosterPredictor(booster, spec("regression"), "lightgbm")
-    gate = parity(
-        native,
-        compiled_of(native, artifacts / "lgbm-reg", spec("regression")),
-        GOLDEN,
-        "regression",
-    )
-    assert gate.ok, gate.describe()
-
-    booster = lightgbm.LGBMClassifier(**params).fit(TRAIN, BINARY_Y).booster_
-    native = BoosterPredictor(booster, spec("binary"), "lightgbm")
-    gate = parity(
-        native, compiled_of(native, artifacts / "lgbm-binary", spec("binary")), GOLDEN, "binary"
-    )
-    assert gate.ok, gate.describe()
+    regressor = lightgbm.LGBMRegressor(**params).fit(TRAIN, VALUE_Y).booster_
+    binary = lightgbm.LGBMClassifier(**params).fit(TRAIN, BINARY_Y).booster_
+    cases: list[tuple[str, Predictor, str]] = [
+        ("lgbm-multi", EstimatorPredictor(classifier, spec("multiclass")), "multiclass"),
+        ("lgbm-reg", BoosterPredictor(regressor, spec("regression"), "lightgbm"), "regression"),
+        ("lgbm-binary", BoosterPredictor(binary, spec("binary"), "lightgbm"), "binary"),
+    ]
+    for name, native, task in cases:
+        gate = parity(native, compiled_of(native, artifacts / name, spec(task)), GOLDEN, task)
+        assert gate.ok, f"{name}: {gate.describe()}"
 
 
 def test_xgboost_compiles_within_float32_and_the_gate_refuses_it_at_1e_12(artifacts):
