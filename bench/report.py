@@ -11,7 +11,6 @@ from statistics import median
 from bench.parity import TOLERANCE
 from bench.results import BenchResults, Measurement, ParityCheck
 from bench.run import SHADOW, SHADOWED
-from bench.variants import compiled_switch
 
 SUMMARY_COLUMNS = (
     "rows",
@@ -278,15 +277,9 @@ def raw_rows(measurements: Sequence[Measurement]) -> list[dict[str, str]]:
 def measured_section(results: BenchResults, command: str, batch_size: int) -> str:
     """The generated part of RESULTS.md."""
     measurements = results.measurements
-    switch = (
-        ""
-        if compiled_switch()
-        else "Note: this build's score step has no `scoring.compiled` switch "
-        "(`ScoreRequest.compiled`), so (n) ran the same code as (a).\n\n"
-    )
     return (
         f"Command: `{command}` (Arrow batch {batch_size:,} rows; best of the repetitions)\n\n"
-        f"Machine: {machine()}\n\n{switch}"
+        f"Machine: {machine()}\n\n"
         f"### Summary\n\n{markdown(summary_rows(measurements, results.parity))}\n"
         f"### Compiled parity: (a) against (n), every row, every repetition\n\n"
         f"{markdown(parity_rows(results.parity))}\n"

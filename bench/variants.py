@@ -14,10 +14,9 @@ The keys are the use case's entity and `as_of_date`; score and label follow its 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -37,8 +36,6 @@ from scoring.score.step import ScoreRequest, run_score, write_scores
 from scoring.score.tables import Lineage, ScoresLayout
 from scoring.usecase import AS_OF_DATE, ModelSpec, UseCase
 
-#: The `ScoreRequest` field the score step takes `scoring.compiled` from (auto | off).
-COMPILED_FIELD = "compiled"
 # The string the churn pipelines' imputer puts in place of a missing category.
 MISSING_CATEGORY = "unknown"
 #: The reasons per row variant (r) asks for, as a use case would (`scoring.reasons.top_k`).
@@ -84,18 +81,9 @@ def score_request(usecase: UseCase, model_uri: str) -> ScoreRequest:
     )
 
 
-def compiled_switch() -> bool:
-    """Whether the score step takes `scoring.compiled` (`ScoreRequest.compiled`); without
-    it there is one path, and (n) runs the same code as (a)."""
-    return COMPILED_FIELD in {f.name for f in fields(ScoreRequest)}
-
-
 def with_compiled(request: ScoreRequest, mode: str) -> ScoreRequest:
-    """`request` with `scoring.compiled` set to `mode` (auto | off), where the step has it."""
-    if not compiled_switch():
-        return request
-    change: dict[str, Any] = {COMPILED_FIELD: mode}
-    return replace(request, **change)
+    """`request` with `scoring.compiled` set to `mode` (auto | off)."""
+    return replace(request, compiled=mode)
 
 
 def positive_index(model_dir: str | Path, spec: ModelSpec) -> int:
