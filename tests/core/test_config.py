@@ -31,7 +31,8 @@ tables: {}
 mlflow:
   {tracking_uri: null, registry_uri: null, artifact_root: null, experiment: "e-{usecase}",
    model_name_prefix: null, request_timeout_seconds: 10, request_max_retries: 2}
-scoring: {batch_size: 100, max_error_rows: 0, max_error_share: 0.0, reasons: {top_k: 0}}
+scoring:
+  {batch_size: 100, max_error_rows: 0, max_error_share: 0.0, reasons: {top_k: 0}, compiled: auto}
 training: {baseline_max_rows: 1000, seed: 7, holdout_share: 0.2}
 logging: {level: INFO, json: false}
 ingest:
