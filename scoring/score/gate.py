@@ -35,11 +35,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 
 from scoring.core.errors import ModelError, NotCompilable, ScoringError
 from scoring.model import compiled
+from scoring.model.predictors import Predictor
 from scoring.model.registry import MlflowTarget, ResolvedModel, configure_mlflow
 from scoring.model.signature import bind_inputs
 from scoring.score.udf import ShippedModel, driver_predictor
@@ -69,11 +69,12 @@ def choose(
     target: MlflowTarget,
     model: ResolvedModel,
     shipped: ShippedModel,
-    features: DataFrame,
+    sample: pd.DataFrame,
     mode: str,
 ) -> tuple[ShippedModel, Choice]:
     """`shipped` with its compiled artifact when `mode` is auto and the gate passes, and the
-    choice; unchanged, with the reason, otherwise. Runs on the driver before scoring."""
+    choice; unchanged, with the reason, otherwise. Runs on the driver before scoring;
+    `sample`: the run's driver sample of the features (`GOLDEN_ROWS` rows)."""
     if mode == OFF:
         return shipped, Choice(False, "native: scoring.compiled is off")
     native = driver_predictor(shipped)
@@ -81,7 +82,8 @@ def choose(
     try:
         compiled.worth_compiling(native)
         key = compiled.artifact_key(Path(_local(shipped)))
-        folder, origin = artifact(target, model, shipped, names, key)
+        trusted = shipped.spec.allow_pickled_code
+        folder, origin = artifact(target, model, native, names, key, trusted)
         candidate = compiled.load_compiled(folder, shipped.spec)
     except NotCompilable as exc:
         log.info("%s scores natively: %s", model.pinned_uri, exc)
@@ -90,7 +92,7 @@ def choose(
         detail = f"native: compiling failed: {type(exc).__name__}: {exc}"
         log.warning("%s scores natively: %s", model.pinned_uri, detail, exc_info=True)
         return shipped, Choice(False, detail, warning=True)
-    golden = golden_sample(target, model, shipped, features)
+    golden = golden_sample(target, model, shipped, sample)
     try:
         gate = compiled.parity(native, candidate, golden, shipped.spec.task)
     except Exception as exc:  # a golden row either model raises on: no evidence, native
@@ -110,13 +112,14 @@ def choose(
 def artifact(
     target: MlflowTarget,
     model: ResolvedModel,
-    shipped: ShippedModel,
+    native: Predictor,
     names: list[str],
     key: str,
+    trust_registry: bool,
 ) -> tuple[Path, str]:
     """The model version's compiled artifact folder (`key`: `compiled.artifact_key`) and where
-    it came from: this machine's cache, the version's run artifacts, or compiled now (then
-    stored in both).
+    it came from: this machine's cache, the version's run artifacts (only with
+    `trust_registry`), or compiled from `native` now (then stored in both).
 
     Raises:
         NotCompilable: the model is not one the compiled path handles.
@@ -126,30 +129,27 @@ def artifact(
         return cached, f"cached artifact {key}"
     # A library from the registry is code its writers chose: loaded only from a registry
     # trusted to run code (model.allow_pickled_code), like a pickled model.
-    stored = _download(target, model, key) if shipped.spec.allow_pickled_code else None
+    stored = _download(target, model, key) if trust_registry else None
     if stored is not None:
         into_cache(stored, cached)
         return cached, f"artifact {key} of run {model.run_id}"
     built = Path(tempfile.mkdtemp(prefix="scoring-compiled-")) / key
-    compiled.compile_model(driver_predictor(shipped), names, built, key=key)
+    compiled.compile_model(native, names, built, key=key)
     _upload(target, model, key, built)
     into_cache(built, cached)
     return cached, f"compiled now as {key}"
 
 
 def golden_sample(
-    target: MlflowTarget, model: ResolvedModel, shipped: ShippedModel, features: DataFrame
+    target: MlflowTarget, model: ResolvedModel, shipped: ShippedModel, sample: pd.DataFrame
 ) -> pd.DataFrame:
-    """The gate's rows: the first `GOLDEN_ROWS` of the features being scored, then up to as
-    many of the version's baseline (the training distribution; skipped when the version has
-    none, with an INFO line), bound to the model's inputs."""
+    """The gate's rows: the run's driver sample of the features being scored (the first
+    `GOLDEN_ROWS`), then up to as many of the version's baseline (the training distribution;
+    skipped when the version has none, with an INFO line), bound to the model's inputs."""
     from scoring.monitor.baseline import download_baseline
 
     names = [i.name for i in shipped.inputs]
-    # The driver takes a bounded sample (GOLDEN_ROWS rows) to check the model on: not the
-    # scoring path, which stays in the executors.
-    rows = features.select(*[F.col(n) for n in names]).limit(GOLDEN_ROWS).toPandas()
-    frames = [bind_inputs(rows, shipped.inputs)]
+    frames = [bind_inputs(sample[names], shipped.inputs)]
     try:
         path = download_baseline(
             target.tracking_uri, target.registry_uri, model.name, model.version

@@ -59,7 +59,6 @@ from scoring.score.budget import (
     Settlement,
     count_columns,
 )
-from scoring.score.gate import Choice
 from scoring.score.guard import OUTPUT_PROBLEMS, guarded_predict
 from scoring.score.tables import (
     NEWER_SCORE,
@@ -316,7 +315,7 @@ class Scoring:
     keys: tuple[str, ...]
     models: tuple[ResolvedModel, ...]  # the models scored, the requested one first
     skipped: tuple[str, ...] = ()  # a line per shadow that failed its checks, not scored
-    compiled: tuple[Choice, ...] = ()  # per model: compiled or native, and why
+    compiled: tuple[gate.Choice, ...] = ()  # per model: compiled or native, and why
 
 
 def score_features(
@@ -343,11 +342,15 @@ def score_features(
     shipped: list[ShippedModel] = []
     skipped: list[str] = []
     plans: list[ReasonsPlan | None] = []
-    choices: list[Choice] = []
+    choices: list[gate.Choice] = []
+    # One bounded driver sample for every model's checks and, with the compiled path on,
+    # its parity gate: one Spark action per run, not one per model and check.
+    rows = gate.GOLDEN_ROWS if request.compiled == gate.AUTO else CHECK_ROWS
+    sample = features.limit(rows).toPandas()
     for index, candidate in enumerate(models):
         try:
             ship = _shipped(spark, target, candidate, request.spec)
-            _check_model(features, ship, request, str(table), candidate)
+            _check_model(features, sample, ship, request, str(table), candidate)
             plan = _reasons_plan(target, candidate, ship, request.reasons_top_k)
         except ModelError as exc:
             if index == 0:
@@ -355,7 +358,7 @@ def score_features(
             skipped.append(f"shadow {candidate.requested_uri} was not scored: {exc}")
             log.warning("%s", skipped[-1])
             continue
-        ship, choice = gate.choose(spark, target, candidate, ship, features, request.compiled)
+        ship, choice = gate.choose(spark, target, candidate, ship, sample, request.compiled)
         kept.append(candidate)
         shipped.append(ship)
         plans.append(plan)
@@ -432,6 +435,7 @@ def _shipped(
 
 def _check_model(
     features: DataFrame,
+    sample: pd.DataFrame,
     shipped: ShippedModel,
     request: ScoreRequest,
     table: str,
@@ -447,8 +451,8 @@ def _check_model(
         raise DataError(f"{table}: entity column '{missing[0]}' is missing")
     try:
         check_inputs(features.schema, shipped.inputs, table)
-        sample = features.select(*[F.col(i.name) for i in shipped.inputs]).limit(CHECK_ROWS)
-        frame = bind_inputs(sample.toPandas(), shipped.inputs)
+        names = [i.name for i in shipped.inputs]
+        frame = bind_inputs(sample[names].head(CHECK_ROWS), shipped.inputs)
         predictor = driver_predictor(shipped)
     except ModelError as exc:
         raise ModelError(f"{model.pinned_uri}: {exc}") from exc

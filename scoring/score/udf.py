@@ -159,9 +159,17 @@ def score_frame(
 
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         predictors = [_cached_predictor(model) for model in models]
+        # With reasons on, a compiled model is explained by its native predictor (TreeSHAP
+        # needs the trees' own structure), loaded once next to it.
+        explainers = [
+            _cached_predictor(replace(m, compiled_file=None))
+            if plan is not None and m.compiled_file is not None
+            else predictor
+            for m, predictor, plan in zip(models, predictors, plans, strict=True)
+        ]
         for batch in batches:
-            scorers = zip(models, predictors, plans, strict=True)
-            for index, (model, predictor, plan) in enumerate(scorers):
+            scorers = zip(models, predictors, explainers, plans, strict=True)
+            for index, (model, predictor, explainer, plan) in enumerate(scorers):
                 how = "compiled" if model.compiled_file is not None else "native"
                 _log(
                     model,
@@ -171,7 +179,7 @@ def score_frame(
                 yield pa.RecordBatch.from_arrays(
                     [
                         *(batch.column(k) for k in keys),
-                        *score_batch(predictor, model, batch, types, error_limit, plan),
+                        *score_batch(predictor, model, batch, types, error_limit, plan, explainer),
                         position,
                     ],
                     names=names,
@@ -187,9 +195,11 @@ def score_batch(
     types: list[str],
     error_limit: int,
     reasons: ReasonsPlan | None = None,
+    explainer: Predictor | None = None,
 ) -> list[pa.Array]:
     """One Arrow batch through one model: the task's output arrays (of `types`, the task's
-    output contract types), with `reasons` the `REASONS` array, then `ERROR` and `INPUT`.
+    output contract types), with `reasons` the `REASONS` array (explained by `explainer`,
+    default `predictor`), then `ERROR` and `INPUT`.
 
     The whole of per-model scoring: the UDF calls it once per model and batch.
     """
@@ -203,9 +213,9 @@ def score_batch(
         errors = pa.array(guarded.errors, pa.string())
     else:  # the happy path: two null columns, nothing looked at row by row
         input_json = errors = pa.nulls(batch.num_rows, pa.string())
-    if reasons is not None and shipped.compiled_file is not None:
-        predictor = _cached_predictor(replace(shipped, compiled_file=None))  # explained natively
-    explained = batch_reasons(reasons, shipped.key, predictor, frame, batch, guarded.errors)
+    explained = batch_reasons(
+        reasons, shipped.key, explainer or predictor, frame, batch, guarded.errors
+    )
     return [*guarded.arrays, *explained, errors, input_json]
 
 
