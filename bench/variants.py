@@ -1,8 +1,8 @@
 """The timed ways to score one features partition (a, n, b, d and r here; c in inprocess.py).
 
-(a) is the score step with `scoring.compiled: auto` (compiled tree inference where its
-parity gate passes; the configured default is `off` for now); (n) the same step with `scoring.compiled: off`, the
-native model (`with_compiled`). (a), (n), (b) and (d) read the same partition at a pinned version, produce the same `scores`
+(a) is the score step with `scoring.compiled: auto`, the default (compiled tree inference
+where its parity gate passes); (n) the same step with `scoring.compiled: off`, the native
+model (`with_compiled`). (a), (n), (b) and (d) read the same partition at a pinned version, produce the same `scores`
 rows (keys, score, label, lineage), overwrite the same slice and MERGE it into their own
 `scores_current`, under the same Spark settings and Arrow batch size. Only the UDF differs:
 (a) our `run_score`; (b) `mlflow.pyfunc.spark_udf`; (d) an identity Arrow UDF (the floor).
@@ -69,8 +69,8 @@ def score_request(usecase: UseCase, model_uri: str) -> ScoreRequest:
 
     Every variant feeds its `scores_current`, as a run of the serving alias does, although
     the bench's models are named by version. `scoring.compiled` is `auto` (the compiled
-    path where its gate passes), set here: the configured default is `off` for now
-    (docs/scoring.md, "Compiled tree inference").
+    path where its gate passes), as configured by default, set here so that a changed
+    default does not change what (a) measures.
     """
     return ScoreRequest(
         model_uri=model_uri,

@@ -7,15 +7,20 @@ preprocessing plan in front of the trees (`scoring.model.vectorised`, JSON, appl
 the task's classes and the post-transform, the versions and the key. Nothing is pickled.
 
 Why TL2cgen, measured single-threaded (the workers run one per core) on 1M rows of 20 float
-features (5 % NaN) with `bench/compiled_predict.py`, on a shared 2-core machine (load 4-9):
-on a 100-iteration HistGradientBoosting classifier the compiled library runs at 0.87-1.31x
-scikit-learn's own predict (1.24x in the quietest run), Treelite's interpreter (GTIL) at
-0.31-0.47x; on a 100-tree random forest (depth 8) the library runs at 0.47-0.68x and GTIL at
-0.16-0.28x, so a forest is better left native. The demo-like Pipeline (impute + one-hot +
-HistGradientBoosting) runs at 1.61-1.69x native, most of it from the vectorised
-preprocessing. Thresholds are quantized (integer compares: +15 % over float compares) and gcc
-runs with -O1: as fast as -O3 here at about half the compile time (the 41k-node forest: 31-48 s
-against 99 s on 2 cores; the HistGradientBoosting: 3-7 s).
+features (5 % NaN) with `bench/compiled_predict.py` on a quiet 2-core machine: on a
+100-iteration HistGradientBoosting classifier the compiled library runs at 1.26x
+scikit-learn's own predict, Treelite's interpreter (GTIL) at 0.44x; on a 100-tree random
+forest (depth 8) the library runs at 0.45x and GTIL at 0.27x, so a forest is better left
+native. The demo-like Pipeline (impute + one-hot + HistGradientBoosting) runs at 1.61x native,
+most of it from the vectorised preprocessing. gcc runs with -O1: as fast as -O3 here at about
+half the compile time (the HistGradientBoosting: 1.4 s; the 41k-node forest: 13 s).
+
+TL2cgen's C code is used, its runtime is not: the generated code reads a row as `union Entry
+{int missing; double fvalue; ...}` and its runtime marks a missing value by setting that int
+to -1, so a float64 whose low 32 bits are all ones reads as missing (`_MISSING_TEST`). The
+missing tests are rewritten to `isnan`, thresholds are not quantized (quantizing goes through
+the same int), and the library gets its own batch entry point (`_BATCH`) that reads the
+float64 (or float32) matrix in place through ctypes.
 
 The compiled model returns margins; the post-transform (sigmoid, softmax, exp) is applied
 here in float64 with the functions scikit-learn uses (scipy's `expit`), so a HistGradient-
@@ -43,6 +48,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -70,8 +76,9 @@ from scoring.usecase.spec import ModelSpec
 #: The artifact's description file and its compiled library, inside the artifact folder.
 COMPILED_FILE = "compiled.json"
 LIBRARY_FILE = "model.so"
-#: Bumped when compiled.json or the library's calling convention changes.
-FORMAT = 1
+#: Bumped when compiled.json or the library's calling convention changes (2: our own batch
+#: entry point and NaN tests, `_build_library`).
+FORMAT = 2
 #: Post-transforms applied to the margins here (name -> what the native library does).
 _POSTS = ("identity", "sigmoid", "softmax", "exp")
 _SKLEARN_FLOAT32 = (
@@ -123,7 +130,7 @@ def artifact_key(model_dir: Path) -> str:
     """The key of a model folder's compiled artifact: sha256 of its files and the platform.
 
     Every file under `model_dir` counts (sorted relative paths, each with its bytes), so a
-    changed model file or another compiler gives another key. Returns 32 hex digits.
+    changed model file, another compiler or another artifact `FORMAT` gives another key. Returns 32 hex digits.
     """
     digest = hashlib.sha256()
     files = sorted(p for p in Path(model_dir).rglob("*") if p.is_file())
@@ -134,7 +141,7 @@ def artifact_key(model_dir: Path) -> str:
         with path.open("rb") as stream:  # in chunks: a model file can be large
             for chunk in iter(functools.partial(stream.read, 1 << 20), b""):
                 digest.update(chunk)
-    digest.update(_platform().encode())
+    digest.update(f"{_platform()}-format{FORMAT}".encode())
     return digest.hexdigest()[:32]
 
 
@@ -211,9 +218,9 @@ def compile_model(
 #: Tree models compiled and still left native by default, with the measurement that says why
 #: (`worth_compiling`): the compiled code is slower, or never within the gate's 1e-12.
 NOT_WORTH = {
-    "RandomForestClassifier": "a compiled random forest predicted at 0.47-0.68x the native "
+    "RandomForestClassifier": "a compiled random forest predicted at 0.45-0.68x the native "
     "speed (bench/compiled_predict.py)",
-    "RandomForestRegressor": "a compiled random forest predicted at 0.47-0.68x the native "
+    "RandomForestRegressor": "a compiled random forest predicted at 0.45-0.68x the native "
     "speed (bench/compiled_predict.py)",
     "ExtraTreesClassifier": "compiled extra trees, like a random forest, predict slower than "
     "native (bench/compiled_predict.py)",
@@ -459,22 +466,76 @@ def _versions() -> dict[str, str]:
     return {"treelite": treelite.__version__, "tl2cgen": tl2cgen.__version__, "gcc": _gcc_version()}
 
 
+#: TL2cgen's generated code tests `data[k].missing != -1`, where `missing` is an int sharing
+#: the union with the float64 value: a value whose low 32 bits are all ones (559.9999999999999
+#: is 0x40817fffffffffff, a sum that misses a round number by one ulp) reads as missing and
+#: takes the missing branch. On make run's demo model 30-35 rows in 3,000 did. The tests are
+#: rewritten to test the value itself for NaN, and the rows are handed to the trees by our own
+#: batch function (below), not TL2cgen's runtime, which marks missing values through that int.
+_MISSING_TEST = re.compile(r"\(data\[(\d+)\]\.missing != -1\)")
+#: Appended to the generated main.c: margins of a whole C-contiguous matrix whose rows are the
+#: trees' inputs (NaN = missing), one `predict` per row into `out` (rows x width, in the leaf
+#: output type `LEAF`: double, or float for XGBoost).
+_PREDICT = re.compile(
+    r"void predict\(union Entry\* data, int pred_margin, (float|double)\* result\)"
+)
+_BATCH = """
+
+int32_t scoring_output_width(void) {
+  return N_TARGET * MAX_N_CLASS;
+}
+
+void scoring_margins(union Entry* data, int64_t n_rows, int32_t n_feature, LEAF* out) {
+  const int32_t width = N_TARGET * MAX_N_CLASS;
+  for (int64_t row = 0; row < n_rows; ++row) {
+    LEAF* result = out + row * width;
+    for (int32_t k = 0; k < width; ++k) {
+      result[k] = 0.0;
+    }
+    predict(data + row * n_feature, 1, result);
+  }
+}
+"""
+
+
 def _build_library(trees: Any, libpath: Path) -> None:
-    """C code from TL2cgen (thresholds quantized: integer compares), compiled with gcc -O1."""
+    """C code from TL2cgen with NaN tests for missing values, compiled with gcc -O1.
+
+    Thresholds are not quantized: quantizing rewrites the rows through the same int that
+    misreads values as missing (`_MISSING_TEST`); without it and with NaN tests the
+    HistGradientBoosting ran at 1.26x native, against 1.24x quantized (module docstring).
+    """
     import tl2cgen
 
     cores = os.cpu_count() or 1
+    source = Path(tempfile.mkdtemp(prefix=".tl2cgen-", dir=libpath.parent))
     try:
-        tl2cgen.export_lib(
-            trees,
-            toolchain="gcc",
-            libpath=str(libpath),
-            params={"quantize": 1, "parallel_comp": cores},
+        tl2cgen.generate_c_code(trees, dirpath=str(source), params={"parallel_comp": cores})
+        for path in sorted(source.glob("*.c")):
+            code = _MISSING_TEST.sub(r"(!isnan(data[\1].fvalue))", path.read_text())
+            if ".missing" in code or ".qvalue" in code:
+                raise NotCompilable(
+                    f"TL2cgen wrote a missing-value test not rewritten ({path.name})"
+                )
+            if path.name == "main.c":
+                leaf = _PREDICT.search(code)
+                if leaf is None:
+                    raise NotCompilable("TL2cgen wrote a predict function of another signature")
+                code += _BATCH.replace("LEAF", leaf.group(1))
+            path.write_text(code)
+        built = tl2cgen.create_shared(
+            "gcc",
+            str(source),
             nthread=cores,
-            options=["-O1"],  # as fast as -O3 (module docstring), half the compile
+            options=["-O1"],  # as fast as -O3, half the time
         )
+        shutil.move(built, libpath)
+    except NotCompilable:
+        raise
     except Exception as exc:  # a compiler failure: the native model scores instead
         raise NotCompilable(f"TL2cgen / gcc could not compile the model ({exc})") from exc
+    finally:
+        shutil.rmtree(source, ignore_errors=True)
 
 
 def load_compiled(folder: Path, spec: ModelSpec) -> Predictor:
@@ -508,15 +569,50 @@ def load_compiled(folder: Path, spec: ModelSpec) -> Predictor:
         from scoring.model.vectorised import Vectorised
 
         plan = Vectorised.from_json(description["plan"])
-    library = tl2cgen.Predictor(str(Path(folder) / LIBRARY_FILE), nthread=1)
+    library = _Library.open(Path(folder) / LIBRARY_FILE)
     return CompiledPredictor(library, description, plan, spec, str(folder))
+
+
+@dataclass(frozen=True)
+class _Library:
+    """The compiled library's batch entry point (`_BATCH`), called through ctypes.
+
+    ctypes releases the GIL for the call; the rows are read in place, not copied.
+    """
+
+    margins_of: Any  # ctypes function: (rows, n_rows, n_feature, out) -> None
+    width: int  # outputs per row
+    leaf: str  # the margins' type: float64, or float32 (XGBoost)
+
+    @classmethod
+    def open(cls, path: Path) -> _Library:
+        import ctypes
+
+        try:
+            library = ctypes.CDLL(str(path))
+            margins_of = library.scoring_margins
+            width = library.scoring_output_width
+            leaf = library.get_leaf_output_type
+        except (OSError, AttributeError) as exc:  # not there, another machine, or old format
+            raise NotCompilable(f"{path}: not a loadable compiled model ({exc})") from exc
+        margins_of.restype = None
+        margins_of.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p]
+        width.restype = ctypes.c_int32
+        leaf.restype = ctypes.c_char_p
+        return cls(margins_of, int(width()), leaf().decode())
+
+    def margins(self, data: np.ndarray) -> np.ndarray:
+        """Margins (rows, width) of a C-contiguous matrix in the trees' input type."""
+        out = np.empty((data.shape[0], self.width), dtype=self.leaf)
+        self.margins_of(data.ctypes.data, data.shape[0], data.shape[1], out.ctypes.data)
+        return out.astype("float64", copy=False)
 
 
 @dataclass(frozen=True)
 class CompiledPredictor:
     """A compiled tree model: plan (or columns) → trees' margins → the native outputs."""
 
-    library: Any  # tl2cgen.Predictor
+    library: _Library
     description: dict[str, Any]
     plan: Any  # Vectorised | None
     spec: ModelSpec
@@ -562,16 +658,9 @@ class CompiledPredictor:
 
     def margins(self, matrix: np.ndarray) -> np.ndarray:
         """The trees' raw outputs (n, outputs), in float64."""
-        import tl2cgen
-
-        if len(matrix) == 0:  # TL2cgen refuses an empty matrix; an empty batch has no rows
-            width = int(np.max(np.atleast_1d(self.library.num_class)))
-            return np.empty((0, width), dtype="float64")
         dtype = self.description["dtype"]  # the compiled code's input type
         rounded = np.asarray(matrix, dtype=self.description["cast"])
-        data = np.ascontiguousarray(rounded, dtype=dtype)
-        raw = self.library.predict(tl2cgen.DMatrix(data, dtype=dtype), pred_margin=True)
-        return np.asarray(raw, dtype="float64").reshape(len(matrix), -1)
+        return self.library.margins(np.ascontiguousarray(rounded, dtype=dtype))
 
 
 def _post(margins: np.ndarray, post: dict[str, Any]) -> np.ndarray:

@@ -107,7 +107,7 @@ class ScoreRequest:
     usecase_code: str | None = None  # the use case folder's fingerprint, recorded in commits
     reasons_top_k: int = 0  # scoring.reasons.top_k: reason codes per row; 0 is off
     shadow: tuple[str, ...] = ()  # model URIs scored in the same pass (`resolve_models`)
-    compiled: str = "off"  # scoring.compiled: auto | off (`scoring.score.gate`)
+    compiled: str = "auto"  # scoring.compiled: auto | off (`scoring.score.gate`)
 
     def feeds_current(self, model: ResolvedModel) -> bool:
         """Whether this run's slice goes into `scores_current` (decision systems read it)."""
