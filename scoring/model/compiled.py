@@ -130,7 +130,8 @@ def artifact_key(model_dir: Path) -> str:
     """The key of a model folder's compiled artifact: sha256 of its files and the platform.
 
     Every file under `model_dir` counts (sorted relative paths, each with its bytes), so a
-    changed model file, another compiler or another artifact `FORMAT` gives another key. Returns 32 hex digits.
+    changed model file, another compiler or another artifact `FORMAT` gives another key.
+    Returns 32 hex digits.
     """
     digest = hashlib.sha256()
     files = sorted(p for p in Path(model_dir).rglob("*") if p.is_file())
@@ -583,6 +584,8 @@ class _Library:
     margins_of: Any  # ctypes function: (rows, n_rows, n_feature, out) -> None
     width: int  # outputs per row
     leaf: str  # the margins' type: float64, or float32 (XGBoost)
+    num_feature: int  # the row width the trees read
+    where: Path
 
     @classmethod
     def open(cls, path: Path) -> _Library:
@@ -593,16 +596,23 @@ class _Library:
             margins_of = library.scoring_margins
             width = library.scoring_output_width
             leaf = library.get_leaf_output_type
+            num_feature = library.get_num_feature
         except (OSError, AttributeError) as exc:  # not there, another machine, or old format
             raise NotCompilable(f"{path}: not a loadable compiled model ({exc})") from exc
         margins_of.restype = None
         margins_of.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p]
         width.restype = ctypes.c_int32
         leaf.restype = ctypes.c_char_p
-        return cls(margins_of, int(width()), leaf().decode())
+        num_feature.restype = ctypes.c_int32
+        return cls(margins_of, int(width()), leaf().decode(), int(num_feature()), path)
 
     def margins(self, data: np.ndarray) -> np.ndarray:
         """Margins (rows, width) of a C-contiguous matrix in the trees' input type."""
+        if data.ndim != 2 or data.shape[1] != self.num_feature or not data.flags.c_contiguous:
+            raise ModelError(
+                f"{self.where}: the trees read C-contiguous rows of {self.num_feature} values, "
+                f"not an array of shape {data.shape}"
+            )
         out = np.empty((data.shape[0], self.width), dtype=self.leaf)
         self.margins_of(data.ctypes.data, data.shape[0], data.shape[1], out.ctypes.data)
         return out.astype("float64", copy=False)

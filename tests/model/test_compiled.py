@@ -33,6 +33,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from scoring.core.errors import ModelError, NotCompilable
 from scoring.model.compiled import (
     COMPILED_FILE,
+    CompiledPredictor,
     artifact_key,
     compile_model,
     load_compiled,
@@ -390,6 +391,20 @@ def test_an_empty_batch_gives_empty_outputs(artifacts):
     assert len(outputs) == 0
     assert outputs.classes == ("high", "low", "mid")
     assert outputs.probabilities is not None and outputs.probabilities.shape == (0, 3)
+
+
+def test_the_library_refuses_a_matrix_of_another_width_before_reading_it(artifacts):
+    model = HistGradientBoostingRegressor(max_iter=3, random_state=0).fit(TRAIN, VALUE_Y)
+    compiled = compiled_of(
+        EstimatorPredictor(model, spec("regression")), artifacts / "width", spec("regression")
+    )
+    assert isinstance(compiled, CompiledPredictor)
+    narrow = np.zeros((5, len(NAMES) - 1))
+
+    with pytest.raises(ModelError, match=rf"C-contiguous rows of {len(NAMES)} values"):
+        compiled.margins(narrow)
+    with pytest.raises(ModelError, match="C-contiguous"):  # the library itself reads raw rows
+        compiled.library.margins(np.asfortranarray(np.zeros((5, len(NAMES)))))
 
 
 def test_an_artifact_of_another_task_is_not_loaded(artifacts):

@@ -51,6 +51,7 @@ def score(
 class Reasoned(NamedTuple):
     config: Config
     columns_before: list[str]
+    result: StepResult
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +60,8 @@ def reasoned(spark, trained, tmp_path_factory):
     config = scoring_config(trained, tmp_path_factory.mktemp("reasons") / "lake")
     score(spark, config, "score-plain", 0)
     before = io.read_table(spark, churn_tables(config)["scores"]).columns
-    score(spark, config, "score-reasons", 3)
-    return Reasoned(config, before)
+    result = score(spark, config, "score-reasons", 3)
+    return Reasoned(config, before, result)
 
 
 def test_an_existing_table_gets_the_reasons_column_in_both_scored_tables(spark, reasoned):
@@ -120,6 +121,20 @@ def test_each_row_carries_its_top_3_inputs_with_values_and_tree_shap_contributio
             assert reason.contribution == pytest.approx(truth[reason.feature], abs=1e-9)
             value = row[reason.feature]
             assert reason.value == (None if pd.isna(value) else _as_text(value))
+
+
+def test_with_reasons_on_compiled_trees_score_and_the_native_trees_explain(spark, reasoned):
+    # scoring.compiled is auto by default: the scores come from the compiled library, the
+    # reasons (checked against TreeSHAP above) from the native model loaded next to it.
+    assert reasoned.result.details["compiled"]["champion"].startswith("compiled ")
+    configure_mlflow(mlflow_target(reasoned.config, "churn"))
+    model = mlflow.sklearn.load_model("models:/scoring_churn/1")
+    rows = pd.DataFrame([feature_row(c, RUN_DATE) for c in range(40)])
+    inputs = demo_inputs(rows, list(model.feature_names_in_))
+    expected = dict(zip(rows["customer_id"], model.predict_proba(inputs)[:, 1], strict=True))
+    scored = io.read_table(spark, churn_tables(reasoned.config)["scores"])
+    actual = {r.customer_id: r.score for r in scored.select("customer_id", "score").collect()}
+    assert actual == pytest.approx(expected, rel=0, abs=1e-12)
 
 
 def _as_text(value: Any) -> str:
