@@ -104,7 +104,7 @@ def choose(
         log.warning("%s scores natively: %s", model.pinned_uri, detail)
         return shipped, Choice(False, detail, warning=True)
     name = _ship(spark, folder, key)
-    detail = f"compiled ({origin}; parity {gate.describe()})"
+    detail = f"compiled ({origin}; {gate.describe()})"
     log.info("%s scores compiled: %s", model.pinned_uri, detail)
     return replace(shipped, compiled_file=name), Choice(True, detail)
 
