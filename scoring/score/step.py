@@ -343,20 +343,26 @@ def score_features(
     skipped: list[str] = []
     plans: list[ReasonsPlan | None] = []
     choices: list[gate.Choice] = []
-    # One bounded driver sample for every model's checks and, with the compiled path on,
-    # its parity gate: one Spark action per run, not one per model and check.
-    rows = gate.GOLDEN_ROWS if request.compiled == gate.AUTO else CHECK_ROWS
-    sample = features.limit(rows).toPandas()
-    for index, candidate in enumerate(models):
+
+    def leave_out(candidate: ResolvedModel, exc: ModelError) -> None:
+        if candidate is models[0]:  # the requested model: the step fails
+            raise exc
+        skipped.append(f"shadow {candidate.requested_uri} was not scored: {exc}")
+        log.warning("%s", skipped[-1])
+
+    ships: list[tuple[ResolvedModel, ShippedModel]] = []
+    for candidate in models:
         try:
-            ship = _shipped(spark, target, candidate, request.spec)
+            ships.append((candidate, _shipped(spark, target, candidate, request.spec)))
+        except ModelError as exc:
+            leave_out(candidate, exc)
+    sample = _driver_sample(features, [ship for _, ship in ships], request.compiled)
+    for candidate, ship in ships:
+        try:
             _check_model(features, sample, ship, request, str(table), candidate)
             plan = _reasons_plan(target, candidate, ship, request.reasons_top_k)
         except ModelError as exc:
-            if index == 0:
-                raise
-            skipped.append(f"shadow {candidate.requested_uri} was not scored: {exc}")
-            log.warning("%s", skipped[-1])
+            leave_out(candidate, exc)
             continue
         ship, choice = gate.choose(spark, target, candidate, ship, sample, request.compiled)
         kept.append(candidate)
@@ -431,6 +437,21 @@ def _shipped(
     folder = download_model(target, model)
     inputs = model_inputs(folder)
     return ship_model(spark, target.registry_uri, folder, model.name, model.version, inputs, spec)
+
+
+def _driver_sample(
+    features: DataFrame, shipped: Sequence[ShippedModel], compiled_mode: str
+) -> pd.DataFrame:
+    """The run's one bounded driver sample, of the columns the models read: every model's
+    checks take `CHECK_ROWS` of it and, with the compiled path on, its parity gate all
+    `GOLDEN_ROWS`. One Spark action per run, not one per model and check, and no column
+    no model reads (a features table may be wide, or hold types no model takes)."""
+    present = set(features.columns)
+    names = list(dict.fromkeys(i.name for s in shipped for i in s.inputs if i.name in present))
+    if not names:  # nothing to check on: check_inputs names what is missing
+        return pd.DataFrame()
+    rows = gate.GOLDEN_ROWS if compiled_mode == gate.AUTO else CHECK_ROWS
+    return features.select(*[F.col(n) for n in names]).limit(rows).toPandas()
 
 
 def _check_model(
