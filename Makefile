@@ -38,6 +38,7 @@ BENCH_SCENARIOS ?= first,steady
 BENCH_MODELS ?= tree,linear
 BENCH_VARIANTS ?= a,n,b,c,d,r,s
 BENCH_HISTORY ?= 30
+BENCH_CURRENT_WRITE ?= merge
 # The packed venv's interpreter: the archive's bin/python links to it, so every node needs it
 # at that path (docs/deploy.md, "The packed venv's Python"). A venv's python stands for the
 # interpreter behind it; the default is the one behind .venv, the Python the tests' driver
@@ -129,7 +130,7 @@ lint: setup
 bench: setup
 	$(PY) -m bench --sizes $(BENCH_ROWS) --reps $(BENCH_REPS) --tables $(BENCH_TABLES) \
 		--scenarios $(BENCH_SCENARIOS) --models $(BENCH_MODELS) --variants $(BENCH_VARIANTS) \
-		--history $(BENCH_HISTORY)
+		--history $(BENCH_HISTORY) --current-write $(BENCH_CURRENT_WRITE)
 
 # The wheel, the --py-files zip, the job entry points, the use case archives and the packed
 # venv, in dist/ (docs/deploy.md).

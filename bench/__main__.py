@@ -21,6 +21,7 @@ from bench.run import SHAPES, VARIANTS, Settings, bench_config, parse_sizes, run
 from bench.steady import HISTORY_DAYS
 from bench.tables import TABLES
 from scoring.core.errors import ConfigError
+from scoring.score.current import MERGE, OVERWRITE
 
 START, END = "<!-- measured:start -->", "<!-- measured:end -->"
 DEFAULT_SIZES = "1M,4M,16M"
@@ -66,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         default=HISTORY_DAYS,
         help=f"dates already in scores in the steady scenario (default {HISTORY_DAYS})",
     )
+    parser.add_argument(
+        "--current-write",
+        choices=(MERGE, OVERWRITE),
+        default=MERGE,
+        help="scoring.current_write of every variant's writes (default merge)",
+    )
     parser.add_argument("--reps", type=int, default=2, help="repetitions (order alternates)")
     parser.add_argument(
         "--batch-size", type=int, default=None, help="Arrow batch rows (default scoring.batch_size)"
@@ -91,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         tables=_names(args.tables),
         scenarios=_names(args.scenarios),
         history=args.history,
+        current_write=args.current_write,
     )
     if problem := check_settings(settings):
         print(f"bench: {problem}", file=sys.stderr)

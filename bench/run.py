@@ -44,6 +44,7 @@ from scoring.core.session import build_session
 from scoring.core.tables import TableRef, Tables
 from scoring.model.registry import MlflowTarget, download_model, mlflow_target, resolve_model
 from scoring.model.signature import ModelInput, model_inputs
+from scoring.score.current import MERGE
 from scoring.usecase import AS_OF_DATE, ModelSpec, UseCase
 
 SHAPES = {"few-large": 4, "many-small": 400}
@@ -78,6 +79,8 @@ class Settings:
     tables: tuple[str, ...] = TABLES
     scenarios: tuple[str, ...] = SCENARIOS
     history: int = HISTORY_DAYS
+    # scoring.current_write of every variant's writes (`scoring.score.current`)
+    current_write: str = MERGE
     train_rows: int = 20_000
     seed: int = 7
 
@@ -314,7 +317,9 @@ def fresh_job(
         usecase.name,
         {"features": features, "scores": scores, "scores_current": current, "score_errors": errors},
     )
-    request = variants.score_request(usecase, model.uri)
+    request = replace(
+        variants.score_request(usecase, model.uri), current_write=settings.current_write
+    )
     return variants.Job(
         tables, target, request, model.inputs, model.positive, data.AS_OF, settings.batch_size
     )

@@ -209,9 +209,10 @@ def _write(
     model: ResolvedModel,
     lineage: Lineage,
 ) -> None:
-    """The writes of (a): the `scores` slice, then the MERGE into `scores_current`.
+    """The writes of (a): the `scores` slice, then the MERGE into `scores_current` (or, with
+    `--current-write overwrite`, what `scoring.current_write: overwrite` writes).
 
-    Whether the MERGE runs is decided as in `run_score` (`ScoreRequest.feeds_current`).
+    Whether `scores_current` is fed is decided as in `run_score` (`ScoreRequest.feeds_current`).
     """
     write_scores(
         spark,
@@ -223,4 +224,5 @@ def _write(
         job.run_date,
         job.batch_size,
         update_current=job.request.feeds_current(model),
+        current_write=job.request.current_write,
     )

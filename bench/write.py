@@ -17,8 +17,9 @@ Options (each writes the `scores` slice by replaceWhere in one commit, as today)
 - **c** as a, with deletion vectors on `scores_current`;
 - **d** as a, but a matched row is updated only when newer AND its date, outputs or model
   differ (a rerun's unchanged rows stay as they are);
-- **e** `scores_current` overwritten with the slice when one query finds every current row
-  older than the slice's row of its entity (else a's MERGE).
+- **e** `scoring.current_write: overwrite` (`scoring.score.current`): `scores_current`
+  overwritten with the slice when one query finds every current row older than the slice's
+  row of its entity (else a's MERGE).
 
 Tables are prepared (copied from a template, untimed) before every timed write; options
 rotate between repetitions. Prints one Markdown table (median seconds of the whole write and
@@ -47,9 +48,10 @@ from pyspark.sql import types as T
 from bench.data import AS_OF
 from bench.run import bench_config, bench_session, parse_sizes
 from bench.usecase import churn_usecase, scores_layout
-from scoring.core import io, sql
+from scoring.core import io
 from scoring.core.session import temporary_conf
 from scoring.core.tables import TableRef
+from scoring.score.current import OVERWRITE, feed_current
 from scoring.score.tables import NEWER_SCORE, Lineage, ScoresLayout, slice_predicate, with_lineage
 from scoring.usecase import AS_OF_DATE
 
@@ -132,23 +134,6 @@ def merge(w: Write, source: DataFrame, changed_only: bool = False) -> None:
         io.merge_newer(w.spark, source, w.current, w.layout.keys, condition, w.metadata)
 
 
-def covers_current(w: Write, source: DataFrame) -> bool:
-    """Whether every row of scores_current is older (NEWER_SCORE) than the source's row of
-    its entity: then the source alone is the new scores_current (option e)."""
-    keys = list(w.layout.keys)
-    t = (
-        w.spark.read.format("delta")
-        .load(str(w.current.path))
-        .select(*keys, AS_OF_DATE, "scored_at")
-    )
-    s = source.select(*keys, AS_OF_DATE, "scored_at")
-    joined = t.alias("t").join(
-        s.alias("s"), on=F.expr(sql.join_condition(w.layout.keys)), how="left"
-    )
-    blocking = joined.where(f"s.{sql.identifier(keys[0])} IS NULL OR NOT ({NEWER_SCORE})")
-    return not blocking.select(F.lit(1)).head(1)
-
-
 def option_a(w: Write) -> float:
     commit = write_slice(w)
     started = time.perf_counter()
@@ -174,11 +159,8 @@ def option_e(w: Write) -> float:
     commit = write_slice(w)
     started = time.perf_counter()
     source = read_back(w, commit)
-    if covers_current(w, source):
-        with temporary_conf(w.spark, w.layout.parquet_string_stats_off):
-            io.write_delta(source, w.current, "overwrite", w.metadata)
-    else:
-        merge(w, source)
+    with temporary_conf(w.spark, w.layout.parquet_string_stats_off):
+        feed_current(w.spark, source, w.current, w.layout.keys, w.metadata, OVERWRITE)
     return time.perf_counter() - started
 
 

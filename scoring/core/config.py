@@ -123,6 +123,9 @@ class ScoringSettings:
     reasons: ReasonsSettings
     # Compiled tree inference behind a parity gate (`scoring.model.compiled`); off: native.
     compiled: Literal["auto", "off"]
+    # How the serving slice feeds scores_current (`scoring.score.current`): merge (the
+    # change feed records updates) or overwrite when the slice covers the table.
+    current_write: Literal["merge", "overwrite"]
 
 
 @dataclass(frozen=True)

@@ -312,6 +312,7 @@ def score_request(
         reasons_top_k=config.scoring.reasons.top_k,
         shadow=tuple(shadow),
         compiled=config.scoring.compiled,
+        current_write=config.scoring.current_write,
     )
 
 

@@ -59,9 +59,9 @@ from scoring.score.budget import (
     Settlement,
     count_columns,
 )
+from scoring.score.current import MERGE, feed_current
 from scoring.score.guard import OUTPUT_PROBLEMS, guarded_predict
 from scoring.score.tables import (
-    NEWER_SCORE,
     Lineage,
     ScoresLayout,
     commit_metadata,
@@ -108,6 +108,7 @@ class ScoreRequest:
     reasons_top_k: int = 0  # scoring.reasons.top_k: reason codes per row; 0 is off
     shadow: tuple[str, ...] = ()  # model URIs scored in the same pass (`resolve_models`)
     compiled: str = "auto"  # scoring.compiled: auto | off (`scoring.score.gate`)
+    current_write: str = MERGE  # scoring.current_write: merge | overwrite (`score.current`)
 
     def feeds_current(self, model: ResolvedModel) -> bool:
         """Whether this run's slice goes into `scores_current` (decision systems read it)."""
@@ -184,6 +185,7 @@ def run_score(
         batch_size,
         update_current=current,
         after_scores=settle,
+        current_write=request.current_write,
     )
     done = Done(commit, current, feature_version, run_id, run_date)
     return _result(spark, tables, request, scoring, settle, done)
@@ -390,9 +392,11 @@ def write_scores(
     batch_size: int,
     update_current: bool = True,
     after_scores: Callable[[dict[str, Any], int | None], None] | None = None,
+    current_write: str = MERGE,
 ) -> dict[str, Any]:
     """Stamp `scored` with each row's lineage, replace every model's slice of `scores` in
-    one commit, MERGE the first model's slice into scores_current.
+    one commit, feed the first model's slice into scores_current (MERGE, or with
+    `current_write` overwrite, an overwrite when the slice covers it: `scoring.score.current`).
 
     `scored` holds the keys and the task's outputs (and, for several models, `MODEL`); it is
     computed once, by the overwrite of the (run_date, model version) slices (a replaceWhere
@@ -423,7 +427,7 @@ def write_scores(
     written = io.read_table(spark, scores, commit["version"]).where(serving)
     io.ensure_table(spark, current, layout.table_spec(current=True))
     with temporary_conf(spark, layout.parquet_string_stats_off):
-        io.merge_newer(spark, written, current, layout.keys, NEWER_SCORE, metadata)
+        feed_current(spark, written, current, layout.keys, metadata, current_write)
     return commit
 
 

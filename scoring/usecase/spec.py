@@ -51,7 +51,7 @@ _TOP_KEYS = (
 #: The keys of usecase.yaml `retrain:` (their values are checked with the configuration's).
 _RETRAIN_KEYS = ("on", "alias", "cooldown_days")
 #: The `scoring` settings a use case may set for itself (merged over conf/, before --set).
-USECASE_SCORING_KEYS = ("reasons", "compiled")
+USECASE_SCORING_KEYS = ("reasons", "compiled", "current_write")
 _T = TypeVar("_T")
 
 
@@ -153,7 +153,8 @@ class UseCase:
     retrain: Mapping[str, Any] = field(default_factory=dict)
     # Overrides of the `promotion:` configuration section (docs/promotion.md).
     promotion: Mapping[str, Any] = field(default_factory=dict)
-    # Overrides of conf/ `scoring` settings (`reasons`, `compiled`), e.g. {"reasons": {"top_k": 3}}.
+    # Overrides of conf/ `scoring` settings (`reasons`, `compiled`, `current_write`).
+    # e.g. {"reasons": {"top_k": 3}}.
     scoring: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -1,6 +1,6 @@
 """The daily-write probe's options write what the score step's writes would: the slice read
-from the commit's files is the committed slice, the overwrite shortcut is taken only when
-every current row is older, and the changed-only MERGE leaves an unchanged row alone."""
+from the commit's files is the committed slice, and the changed-only MERGE leaves an
+unchanged row alone (the overwrite option is the score step's own, tests/score/test_current.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from bench.usecase import churn_usecase, scores_layout
 from bench.write import (
     Write,
     added_files,
-    covers_current,
     merge,
     read_back,
     stamped,
@@ -57,17 +56,6 @@ def test_the_commits_files_hold_exactly_the_committed_slice(spark, tmp_path):
     expected = [("C1", AS_OF, 0.5, 0, "today"), ("C2", AS_OF, None, None, "today")]
     assert _rows(added_files(today, commit)) == expected
     assert _rows(read_back(today, commit)) == expected
-
-
-def test_the_slice_covers_current_only_when_every_current_row_is_older(spark, tmp_path):
-    old = _write(spark, tmp_path, [("C1", 0.1, 0), ("C2", 0.2, 0)], "old", AS_OF - timedelta(1))
-    merge(old, old.rows)
-    both = _write(spark, tmp_path, [("C1", 0.5, 0), ("C2", 0.6, 1)], "today")
-    assert covers_current(both, both.rows)
-    one = _write(spark, tmp_path, [("C1", 0.5, 0)], "today")
-    assert not covers_current(one, one.rows)  # C2 would be lost
-    older = _write(spark, tmp_path, [("C1", 0.5, 0), ("C2", 0.6, 1)], "back", AS_OF - timedelta(2))
-    assert not covers_current(older, older.rows)  # a backfill must not replace newer rows
 
 
 def test_the_changed_only_merge_leaves_an_unchanged_row_alone(spark, tmp_path):

@@ -8,6 +8,9 @@ import pytest
 from scoring.cli import run
 from scoring.core.config import load_config
 from scoring.core.errors import ConfigError
+from scoring.runs.steps import score_request
+from scoring.usecase import load_usecase
+from tests.conftest import CHURN_DIR
 
 BASE = """
 spark:
@@ -32,7 +35,8 @@ mlflow:
   {tracking_uri: null, registry_uri: null, artifact_root: null, experiment: "e-{usecase}",
    model_name_prefix: null, request_timeout_seconds: 10, request_max_retries: 2}
 scoring:
-  {batch_size: 100, max_error_rows: 0, max_error_share: 0.0, reasons: {top_k: 0}, compiled: auto}
+  {batch_size: 100, max_error_rows: 0, max_error_share: 0.0, reasons: {top_k: 0}, compiled: auto,
+   current_write: merge}
 training: {baseline_max_rows: 1000, seed: 7, holdout_share: 0.2}
 logging: {level: INFO, json: false}
 ingest:
@@ -169,6 +173,22 @@ def test_bare_off_in_yaml_is_the_choice_off_not_a_boolean(tmp_path):
     conf = write_conf(tmp_path, "scoring:\n  compiled: on\n")
     with pytest.raises(ConfigError, match=r"scoring\.compiled: expected one of \['auto', 'off'\]"):
         load_config("test", conf_dir=conf, environ={})
+
+
+def test_current_write_is_merge_unless_set_to_overwrite(tmp_path):
+    assert load_config("local", environ={}).scoring.current_write == "merge"
+    conf = write_conf(tmp_path, "scoring:\n  current_write: overwrite\n")
+    assert load_config("test", conf_dir=conf, environ={}).scoring.current_write == "overwrite"
+    conf = write_conf(tmp_path, "scoring:\n  current_write: replace\n")
+    with pytest.raises(
+        ConfigError, match=r"scoring\.current_write: expected one of \['merge', 'overwrite'\]"
+    ):
+        load_config("test", conf_dir=conf, environ={})
+    layer = ("/uc/usecase.yaml", {"scoring": {"current_write": "overwrite"}})
+    config = load_config("local", environ={}, layers=[layer])
+    assert config.scoring.current_write == "overwrite"
+    # ... and `scoring score` asks for it.
+    assert score_request(config, load_usecase(CHURN_DIR), None).current_write == "overwrite"
 
 
 def test_boolean_key_rejects_text(tmp_path):

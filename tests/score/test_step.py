@@ -60,8 +60,12 @@ def tables_of(config: Config) -> Tables:
     return churn_tables(config)
 
 
-def request(uri: str, spec: ModelSpec = CHURN.model, current: bool | None = None) -> ScoreRequest:
-    return ScoreRequest(uri, spec, "scoring_churn", CHURN.entity, update_current=current)
+def request(
+    uri: str, spec: ModelSpec = CHURN.model, current: bool | None = None, write: str = "merge"
+) -> ScoreRequest:
+    return ScoreRequest(
+        uri, spec, "scoring_churn", CHURN.entity, update_current=current, current_write=write
+    )
 
 
 def score(spark, config: Config, uri: str, run_id: str, **options) -> StepResult:
@@ -265,6 +269,16 @@ def test_rerun_of_the_same_date_and_version_replaces_its_slice_with_identical_sc
     after = io.read_table(spark, scores).select("customer_id", "score", "label")
     assert_frames_equal(after, before)
     assert io.last_commit(spark, scores)["operationMetrics"]["numDeletedRows"] == "40"
+
+
+def test_with_current_write_overwrite_a_rerun_overwrites_scores_current(spark, scored):
+    # The rerun scores every entity again: it covers scores_current (scoring.score.current).
+    config = scored.config
+    score(spark, config, CHAMPION, "score-3", write="overwrite")
+    current = tables_of(config)["scores_current"]
+    assert io.last_commit(spark, current)["operation"] == "WRITE"
+    rows = io.read_table(spark, current).groupBy("run_id").count().collect()
+    assert [(r["run_id"], r["count"]) for r in rows] == [("score-3", 40)]
 
 
 def test_missing_signature_column_fails_before_scoring_and_writes_nothing(spark, trained, tmp_path):

@@ -201,13 +201,14 @@ def test_pickled_code_is_refused_unless_the_use_case_allows_it_with_a_boolean(tm
 def test_a_use_case_sets_its_own_reason_codes_and_compiled_path_and_nothing_else_of_scoring(
     tmp_path,
 ):
-    own = {"reasons": {"top_k": 3}, "compiled": "off"}
+    own = {"reasons": {"top_k": 3}, "compiled": "off", "current_write": "overwrite"}
     usecase = load_usecase(write_usecase(tmp_path / "ok", usecase_doc(scoring=own)))
     assert dict(usecase.scoring) == own
     assert dict(load_usecase(CHURN_DIR).scoring) == {}
     message = load_fails(tmp_path / "bad", usecase_doc(scoring={"batch_size": 10}))
     assert (
-        "scoring.batch_size: unknown key (known keys under scoring: reasons, compiled)" in message
+        "scoring.batch_size: unknown key "
+        "(known keys under scoring: reasons, compiled, current_write)" in message
     )
 
 

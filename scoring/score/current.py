@@ -1,0 +1,113 @@
+"""How a run's serving slice becomes `scores_current` (`scoring.current_write`).
+
+`merge` (the default): one MERGE on the entity key, a row replaced when the slice's is newer
+(`NEWER_SCORE`), a new entity inserted. The change feed records each replaced row as
+`update_preimage` + `update_postimage`.
+
+`overwrite`: when the slice **covers** `scores_current` (every entity in it has a row in the
+slice and none of its rows is newer than that slice row), the slice alone is what the MERGE
+would leave, so the table is overwritten with it: no join rewrites every row and no change
+rows are written, which on a daily run (every entity scored again) makes the write a
+quarter to a half of the MERGE's (bench/RESULTS.md, findings 15 and 18). The table holds
+the same rows either way; what changes is the change feed: an overwrite records every
+entity as `delete` + `insert` in one version. Opt in only where the readers of
+`scores_current` take snapshots, or apply the feed by version rather than row by row. When
+the slice does not cover the table (an entity left the features, a backfill of an older
+date), the run MERGEs, and says so in the log.
+
+The check reads `scores_current` at a pinned version. If another run commits to the table
+between the check and the overwrite, the version the overwrite replaced is checked again;
+when the slice does not cover that one, the table is restored to it (nothing of the other
+run is lost) and the slice is MERGEd.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from scoring.core import io, sql
+from scoring.core.tables import TableRef
+from scoring.score.tables import NEWER_SCORE
+from scoring.usecase import AS_OF_DATE
+
+log = logging.getLogger(__name__)
+
+MERGE = "merge"
+OVERWRITE = "overwrite"
+CurrentWrite = Literal["merge", "overwrite"]
+
+
+def feed_current(
+    spark: SparkSession,
+    written: DataFrame,
+    ref: TableRef,
+    keys: tuple[str, ...],
+    metadata: Mapping[str, Any],
+    mode: str = MERGE,
+) -> str:
+    """Make `written` (one row per entity, the run's committed serving slice) current in
+    `ref`, which exists; returns how: `merge` or `overwrite`."""
+    if mode not in (MERGE, OVERWRITE):
+        raise ValueError(f"scoring.current_write: expected merge or overwrite, got {mode!r}")
+    if mode == OVERWRITE:
+        checked = io.required_version(spark, ref)
+        if covers(spark, written, ref, keys, checked):
+            return _overwrite(spark, written, ref, keys, metadata, checked)
+        log.info(
+            "%s: scoring.current_write is overwrite, but the slice does not cover the table "
+            "(an entity has no row in it, or a newer row than it): MERGE",
+            ref,
+        )
+    io.merge_newer(spark, written, ref, keys, NEWER_SCORE, metadata)
+    return MERGE
+
+
+def covers(
+    spark: SparkSession, source: DataFrame, ref: TableRef, keys: tuple[str, ...], version: int
+) -> bool:
+    """Whether every row of `ref` at `version` is older than (`NEWER_SCORE`) the row of its
+    entity in `source`: then `source` alone is what a MERGE of it would leave. One left join
+    of the key, date and run time columns, stopped at the first row that blocks."""
+    columns = [*keys, AS_OF_DATE, "scored_at"]
+    target = io.read_table(spark, ref, version).select(*columns).alias("t")
+    joined = target.join(
+        source.select(*columns).alias("s"), on=F.expr(sql.join_condition(keys)), how="left"
+    )
+    missing = f"s.{sql.identifier(keys[0])} IS NULL"
+    blocking = joined.where(f"{missing} OR NOT ({NEWER_SCORE})")
+    return not blocking.select(F.lit(1)).head(1)
+
+
+def _overwrite(
+    spark: SparkSession,
+    written: DataFrame,
+    ref: TableRef,
+    keys: tuple[str, ...],
+    metadata: Mapping[str, Any],
+    checked: int,
+) -> str:
+    """Overwrite `ref` with `written`, covered at version `checked`; if the overwrite
+    replaced a later version that `written` does not cover, restore that one and MERGE.
+    Returns which write made the slice current."""
+    io.write_delta(written, ref, "overwrite", metadata)
+    mine = io.require_own_commit(spark, ref, str(metadata["run_id"]), after=checked)
+    replaced = mine["version"] - 1
+    if replaced == checked or covers(spark, written, ref, keys, replaced):
+        return OVERWRITE
+    log.warning(
+        "%s: another run committed version %s after this run checked version %s, and the "
+        "slice does not cover it: restoring version %s and MERGEing the slice instead",
+        ref,
+        replaced,
+        checked,
+        replaced,
+    )
+    with io.commit_metadata(spark, metadata):
+        io.restore(spark, ref, replaced)
+    io.merge_newer(spark, written, ref, keys, NEWER_SCORE, metadata)
+    return MERGE
