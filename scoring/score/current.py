@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 MERGE = "merge"
 OVERWRITE = "overwrite"
-CurrentWrite = Literal["merge", "overwrite"]
 
 
 def feed_current(
