@@ -19,7 +19,12 @@ Options (each writes the `scores` slice by replaceWhere in one commit, as today)
   differ (a rerun's unchanged rows stay as they are);
 - **e** `scoring.current_write: overwrite` (`scoring.score.current`): `scores_current`
   overwritten with the slice when one query finds every current row older than the slice's
-  row of its entity (else a's MERGE).
+  row of its entity (else a's MERGE);
+- **f** as a, with Change Data Feed off on `scores_current`: not a candidate (the feed is
+  promised to decision systems, docs/tables.md), it measures what the feed's change rows cost.
+
+`--options` picks some of them (letters, default all); `--conf KEY=VALUE` (repeatable) sets a
+Spark property around every timed write, to try a knob against the same options.
 
 Tables are prepared (copied from a template, untimed) before every timed write; options
 rotate between repetitions. Prints one Markdown table (median seconds of the whole write and
@@ -57,6 +62,7 @@ from scoring.usecase import AS_OF_DATE
 
 MODEL, VERSION = "bench_tree", "1"
 DV = "delta.enableDeletionVectors"
+CDF = "delta.enableChangeDataFeed"
 SCENARIOS = ("first run", "day 2", "rerun")
 
 
@@ -170,7 +176,9 @@ OPTIONS: dict[str, Callable[[Write], float]] = {
     "c: a + deletion vectors": option_a,
     "d: a, update changed rows only": option_d,
     "e: overwrite when the slice covers": option_e,
+    "f: a without Change Data Feed": option_a,
 }
+PROPERTIES = {"c": {DV: "true"}, "f": {CDF: "false"}}
 
 
 def prepare(
@@ -217,21 +225,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenarios", default=",".join(SCENARIOS), help="comma-separated (default: all three)"
     )
+    parser.add_argument(
+        "--options", default="".join(n[0] for n in OPTIONS), help="letters (default: all)"
+    )
+    parser.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Spark property set around every timed write (repeatable)",
+    )
     parser.add_argument("--work", type=Path, default=Path("bench/.work/write"))
     args = parser.parse_args(argv)
+    conf = dict(pair.partition("=")[::2] for pair in args.conf)
+    if any(not key or not value for key, value in conf.items()):
+        parser.error(f"--conf: expected KEY=VALUE, got {args.conf}")
     (args.rows_n,) = parse_sizes(args.rows)
     args.work = args.work.resolve()
     scenarios = [s.strip() for s in args.scenarios.split(",")]
     unknown = sorted(set(scenarios) - set(SCENARIOS))
     if unknown:
         parser.error(f"--scenarios: unknown {unknown}; choose from {', '.join(SCENARIOS)}")
+    names = [n for n in OPTIONS if n[0] in args.options]
+    if not names or set(args.options) - {n[0] for n in OPTIONS}:
+        parser.error(
+            f"--options: letters of {''.join(n[0] for n in OPTIONS)}, got {args.options!r}"
+        )
     spark = bench_session(bench_config(args.work))
     layout = scores_layout(churn_usecase())
     source_path = str(args.work / "source.parquet")
     scored_rows(spark, layout, args.rows_n, 7).write.mode("overwrite").parquet(source_path)
     source = spark.read.parquet(source_path)
     templates = prepare(spark, layout, source, args, scenarios)
-    names = list(OPTIONS)
     seconds: dict[tuple[str, str], list[tuple[float, float]]] = {}
     loads: list[float] = []
     for rep in range(args.reps):
@@ -245,15 +270,16 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copytree(templates / scenario, work)
                 scores = TableRef("scores", path=str(work / "scores"))
                 current = TableRef("scores_current", path=str(work / "scores_current"))
-                if name.startswith("c"):
-                    io.set_properties(spark, current, {DV: "true"})
+                if name[0] in PROPERTIES:
+                    io.set_properties(spark, current, PROPERTIES[name[0]])
                 run_id = f"bench-write-{rep}-{name[0]}"
                 rows = stamped(source, layout, AS_OF, run_id)
                 w = Write(spark, layout, scores, current, rows, AS_OF, {"run_id": run_id})
                 loads.append(os.getloadavg()[0])
-                started = time.perf_counter()
-                merge_s = OPTIONS[name](w)
-                total = time.perf_counter() - started
+                with temporary_conf(spark, conf):
+                    started = time.perf_counter()
+                    merge_s = OPTIONS[name](w)
+                    total = time.perf_counter() - started
                 loads.append(os.getloadavg()[0])
                 seconds.setdefault((scenario, name), []).append((total, merge_s))
                 check_current(w, args.rows_n, name)
@@ -268,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{args.rows_n:,} entities, {args.reps} repetitions, options rotated, "
         f"load average (1 min) {min(loads):.1f}-{max(loads):.1f}"
+        + (f", Spark properties {conf}" if conf else "")
     )
     print("| scenario | option | median s | scores_current part, median s | all s |")
     print("|---|---|---|---|---|")
@@ -311,6 +338,10 @@ def report_commit(w: Write) -> None:
     """The scores_current commit: MERGE metrics, and what its Change Data Feed says."""
     commit = io.last_commit(w.spark, w.current)
     metrics = {k: v for k, v in commit["operationMetrics"].items() if k in METRICS}
+    detail = io.delta_table(w.spark, w.current).detail().first()
+    if detail is None or (detail["properties"] or {}).get(CDF) != "true":
+        print(f"  scores_current: {commit['operation']} {metrics} no change feed", flush=True)
+        return
     changes = (
         w.spark.read.format("delta")
         .option("readChangeFeed", "true")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from pyspark.sql import types as T
 
 from bench.data import AS_OF
@@ -13,6 +14,7 @@ from bench.usecase import churn_usecase, scores_layout
 from bench.write import (
     Write,
     added_files,
+    main,
     merge,
     read_back,
     stamped,
@@ -67,3 +69,21 @@ def test_the_changed_only_merge_leaves_an_unchanged_row_alone(spark, tmp_path):
         ("C1", AS_OF, 0.5, 0, "first"),
         ("C2", AS_OF, 0.7, 1, "rerun"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--options", "ax"], "--options: letters of abcdef, got 'ax'"),
+        (["--conf", "spark.sql.shuffle.partitions"], "--conf: expected KEY=VALUE"),
+        (["--conf", "=16"], "--conf: expected KEY=VALUE"),
+    ],
+)
+def test_a_bad_option_or_conf_is_refused_before_any_table_is_written(
+    argv, message, capsys, tmp_path
+):
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--work", str(tmp_path / "work")])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "work").exists()
