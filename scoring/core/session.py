@@ -9,6 +9,7 @@ are used as they are, and only settings that may change at run time are set.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
@@ -72,27 +73,51 @@ def runtime_conf(settings: SparkSettings) -> dict[str, str]:
 
 
 def launch_conf(settings: SparkSettings) -> dict[str, str]:
-    """Settings the local JVM needs when it starts: the Delta jars, extension, catalog, Python.
+    """Settings the local JVM needs when it starts: the Delta jars, extension, catalog, Python,
+    and the project's JVM flags (`java_options`).
 
     A session started from Python passes them at launch. A `spark-submit` has started its
     JVM before our code runs, so `make setup` also writes them to the local Spark's
     spark-defaults.conf (see `write_spark_defaults`).
+
+    The JVM flags go to `spark.{driver,executor}.defaultJavaOptions`, which Spark puts in
+    front of `extraJavaOptions`: a user's `extraJavaOptions` (in `spark.conf`, or
+    `--driver-java-options` / `--conf` of `spark-submit`) adds flags to ours instead of
+    dropping the UTC time zone and the log format.
     """
     python = ensure_worker_python()
-    # UTC in the JVM too; Spark's own log lines in the project's timestamp format. The
-    # throughput collector (ParallelGC) instead of Java 17's default G1: a batch job has no
-    # pause target to meet, and G1's write barriers and concurrent marking cost Spark's row
-    # and Parquet code up to a third of its task-thread CPU (bench/RESULTS.md, finding 21).
-    java = f"-Duser.timezone=UTC -XX:+UseParallelGC -Dlog4j2.configurationFile={log4j_config()}"
+    conf = {"spark.jars": ",".join(str(p) for p in delta_jars(settings.jars_dir))}
+    for side in ("driver", "executor"):
+        extra = settings.conf.get(f"spark.{side}.extraJavaOptions", "")
+        conf[f"spark.{side}.defaultJavaOptions"] = java_options(extra)
     return {
-        "spark.jars": ",".join(str(p) for p in delta_jars(settings.jars_dir)),
-        "spark.driver.extraJavaOptions": java,
-        "spark.executor.extraJavaOptions": java,
+        **conf,
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.pyspark.python": python,
         "spark.pyspark.driver.python": python,
     }
+
+
+# A flag that picks the JVM's garbage collector: -XX:+UseG1GC, -XX:+UseZGC, -XX:+UseSerialGC...
+_COLLECTOR_FLAG = re.compile(r"(?:^|\s)-XX:\+Use\w*GC(?:\s|$)")
+
+
+def java_options(extra: str = "") -> str:
+    """The project's flags for a local JVM whose `extraJavaOptions` are `extra`.
+
+    UTC in the JVM too; Spark's own log lines in the project's timestamp format. The
+    throughput collector (ParallelGC) instead of Java 17's default G1: a batch job has no
+    pause target to meet, and G1's write barriers and concurrent marking cost Spark's row
+    and Parquet code up to a third of its task-thread CPU (bench/RESULTS.md, finding 21).
+    When `extra` picks a collector itself, ours is left out: a JVM given two refuses to
+    start ("Multiple garbage collectors selected").
+    """
+    flags = ["-Duser.timezone=UTC"]
+    if not _COLLECTOR_FLAG.search(extra):
+        flags.append("-XX:+UseParallelGC")
+    flags.append(f"-Dlog4j2.configurationFile={log4j_config()}")
+    return " ".join(flags)
 
 
 def write_spark_defaults(settings: SparkSettings, spark_home: Path | None = None) -> Path:

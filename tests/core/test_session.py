@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
@@ -9,7 +11,7 @@ import pytest
 
 from scoring.core.config import load_config
 from scoring.core.errors import EnvironmentProblem
-from scoring.core.session import delta_jar_names, delta_jars, local_conf
+from scoring.core.session import delta_jar_names, delta_jars, java_options, local_conf
 
 ROOT = Path(__file__).parents[2]
 # The pairs the project tests: constraints file (lines override constraints.txt) and pom.
@@ -123,8 +125,67 @@ def test_spark_defaults_carry_the_delta_jars_and_the_drivers_python(tmp_path):
     assert all(Path(j).name in names for j, names in zip(jars, installed_jar_names(), strict=True))
     assert lines["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert lines["spark.pyspark.python"] == sys.executable
-    for side in ("driver", "executor"):  # a spark-submit'd JVM gets the same collector
-        assert "-XX:+UseParallelGC" in lines[f"spark.{side}.extraJavaOptions"].split()
+    for side in ("driver", "executor"):  # a spark-submit'd JVM gets the same flags
+        flags = lines[f"spark.{side}.defaultJavaOptions"].split()
+        assert {"-XX:+UseParallelGC", "-Duser.timezone=UTC"} <= set(flags)
+        assert f"spark.{side}.extraJavaOptions" not in lines  # left to the user
+
+
+@pytest.mark.parametrize(
+    ("extra", "collector"),
+    [
+        ("", "-XX:+UseParallelGC"),
+        ("-Xss4m", "-XX:+UseParallelGC"),
+        ("-Xss4m -XX:+UseG1GC", None),
+        ("-XX:+UseZGC", None),
+        ("-XX:+UseGCOverheadLimit", "-XX:+UseParallelGC"),  # not a collector
+    ],
+)
+def test_java_options_leave_out_our_collector_only_when_the_user_picks_one(extra, collector):
+    flags = java_options(extra).split()
+    assert flags[0] == "-Duser.timezone=UTC"
+    assert flags[-1].startswith("-Dlog4j2.configurationFile=file:")
+    assert [f for f in flags if f.startswith("-XX:")] == ([collector] if collector else [])
+
+
+# A second JVM: the user's extraJavaOptions pick G1 and set a property; the session starts,
+# keeps our UTC and log format, and runs the user's collector.
+USER_JVM = """
+import dataclasses, json, sys
+from scoring.core.config import load_config
+from scoring.core.session import build_session
+config = load_config("local", ["spark.shuffle_partitions=1"])
+extra = "-XX:+UseG1GC -Dscoring.probe=set-by-user"
+conf = {**config.spark.conf, "spark.driver.extraJavaOptions": extra}
+spark = build_session(dataclasses.replace(config.spark, conf=conf), sys.argv[1])
+jvm = spark.sparkContext._jvm
+beans = jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+system = jvm.java.lang.System
+print(json.dumps({
+    "collectors": sorted(beans.get(i).getName() for i in range(beans.size())),
+    "probe": system.getProperty("scoring.probe"),
+    "timezone": system.getProperty("user.timezone"),
+    "log4j": system.getProperty("log4j2.configurationFile"),
+}))
+spark.stop()
+"""
+
+
+@pytest.mark.slow
+def test_a_users_extra_java_options_add_to_ours_and_may_pick_the_collector(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", USER_JVM, str(tmp_path / "warehouse")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["collectors"] and all(name.startswith("G1 ") for name in seen["collectors"])
+    assert seen["probe"] == "set-by-user"
+    assert seen["timezone"] == "UTC"
+    assert seen["log4j"].endswith("conf/log4j2.properties")
 
 
 def test_delta_jar_names_carry_the_spark_version_then_the_name_without_it():
