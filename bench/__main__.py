@@ -17,7 +17,15 @@ from pathlib import Path
 from bench.models import MODELS
 from bench.report import measured_section
 from bench.results import SCENARIOS, as_rows
-from bench.run import SHAPES, VARIANTS, Settings, bench_config, parse_sizes, run_bench
+from bench.run import (
+    SHAPES,
+    VARIANTS,
+    Settings,
+    bench_config,
+    parse_conf,
+    parse_sizes,
+    run_bench,
+)
 from bench.steady import HISTORY_DAYS
 from bench.tables import TABLES
 from scoring.core.errors import ConfigError
@@ -75,6 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--reps", type=int, default=2, help="repetitions (order alternates)")
     parser.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Spark setting of the bench's session, set when it starts (repeatable); e.g. "
+        "spark.driver.extraJavaOptions=-XX:+UseG1GC for Java's default collector",
+    )
+    parser.add_argument(
         "--batch-size", type=int, default=None, help="Arrow batch rows (default scoring.batch_size)"
     )
     parser.add_argument("--work", type=Path, default=Path("bench/.work"), help="scratch folder")
@@ -84,8 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work.resolve()
     try:
         batch_size = bench_config(work, args.batch_size).scoring.batch_size
+        spark_conf = parse_conf(args.conf)
     except ConfigError as exc:
         print(f"bench: config error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
         return 2
     settings = Settings(
         sizes=parse_sizes(args.sizes),
@@ -99,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         scenarios=_names(args.scenarios),
         history=args.history,
         current_write=args.current_write,
+        spark_conf=tuple(spark_conf.items()),
     )
     if problem := check_settings(settings):
         print(f"bench: {problem}", file=sys.stderr)

@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -81,6 +81,8 @@ class Settings:
     history: int = HISTORY_DAYS
     # scoring.current_write of every variant's writes (`scoring.score.current`)
     current_write: str = MERGE
+    # Spark settings of the bench's session, set when it starts (`--conf`): JVM options too
+    spark_conf: tuple[tuple[str, str], ...] = ()
     train_rows: int = 20_000
     seed: int = 7
 
@@ -157,10 +159,23 @@ def bench_config(work: Path, batch_size: int | None = None) -> Config:
     return load_config("local", overrides)
 
 
-def bench_session(config: Config) -> SparkSession:
-    """The project's local session, with a driver heap big enough for millions of rows."""
-    conf = {**config.spark.conf, "spark.driver.memory": "4g"}
+def bench_session(config: Config, extra: Mapping[str, str] | None = None) -> SparkSession:
+    """The project's local session, with a driver heap big enough for millions of rows, and
+    the `extra` Spark settings (e.g. `spark.driver.extraJavaOptions`, which add to the
+    project's JVM flags: `scoring.core.session.launch_conf`)."""
+    conf = {**config.spark.conf, "spark.driver.memory": "4g", **(extra or {})}
     return build_session(replace(config.spark, conf=conf), str(config.storage.root) + "/_wh")
+
+
+def parse_conf(pairs: Sequence[str]) -> dict[str, str]:
+    """`--conf KEY=VALUE` arguments as a mapping; ValueError names the first malformed one."""
+    conf = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if not key.strip() or not value:
+            raise ValueError(f"--conf: expected KEY=VALUE, got {pair!r}")
+        conf[key.strip()] = value
+    return conf
 
 
 def run_bench(settings: Settings, progress: Callable[[str], None]) -> BenchResults:
@@ -169,7 +184,7 @@ def run_bench(settings: Settings, progress: Callable[[str], None]) -> BenchResul
         shutil.rmtree(settings.work)
     settings.work.mkdir(parents=True)
     config = bench_config(settings.work)
-    spark = bench_session(config)
+    spark = bench_session(config, dict(settings.spark_conf))
     results = BenchResults()
     warmed = False
     for name in settings.tables:

@@ -51,7 +51,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from bench.data import AS_OF
-from bench.run import bench_config, bench_session, parse_sizes
+from bench.run import bench_config, bench_session, parse_conf, parse_sizes
 from bench.usecase import churn_usecase, scores_layout
 from scoring.core import io
 from scoring.core.session import temporary_conf
@@ -237,9 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--work", type=Path, default=Path("bench/.work/write"))
     args = parser.parse_args(argv)
-    conf = dict(pair.partition("=")[::2] for pair in args.conf)
-    if any(not key or not value for key, value in conf.items()):
-        parser.error(f"--conf: expected KEY=VALUE, got {args.conf}")
+    try:
+        conf = parse_conf(args.conf)
+    except ValueError as exc:
+        parser.error(str(exc))
     (args.rows_n,) = parse_sizes(args.rows)
     args.work = args.work.resolve()
     scenarios = [s.strip() for s in args.scenarios.split(",")]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.__main__ import END, START, check_settings, replace_measured
+from bench.__main__ import END, START, check_settings, main, replace_measured
 from bench.parity import ScoreParity
 from bench.report import (
     SUMMARY_COLUMNS,
@@ -19,7 +19,15 @@ from bench.report import (
     summary_rows,
 )
 from bench.results import ParityCheck
-from bench.run import Cell, Measurement, Settings, bench_config, cell_variants, parse_sizes
+from bench.run import (
+    Cell,
+    Measurement,
+    Settings,
+    bench_config,
+    cell_variants,
+    parse_conf,
+    parse_sizes,
+)
 from bench.tables import bench_table
 from scoring.core.errors import ConfigError
 from scoring.core.tables import TableRef
@@ -107,6 +115,19 @@ def test_one_pass_is_set_against_the_two_models_separate_runs():
 
 def test_sizes_accept_millions_and_thousands():
     assert parse_sizes("0.5M,2k,300") == (500_000, 2_000, 300)
+
+
+def test_conf_splits_at_the_first_equals_sign_and_keeps_the_value_whole():
+    conf = parse_conf(["spark.driver.extraJavaOptions=-Da=b -XX:+UseG1GC", " k =v"])
+    assert conf == {"spark.driver.extraJavaOptions": "-Da=b -XX:+UseG1GC", "k": "v"}
+
+
+@pytest.mark.parametrize("pair", ["spark.sql.shuffle.partitions", "=16", "key="])
+def test_a_bad_conf_stops_the_bench_before_it_writes_anything(pair, capsys, tmp_path: Path):
+    work, report = tmp_path / "work", tmp_path / "RESULTS.md"
+    assert main(["--conf", pair, "--work", str(work), "--report", str(report)]) == 2
+    assert f"--conf: expected KEY=VALUE, got {pair!r}" in capsys.readouterr().err
+    assert not work.exists() and not report.exists()
 
 
 def test_report_keeps_the_written_text_around_the_measured_block(tmp_path: Path):
