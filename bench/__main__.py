@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         scenarios=_names(args.scenarios),
         history=args.history,
         current_write=args.current_write,
-        spark_conf=tuple(spark_conf.items()),
+        spark_conf=spark_conf,
     )
     if problem := check_settings(settings):
         print(f"bench: {problem}", file=sys.stderr)

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -82,7 +82,7 @@ class Settings:
     # scoring.current_write of every variant's writes (`scoring.score.current`)
     current_write: str = MERGE
     # Spark settings of the bench's session, set when it starts (`--conf`): JVM options too
-    spark_conf: tuple[tuple[str, str], ...] = ()
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
     train_rows: int = 20_000
     seed: int = 7
 
@@ -184,7 +184,7 @@ def run_bench(settings: Settings, progress: Callable[[str], None]) -> BenchResul
         shutil.rmtree(settings.work)
     settings.work.mkdir(parents=True)
     config = bench_config(settings.work)
-    spark = bench_session(config, dict(settings.spark_conf))
+    spark = bench_session(config, settings.spark_conf)
     results = BenchResults()
     warmed = False
     for name in settings.tables:

@@ -86,12 +86,14 @@ def launch_conf(settings: SparkSettings) -> dict[str, str]:
     dropping the UTC time zone and the log format.
     """
     python = ensure_worker_python()
-    conf = {"spark.jars": ",".join(str(p) for p in delta_jars(settings.jars_dir))}
-    for side in ("driver", "executor"):
-        extra = settings.conf.get(f"spark.{side}.extraJavaOptions", "")
-        conf[f"spark.{side}.defaultJavaOptions"] = java_options(extra)
     return {
-        **conf,
+        "spark.jars": ",".join(str(p) for p in delta_jars(settings.jars_dir)),
+        **{
+            f"spark.{side}.defaultJavaOptions": java_options(
+                settings.conf.get(f"spark.{side}.extraJavaOptions", "")
+            )
+            for side in ("driver", "executor")
+        },
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.pyspark.python": python,
