@@ -16,7 +16,13 @@ from pyspark.sql import types as T
 from scoring.core import io
 from scoring.core.tables import TableRef
 from scoring.score import current
-from scoring.score.current import MERGE, OVERWRITE, covers, feed_current
+from scoring.score.current import (
+    MERGE,
+    OVERWRITE,
+    covers,
+    feed_current,
+    same_entities_all_older,
+)
 from scoring.score.tables import ScoresLayout
 
 pytestmark = pytest.mark.slow
@@ -148,3 +154,57 @@ def test_an_unknown_mode_is_refused_before_anything_is_written(spark, tmp_path):
     with pytest.raises(ValueError, match=r"scoring\.current_write: expected merge or overwrite"):
         feed(spark, ref, rows(spark, D1, T1, "r1", {"a": 0.1}), "r1", "replace")
     assert io.read_table(spark, ref).count() == 0
+
+
+KEYS2 = T.StructType(
+    [
+        T.StructField("region", T.StringType()),
+        T.StructField("id", T.StringType()),
+        T.StructField("as_of_date", T.DateType()),
+        T.StructField("scored_at", T.TimestampType()),
+    ]
+)
+
+
+def stamped(spark, entities, day: date, at: datetime):
+    """Rows of a two-column key (region, id) stamped with one date and run time."""
+    return spark.createDataFrame([(r, i, day, at) for r, i in entities], KEYS2)
+
+
+AB = [("eu", "a"), ("eu", "b")]
+
+
+@pytest.mark.parametrize(
+    ("table_rows", "slice_rows", "expected"),
+    [
+        pytest.param((AB, D1, T1), (AB, D2, T2), True, id="same entities, a later date"),
+        pytest.param((AB, D1, T2), (AB, D1, T3), True, id="same date, a later run (a rerun)"),
+        pytest.param((AB, D1, T3), (AB, D1, T2), False, id="same date, an earlier run"),
+        pytest.param((AB, D2, T1), (AB, D1, T2), False, id="an older date (a backfill)"),
+        pytest.param((AB, D1, T1), ([("eu", "a"), ("eu", "c")], D2, T2), False, id="b replaced"),
+        pytest.param((AB, D1, T1), ([("eu", "a"), ("eu", "a")], D2, T2), False, id="a twice"),
+        pytest.param((AB, D1, T1), ([*AB, ("eu", "c")], D2, T2), False, id="a new entity"),
+        pytest.param(
+            ([("a", None)], D1, T1), ([(None, "a")], D2, T2), False, id="null in another column"
+        ),
+        pytest.param(([], D1, T1), ([], D2, T2), False, id="both empty"),
+    ],
+)
+def test_the_aggregate_check_says_yes_only_for_the_same_entities_all_older(
+    spark, table_rows, slice_rows, expected
+):
+    # False sends covers to its exact join (the new entity, the empty table: it answers yes).
+    target, source = stamped(spark, *table_rows), stamped(spark, *slice_rows)
+    assert same_entities_all_older(source, target, ("region", "id")) is expected
+
+
+def test_covers_answers_the_same_by_the_exact_join_alone(spark, tmp_path, monkeypatch):
+    ref = table(spark, tmp_path)
+    feed(spark, ref, rows(spark, D1, T1, "r1", {"a": 0.1, "b": 0.2}), "r1", MERGE)
+    version = io.required_version(spark, ref)
+    same = rows(spark, D2, T2, "r2", {"a": 0.6, "b": 0.7})
+    less = rows(spark, D2, T2, "r2", {"a": 0.6})
+    answers = [covers(spark, s, ref, LAYOUT.keys, version) for s in (same, less)]
+    monkeypatch.setattr(current, "same_entities_all_older", lambda *_: False)
+    assert [covers(spark, s, ref, LAYOUT.keys, version) for s in (same, less)] == answers
+    assert answers == [True, False]
