@@ -114,7 +114,8 @@ def same_entities_all_older(source: DataFrame, target: DataFrame, keys: tuple[st
     m, *other, first_date, first_run = oldest
     if (n, fingerprint) != (m, other):
         return False
-    return first_date > last_date or (first_date >= last_date and first_run >= last_run)
+    # lexicographic: a later date, or the same date and a run at least as late
+    return (first_date, first_run) >= (last_date, last_run)
 
 
 def _summary(
