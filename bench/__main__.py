@@ -26,6 +26,7 @@ from bench.run import (
     parse_sizes,
     run_bench,
 )
+from bench.stages import event_log_conf
 from bench.steady import HISTORY_DAYS
 from bench.tables import TABLES
 from scoring.core.errors import ConfigError
@@ -91,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         "spark.driver.extraJavaOptions=-XX:+UseG1GC for Java's default collector",
     )
     parser.add_argument(
+        "--event-log",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write Spark's event log (uncompressed) into DIR; `python -m bench.stages DIR` "
+        "then splits each timed run's wall time by stage",
+    )
+    parser.add_argument(
         "--batch-size", type=int, default=None, help="Arrow batch rows (default scoring.batch_size)"
     )
     parser.add_argument("--work", type=Path, default=Path("bench/.work"), help="scratch folder")
@@ -100,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work.resolve()
     try:
         batch_size = bench_config(work, args.batch_size).scoring.batch_size
-        spark_conf = parse_conf(args.conf)
+        logged = event_log_conf(args.event_log) if args.event_log is not None else {}
+        spark_conf = {**logged, **parse_conf(args.conf)}
     except ConfigError as exc:
         print(f"bench: config error: {exc}", file=sys.stderr)
         return 2

@@ -36,6 +36,7 @@ from bench import data, models, variants
 from bench.memory import WorkerMemory
 from bench.parity import ScoreParity, compare_slices
 from bench.results import SCENARIOS, BenchResults, Measurement, ParityCheck
+from bench.stages import JOB_DESCRIPTION, JOB_GROUP
 from bench.steady import HISTORY_DAYS, State, clone_table, prepare_state
 from bench.tables import TABLES, BenchTable, bench_table
 from scoring.core import io
@@ -265,7 +266,12 @@ def _measure(
             if variant == "s":
                 job = replace(job, request=replace(job.request, shadow=cell.uris[1:]))
             jobs[variant] = job
-            measured = _timed(spark, job, variant, model.folder, usecase.folder, settings.work)
+            label = f"{variant} rep {rep} | {cell.table.name} {cell.scenario} {cell.rows} rows " + (
+                f"{cell.shape} {cell.kind}"
+            )
+            measured = _timed(
+                spark, job, variant, model.folder, usecase.folder, settings.work, label
+            )
             found = Measurement(
                 cell.rows,
                 cell.shape,
@@ -389,15 +395,26 @@ def _timed(
     model_dir: Path,
     usecase_dir: Path,
     work: Path,
+    label: str = "",
 ) -> tuple[float, float | None, float, float]:
-    """(seconds, predict seconds, worker peak MiB, workers' summed peak MiB) of one run."""
+    """(seconds, predict seconds, worker peak MiB, workers' summed peak MiB) of one run.
+
+    The run's Spark jobs carry `label` as their job group (`bench.stages` reads it from the
+    event log); the group is cleared afterwards.
+    """
     if variant == "c":
         return _in_process(job, model_dir, usecase_dir, work)
     run_id = f"bench-{variant}-{time.time_ns()}"
-    with WorkerMemory() as peak:
-        started = time.perf_counter()
-        SPARK_VARIANTS[variant](spark, job, run_id)
-        seconds = time.perf_counter() - started
+    context = spark.sparkContext
+    context.setJobGroup(label or run_id, f"bench {label or run_id}")
+    try:
+        with WorkerMemory() as peak:
+            started = time.perf_counter()
+            SPARK_VARIANTS[variant](spark, job, run_id)
+            seconds = time.perf_counter() - started
+    finally:
+        context.setLocalProperty(JOB_GROUP, None)  # type: ignore[arg-type]
+        context.setLocalProperty(JOB_DESCRIPTION, None)  # type: ignore[arg-type]
     return seconds, None, peak.max_worker_mib, peak.sum_workers_mib
 
 
