@@ -266,7 +266,8 @@ def _measure(
             if variant == "s":
                 job = replace(job, request=replace(job.request, shadow=cell.uris[1:]))
             jobs[variant] = job
-            label = f"{variant} rep {rep} | {cell.table.name} {cell.scenario} {cell.rows} rows " + (
+            label = (
+                f"{variant} rep {rep} | {cell.table.name} {cell.scenario} {cell.rows} rows "
                 f"{cell.shape} {cell.kind}"
             )
             measured = _timed(
