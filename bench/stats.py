@@ -6,10 +6,11 @@ Delta's file statistics on: every column (Delta's default, the first 32), the co
 `scoring.score.tables.ScoresLayout.scores_properties` keeps, and none
 (`dataSkippingNumIndexedCols=0`, which still records numRecords); then ours with Parquet's own
 row-group statistics also left out for the string columns (what
-`scoring.score.step.write_scores` does, with `ScoresLayout.parquet_string_stats_off`), and that
-plus no dictionary for the entity key (`customer_id`). Prints one Markdown table (best and
-median seconds); the settings rotate between repetitions. bench/RESULTS.md, findings 11 and
-12, came from this.
+`scoring.score.step.write_scores` did, with `ScoresLayout.parquet_string_stats_off`), that
+plus no dictionary for the entity key (`customer_id`), and that with one open file per task
+and no sort by the partition column (what `write_scores` does now: `WRITERS_CONF`). Prints
+one Markdown table (best and median seconds); the settings rotate between repetitions.
+bench/RESULTS.md, findings 11, 12 and 27, came from this.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from bench.usecase import churn_usecase, scores_layout
 from scoring.core import io
 from scoring.core.session import temporary_conf
 from scoring.core.tables import TableRef
+from scoring.score.step import ONE_WRITER, WRITERS_CONF
 from scoring.score.tables import Lineage, ScoresLayout, with_lineage
 from scoring.usecase import AS_OF_DATE
 
@@ -49,7 +51,11 @@ def write_settings(layout: ScoresLayout) -> WriteSettings:
         "Delta: every column (Delta default)": ({}, {}),
         f"Delta: {ours[STATS]}": (ours, {}),
         "Delta: none (numRecords only)": ({"delta.dataSkippingNumIndexedCols": "0"}, {}),
-        "Delta: ours; Parquet: no string statistics (ours)": (ours, no_strings),
+        "Delta: ours; Parquet: no string statistics": (ours, no_strings),
+        "Delta: ours; Parquet: no string statistics; one open file, unsorted (ours)": (
+            ours,
+            {**no_strings, WRITERS_CONF: ONE_WRITER},
+        ),
         f"Delta: ours; Parquet: no string statistics, no {keys} dictionary": (
             ours,
             {**no_strings, **no_dictionary},

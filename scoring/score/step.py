@@ -89,6 +89,13 @@ BATCH_SIZE_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 # check off; batches are then bounded by scoring.batch_size rows alone.
 MAX_BYTES_CONF = "spark.sql.execution.arrow.maxBytesPerBatch"
 NO_BYTE_LIMIT = str(2**31 - 1)
+# Before a partitioned write Spark sorts each task's rows by the partition columns, and holds
+# every row of the task in memory to do so. A `scores` slice is one as_of_date, so one open
+# file per task needs no sort: with this setting Spark writes the rows as they come (past
+# that many open files it would sort the rest, so a second date would still be written
+# right). bench/RESULTS.md, finding 27.
+WRITERS_CONF = "spark.sql.maxConcurrentOutputFileWriters"
+ONE_WRITER = "1"
 #: Rows of the real features the model predicts on the driver before the run (task check).
 CHECK_ROWS = 20
 
@@ -403,7 +410,8 @@ def write_scores(
     OR-ing them), in Arrow batches of exactly `batch_size` rows (no byte cap).
     `scores_current` (when `update_current`) is fed from the first model's committed slice
     read back at its version, not from `scored` again. Both writes leave out Parquet's
-    statistics of the string columns; the session's settings are restored afterwards. Every
+    statistics of the string columns, and the slice is written unsorted (one open file per
+    task: `WRITERS_CONF`); the session's settings are restored afterwards. Every
     commit carries `commit_metadata`. `after_scores(commit, version before)` runs between
     the `scores` commit and the MERGE (the error budget: it may undo the commit and raise).
     Returns the `scores` commit (`io.own_commit`).
@@ -415,7 +423,8 @@ def write_scores(
     before = io.current_version(spark, scores)
     stamped = with_lineage(scored, lineages, layout)
     batches = {BATCH_SIZE_CONF: str(batch_size), MAX_BYTES_CONF: NO_BYTE_LIMIT}
-    with temporary_conf(spark, {**batches, **layout.parquet_string_stats_off}):
+    unsorted = {WRITERS_CONF: ONE_WRITER}
+    with temporary_conf(spark, {**batches, **unsorted, **layout.parquet_string_stats_off}):
         io.write_delta(stamped, scores, "overwrite", metadata, replace_where=predicate)
     commit = io.require_own_commit(spark, scores, lineages[0].run_id, after=before)
     if after_scores is not None:

@@ -23,7 +23,13 @@ from scoring.core.tables import Tables
 from scoring.model.registry import configure_mlflow, mlflow_target
 from scoring.runs.result import StepResult
 from scoring.score import udf
-from scoring.score.step import BATCH_SIZE_CONF, MAX_BYTES_CONF, ScoreRequest, run_score
+from scoring.score.step import (
+    BATCH_SIZE_CONF,
+    MAX_BYTES_CONF,
+    WRITERS_CONF,
+    ScoreRequest,
+    run_score,
+)
 from scoring.score.tables import ScoresLayout
 from scoring.score.udf import LOAD_LOG_ENV
 from scoring.usecase import load_usecase
@@ -79,6 +85,26 @@ class Scored(NamedTuple):
     calls: list[tuple[str, str]]
     log: list[str]
     settings: tuple[dict[str, str | None], dict[str, str | None]]  # before, after the run
+    write_memory: list[int]  # peak execution memory of each of the run's save stages
+
+
+# The job group the fixture's run carries, to find its stages.
+SCORED_GROUP = "test-step-scored"
+
+
+def write_stages_memory(spark, group: str) -> list[int]:
+    """The peak execution memory of each `DataFrameWriter.save` stage of the job group's jobs
+    (Spark's status store): a sort before a write holds its rows there; a writer does not."""
+    tracker = spark.sparkContext.statusTracker()
+    store = spark.sparkContext._jsc.sc().statusStore()
+    peaks = []
+    for job in tracker.getJobIdsForGroup(group):
+        info = tracker.getJobInfo(job)
+        for stage in info.stageIds if info else ():
+            data = store.lastStageAttempt(stage)
+            if data.name().startswith("save at "):
+                peaks.append(int(data.peakExecutionMemory()))
+    return peaks
 
 
 # A one-byte cap would make Spark cut an Arrow batch after every row.
@@ -100,7 +126,7 @@ def scored(spark, trained, tmp_path_factory):
         calls.append((name, alias))
         return original(self, name, alias)
 
-    keys = (MAX_BYTES_CONF, BATCH_SIZE_CONF, *LAYOUT.parquet_string_stats_off)
+    keys = (MAX_BYTES_CONF, BATCH_SIZE_CONF, WRITERS_CONF, *LAYOUT.parquet_string_stats_off)
     with pytest.MonkeyPatch.context() as patch, temporary_conf(spark, TINY_BYTE_CAP):
         patch.setenv(LOAD_LOG_ENV, str(root))
         patch.setattr(MlflowClient, "get_model_version_by_alias", counting)
@@ -108,10 +134,16 @@ def scored(spark, trained, tmp_path_factory):
         # version, whose workers then never load it again (their cache has it).
         patch.setattr(udf, "_SHIPPED", {})
         before = {key: spark.conf.get(key, None) for key in keys}
-        result = score(spark, config, CHAMPION, "score-1")
+        spark.sparkContext.setJobGroup(SCORED_GROUP, "tests/score/test_step.py: scored")
+        try:
+            result = score(spark, config, CHAMPION, "score-1")
+        finally:
+            spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+            spark.sparkContext.setLocalProperty("spark.job.description", None)
         after = {key: spark.conf.get(key, None) for key in keys}
     log = (root / "model-loads.log").read_text().splitlines()
-    return Scored(config, result, calls, log, (before, after))
+    memory = write_stages_memory(spark, SCORED_GROUP)
+    return Scored(config, result, calls, log, (before, after), memory)
 
 
 def test_alias_is_resolved_once_and_the_version_recorded(spark, scored):
@@ -144,6 +176,13 @@ def test_the_sessions_settings_are_restored_after_scoring(scored):
     before, after = scored.settings
     assert before[MAX_BYTES_CONF] == "1"
     assert after == before
+
+
+def test_the_scores_slice_is_written_as_it_comes_not_sorted_by_date_first(scored):
+    # Spark's writer sorts a partitioned write's rows by the partition column, in execution
+    # memory, unless it may keep a file open per date. The run saved the scores slice (one
+    # stage), and that stage held no rows in execution memory.
+    assert scored.write_memory == [0]
 
 
 @pytest.mark.parametrize("table", ["scores", "scores_current"])
