@@ -140,8 +140,10 @@ def _logs(path: Path) -> Iterator[list[Path]]:
     if not path.is_dir():
         raise ValueError(f"{path}: no such file or folder")
     files = [p for p in sorted(path.iterdir()) if p.is_file() and _is_log(p)]
-    if files:
-        yield sorted(files, key=_part)
+    rolling = [p for p in files if _part(p) > 0]  # the parts of one application's log
+    if rolling:
+        yield sorted(rolling, key=_part)
+    yield from ([p] for p in files if _part(p) == 0)  # each a whole application's log
     for folder in sorted(p for p in path.iterdir() if p.is_dir()):
         yield from _logs(folder)
 

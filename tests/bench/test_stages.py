@@ -124,6 +124,17 @@ def test_the_report_lists_long_stages_and_sums_the_short_ones(logs: Path, capsys
     assert B in only and A not in only
 
 
+def test_single_file_logs_in_one_folder_are_separate_applications(tmp_path: Path):
+    second = [{**e, "App ID": "app-2"} if "App ID" in e else e for e in FIRST]
+    (tmp_path / "app-1").write_text(_lines(FIRST + SECOND))
+    (tmp_path / "app-2").write_text(_lines(second))
+    apps = read_applications(tmp_path)
+    assert [(a.app_id, [r.group for r in a.runs]) for a in apps] == [
+        ("app-1", [A, B]),
+        ("app-2", [A]),
+    ]
+
+
 def test_a_compressed_log_or_a_broken_line_is_named(tmp_path: Path, capsys):
     packed = tmp_path / "packed"
     packed.mkdir()
