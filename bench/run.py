@@ -36,7 +36,7 @@ from bench import data, models, variants
 from bench.memory import WorkerMemory
 from bench.parity import ScoreParity, compare_slices
 from bench.results import SCENARIOS, BenchResults, Measurement, ParityCheck
-from bench.stages import JOB_DESCRIPTION, JOB_GROUP
+from bench.stages import job_group
 from bench.steady import HISTORY_DAYS, State, clone_table, prepare_state
 from bench.tables import TABLES, BenchTable, bench_table
 from scoring.core import io
@@ -396,7 +396,7 @@ def _timed(
     model_dir: Path,
     usecase_dir: Path,
     work: Path,
-    label: str = "",
+    label: str,
 ) -> tuple[float, float | None, float, float]:
     """(seconds, predict seconds, worker peak MiB, workers' summed peak MiB) of one run.
 
@@ -406,16 +406,10 @@ def _timed(
     if variant == "c":
         return _in_process(job, model_dir, usecase_dir, work)
     run_id = f"bench-{variant}-{time.time_ns()}"
-    context = spark.sparkContext
-    context.setJobGroup(label or run_id, f"bench {label or run_id}")
-    try:
-        with WorkerMemory() as peak:
-            started = time.perf_counter()
-            SPARK_VARIANTS[variant](spark, job, run_id)
-            seconds = time.perf_counter() - started
-    finally:
-        context.setLocalProperty(JOB_GROUP, None)  # type: ignore[arg-type]
-        context.setLocalProperty(JOB_DESCRIPTION, None)  # type: ignore[arg-type]
+    with job_group(spark, label), WorkerMemory() as peak:
+        started = time.perf_counter()
+        SPARK_VARIANTS[variant](spark, job, run_id)
+        seconds = time.perf_counter() - started
     return seconds, None, peak.max_worker_mib, peak.sum_workers_mib
 
 
