@@ -16,6 +16,9 @@ from scoring.core.tables import Tables
 from scoring.runs.steps import usecase_tables
 from scoring.usecase import UseCase, load_usecase
 
+# pytester runs a test file of its own in a test; summary mends the run's closing lines.
+pytest_plugins = ["pytester", "tests.summary"]
+
 ROOT = Path(__file__).resolve().parents[1]
 CHURN_DIR = ROOT / "examples" / "churn"
 
