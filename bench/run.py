@@ -36,12 +36,11 @@ from bench import data, models, variants
 from bench.memory import WorkerMemory
 from bench.parity import ScoreParity, compare_slices
 from bench.results import SCENARIOS, BenchResults, Measurement, ParityCheck
-from bench.stages import job_group
 from bench.steady import HISTORY_DAYS, State, clone_table, prepare_state
 from bench.tables import TABLES, BenchTable, bench_table
 from scoring.core import io
 from scoring.core.config import Config, load_config
-from scoring.core.session import build_session
+from scoring.core.session import build_session, job_group
 from scoring.core.tables import TableRef, Tables
 from scoring.model.registry import MlflowTarget, download_model, mlflow_target, resolve_model
 from scoring.model.signature import ModelInput, model_inputs
@@ -406,7 +405,7 @@ def _timed(
     if variant == "c":
         return _in_process(job, model_dir, usecase_dir, work)
     run_id = f"bench-{variant}-{time.time_ns()}"
-    with job_group(spark, label), WorkerMemory() as peak:
+    with job_group(spark, label, f"bench {label}"), WorkerMemory() as peak:
         started = time.perf_counter()
         SPARK_VARIANTS[variant](spark, job, run_id)
         seconds = time.perf_counter() - started

@@ -22,28 +22,12 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from scoring.core.session import JOB_GROUP
 
-# The local properties `SparkContext.setJobGroup` sets (`bench.run._timed` labels each run).
-JOB_GROUP, JOB_DESCRIPTION = "spark.jobGroup.id", "spark.job.description"
 COMPRESSED = (".zstd", ".lz4", ".lzf", ".snappy")
-
-
-@contextmanager
-def job_group(spark: SparkSession, label: str) -> Iterator[None]:
-    """Label the Spark jobs started inside the block with `label` (their job group, which
-    the event log records); cleared afterwards."""
-    context = spark.sparkContext
-    context.setJobGroup(label, f"bench {label}")
-    try:
-        yield
-    finally:
-        context.setLocalProperty(JOB_GROUP, None)  # type: ignore[arg-type]
-        context.setLocalProperty(JOB_DESCRIPTION, None)  # type: ignore[arg-type]
 
 
 def event_log_conf(folder: Path) -> dict[str, str]:

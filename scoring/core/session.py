@@ -231,6 +231,23 @@ def temporary_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator
                 spark.conf.set(key, old)
 
 
+# The local properties `SparkContext.setJobGroup` sets; the event log and the UI show them.
+JOB_GROUP, JOB_DESCRIPTION = "spark.jobGroup.id", "spark.job.description"
+
+
+@contextmanager
+def job_group(spark: SparkSession, group: str, description: str | None = None) -> Iterator[None]:
+    """Label the Spark jobs this thread starts inside the block with `group` (and
+    `description`, else the group), then clear both labels."""
+    context = spark.sparkContext
+    context.setJobGroup(group, description or group)
+    try:
+        yield
+    finally:
+        context.setLocalProperty(JOB_GROUP, None)  # type: ignore[arg-type]
+        context.setLocalProperty(JOB_DESCRIPTION, None)  # type: ignore[arg-type]
+
+
 if __name__ == "__main__":  # `make setup`: python -m scoring.core.session [ENV]
     from scoring.core.config import load_config
 

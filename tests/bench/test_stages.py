@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench import run as bench_run
-from bench.stages import JOB_DESCRIPTION, JOB_GROUP, event_log_conf, main, read_applications
+from bench.stages import event_log_conf, main, read_applications
+from scoring.core.session import JOB_DESCRIPTION, JOB_GROUP
 
 A, B = "a rep 0 | float first 16000000 rows few-large tree", "b rep 0 | float first 16 rows"
 

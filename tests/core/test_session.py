@@ -11,7 +11,15 @@ import pytest
 
 from scoring.core.config import load_config
 from scoring.core.errors import EnvironmentProblem
-from scoring.core.session import delta_jar_names, delta_jars, java_options, local_conf
+from scoring.core.session import (
+    JOB_DESCRIPTION,
+    JOB_GROUP,
+    delta_jar_names,
+    delta_jars,
+    java_options,
+    job_group,
+    local_conf,
+)
 
 ROOT = Path(__file__).parents[2]
 # The pairs the project tests: constraints file (lines override constraints.txt) and pom.
@@ -220,3 +228,17 @@ def test_delta_jar_of_another_delta_version_is_not_taken(tmp_path):
         (tmp_path / name).write_text("")
     with pytest.raises(EnvironmentProblem, match="Delta jar missing"):
         delta_jars(str(tmp_path))
+
+
+def test_a_job_group_labels_the_jobs_of_its_block_and_is_cleared_even_after_an_error(spark):
+    context, tracker = spark.sparkContext, spark.sparkContext.statusTracker()
+    with pytest.raises(ValueError), job_group(spark, "nightly scoring", "score churn 2026-12-01"):
+        spark.range(3).count()
+        seen = (context.getLocalProperty(JOB_GROUP), context.getLocalProperty(JOB_DESCRIPTION))
+        jobs = sorted(tracker.getJobIdsForGroup("nightly scoring"))
+        raise ValueError("the step failed")
+    assert seen == ("nightly scoring", "score churn 2026-12-01")
+    assert context.getLocalProperty(JOB_GROUP) is None
+    assert context.getLocalProperty(JOB_DESCRIPTION) is None
+    spark.range(3).count()  # after the block: in no group
+    assert jobs and sorted(tracker.getJobIdsForGroup("nightly scoring")) == jobs

@@ -19,7 +19,7 @@ from py4j.protocol import Py4JJavaError
 from scoring.core import io
 from scoring.core.config import Config
 from scoring.core.errors import ModelError
-from scoring.core.session import temporary_conf
+from scoring.core.session import job_group, temporary_conf
 from scoring.core.tables import Tables
 from scoring.model.registry import configure_mlflow, mlflow_target
 from scoring.runs.result import StepResult
@@ -139,12 +139,8 @@ def scored(spark, trained, tmp_path_factory):
         # version, whose workers then never load it again (their cache has it).
         patch.setattr(udf, "_SHIPPED", {})
         before = {key: spark.conf.get(key, None) for key in keys}
-        spark.sparkContext.setJobGroup(SCORED_GROUP, "tests/score/test_step.py: scored")
-        try:
+        with job_group(spark, SCORED_GROUP):
             result = score(spark, config, CHAMPION, "score-1")
-        finally:
-            spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
-            spark.sparkContext.setLocalProperty("spark.job.description", None)
         after = {key: spark.conf.get(key, None) for key in keys}
     log = (root / "model-loads.log").read_text().splitlines()
     memory = write_stages_memory(spark, SCORED_GROUP)
