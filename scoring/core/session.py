@@ -238,14 +238,15 @@ JOB_GROUP, JOB_DESCRIPTION = "spark.jobGroup.id", "spark.job.description"
 @contextmanager
 def job_group(spark: SparkSession, group: str, description: str | None = None) -> Iterator[None]:
     """Label the Spark jobs this thread starts inside the block with `group` (and
-    `description`, else the group), then clear both labels."""
+    `description`, else the group), then put back the labels it had (none: cleared)."""
     context = spark.sparkContext
+    previous = {key: context.getLocalProperty(key) for key in (JOB_GROUP, JOB_DESCRIPTION)}
     context.setJobGroup(group, description or group)
     try:
         yield
     finally:
-        context.setLocalProperty(JOB_GROUP, None)  # type: ignore[arg-type]
-        context.setLocalProperty(JOB_DESCRIPTION, None)  # type: ignore[arg-type]
+        for key, value in previous.items():
+            context.setLocalProperty(key, value)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":  # `make setup`: python -m scoring.core.session [ENV]
