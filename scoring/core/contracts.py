@@ -215,10 +215,13 @@ def _contract_from_dict(raw: dict[str, Any], path: str) -> Contract:
             f"({', '.join(sorted(set(ENCODINGS.values())))})"
         )
     columns = tuple(_column_from_dict(c, path, i) for i, c in enumerate(raw["columns"]))
-    names = [c.name for c in columns]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
+    names = [c.name.lower() for c in columns]
+    duplicated = sorted({c.name for c in columns if names.count(c.name.lower()) > 1})
     if duplicated:
-        raise ContractError(f"{path}: column(s) {duplicated} declared more than once")
+        raise ContractError(
+            f"{path}: column(s) {duplicated} declared more than once "
+            "(Spark resolves column names without regard to case)"
+        )
     contract = Contract(
         name=raw["name"],
         kind=raw["kind"],
@@ -253,6 +256,7 @@ def _column_from_dict(raw: Any, path: str, index: int) -> ColumnSpec:
     for required in ("name", "type", "nullable", "description"):
         if required not in raw:
             raise ContractError(f"{where} ({raw.get('name')}): missing key '{required}'")
+    _check_column_name(raw["name"], where)
     try:
         parse_type(raw["type"])
     except ValueError as exc:
@@ -276,6 +280,25 @@ def _column_from_dict(raw: Any, path: str, index: int) -> ColumnSpec:
         pattern=raw.get("pattern"),
         rounding=rounding,
     )
+
+
+#: Characters a column name cannot hold: Delta refuses ` ,;{}()\n\t=` in a table's column
+#: names (without column mapping), and Spark reads `.` as a struct field and a back-quote as
+#: quoting when it resolves a name.
+_NAME_FORBIDDEN = frozenset(" ,;{}()\n\t=.`")
+
+
+def _check_column_name(name: Any, where: str) -> None:
+    """ContractError naming the column when its name is empty or cannot be a Delta column."""
+    if not isinstance(name, str) or not name:
+        raise ContractError(f"{where}: 'name' must be a non-empty text, got {name!r}")
+    forbidden = sorted({c for c in name if c in _NAME_FORBIDDEN})
+    if forbidden:
+        raise ContractError(
+            f"{where} ({name!r}): a column name cannot hold {forbidden} "
+            "(Delta refuses spaces and ,;{}()=, Spark reads '.' as a struct field); "
+            "use letters, digits and '_'"
+        )
 
 
 #: Python's canonical name of an encoding -> the name Spark's `decode` takes (the encodings

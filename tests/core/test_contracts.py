@@ -48,6 +48,57 @@ def test_contract_with_bad_type_names_the_column(tmp_path):
         load_contract("broken", folder)
 
 
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("customer id", "' '"), ("order.date", "'.'"), ("amount(eur)", "'('"), ("a`b", "'`'")],
+)
+def test_a_column_name_delta_or_spark_cannot_carry_is_rejected_naming_it(tmp_path, name, shown):
+    folder = write(
+        tmp_path,
+        "name: b\nkind: raw_source\ndescription: d\ncolumns:\n"
+        "  - {name: id, type: string, nullable: false, description: x}\n"
+        f"  - {{name: '{name}', type: string, nullable: true, description: x}}\n",
+    )
+    with pytest.raises(ContractError) as caught:
+        load_contract("broken", folder)
+    message = str(caught.value)
+    assert f"broken.yaml: columns[1] ('{name}'): a column name cannot hold [{shown}" in message
+
+
+@pytest.mark.parametrize("name", ["''", "7", "null"])
+def test_a_column_name_that_is_not_text_is_rejected(tmp_path, name):
+    folder = write(
+        tmp_path,
+        "name: b\nkind: raw_source\ndescription: d\ncolumns:\n"
+        f"  - {{name: {name}, type: string, nullable: false, description: x}}\n",
+    )
+    with pytest.raises(ContractError, match=r"columns\[0\]: 'name' must be a non-empty text"):
+        load_contract("broken", folder)
+
+
+def test_names_accepted_by_delta_pass_the_check(tmp_path):
+    folder = write(
+        tmp_path,
+        "name: b\nkind: raw_source\ndescription: d\nkeys: [Kunden-Nr]\ncolumns:\n"
+        "  - {name: Kunden-Nr, type: string, nullable: false, description: x}\n"
+        "  - {name: 2nd_score, type: double, nullable: true, description: x}\n"
+        "  - {name: größe, type: double, nullable: true, description: x}\n",
+    )
+    contract = load_contract("broken", folder)
+    assert contract.column_names == ("Kunden-Nr", "2nd_score", "größe")
+
+
+def test_two_columns_differing_only_in_case_are_rejected(tmp_path):
+    folder = write(
+        tmp_path,
+        "name: b\nkind: raw_source\ndescription: d\ncolumns:\n"
+        "  - {name: Age, type: int, nullable: true, description: x}\n"
+        "  - {name: age, type: int, nullable: true, description: x}\n",
+    )
+    with pytest.raises(ContractError, match=r"\['Age', 'age'\] declared more than once"):
+        load_contract("broken", folder)
+
+
 def test_array_of_strings_type_is_supported():
     assert parse_type("array<string>") == T.ArrayType(T.StringType(), containsNull=True)
 
