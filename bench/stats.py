@@ -8,9 +8,10 @@ Delta's file statistics on: every column (Delta's default, the first 32), the co
 row-group statistics also left out for the string columns (what
 `scoring.score.step.write_scores` did, with `ScoresLayout.parquet_string_stats_off`), that
 plus no dictionary for the entity key (`customer_id`), and that with one open file per task
-and no sort by the partition column (what `write_scores` does now: `WRITERS_CONF`). Prints
-one Markdown table (best and median seconds); the settings rotate between repetitions.
-bench/RESULTS.md, findings 11, 12 and 27, came from this.
+and no sort by the partition column (what `write_scores` does now: `WRITERS_CONF`); then
+ours without Parquet's dictionary for `score`, and without any dictionary. Prints one
+Markdown table (best and median seconds); the settings rotate between repetitions.
+bench/RESULTS.md, findings 11, 12, 27 and 28, came from this.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def write_settings(layout: ScoresLayout) -> WriteSettings:
     no_strings = layout.parquet_string_stats_off
     keys = ", ".join(layout.keys)
     no_dictionary = {f"parquet.enable.dictionary#{key}": "false" for key in layout.keys}
+    ours_unsorted = {WRITERS_CONF: ONE_WRITER}
     return {
         "Delta: every column (Delta default)": ({}, {}),
         f"Delta: {ours[STATS]}": (ours, {}),
@@ -59,6 +61,14 @@ def write_settings(layout: ScoresLayout) -> WriteSettings:
         f"Delta: ours; Parquet: no string statistics, no {keys} dictionary": (
             ours,
             {**no_strings, **no_dictionary},
+        ),
+        "Delta: ours; Parquet: no string statistics, no score dictionary; unsorted": (
+            ours,
+            {**no_strings, **ours_unsorted, "parquet.enable.dictionary#score": "false"},
+        ),
+        "Delta: ours; Parquet: no string statistics, no dictionary at all; unsorted": (
+            ours,
+            {**no_strings, **ours_unsorted, "parquet.enable.dictionary": "false"},
         ),
     }
 

@@ -25,3 +25,13 @@ def test_the_settings_name_the_entity_key_and_turn_off_its_dictionary():
     assert "Delta: customer_id,model_name,model_version" in settings
     name = "Delta: ours; Parquet: no string statistics, no customer_id dictionary"
     assert settings[name][1]["parquet.enable.dictionary#customer_id"] == "false"
+
+
+def test_the_dictionary_rows_turn_it_off_for_score_and_for_every_column_on_our_write():
+    settings = write_settings(LAYOUT)
+    score = settings["Delta: ours; Parquet: no string statistics, no score dictionary; unsorted"]
+    every = settings["Delta: ours; Parquet: no string statistics, no dictionary at all; unsorted"]
+    ours = settings["Delta: ours; Parquet: no string statistics; one open file, unsorted (ours)"]
+    assert score[1] == {**ours[1], "parquet.enable.dictionary#score": "false"}
+    assert every[1] == {**ours[1], "parquet.enable.dictionary": "false"}
+    assert score[0] == every[0] == ours[0]
