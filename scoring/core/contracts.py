@@ -50,6 +50,7 @@ CORRECTIONS = ("conflict", "apply")
 SCHEDULES = ("daily", "occasional")
 _COLUMN_KEYS = {
     "name",
+    "delivered_as",
     "type",
     "nullable",
     "description",
@@ -87,11 +88,18 @@ class ColumnSpec:
     range: tuple[Any, Any] | None = None
     pattern: str | None = None
     rounding: str | None = None
+    delivered_as: str | None = None
 
     @property
     def spark_type(self) -> T.DataType:
         """The Spark data type named by `type`."""
         return parse_type(self.type)
+
+    @property
+    def delivered(self) -> str:
+        """The column's name in a raw source's files (CSV header, JSON key, Parquet column):
+        `delivered_as` when the files name it otherwise, else `name`."""
+        return self.delivered_as or self.name
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,11 @@ class Contract:
     def column_names(self) -> tuple[str, ...]:
         """The column names in contract order."""
         return tuple(c.name for c in self.columns)
+
+    @property
+    def delivered_names(self) -> tuple[str, ...]:
+        """The columns' names in a raw source's files, in contract order (`ColumnSpec.delivered`)."""
+        return tuple(c.delivered for c in self.columns)
 
     def column(self, name: str) -> ColumnSpec:
         """The spec of column `name`; raises ContractError naming the contract if absent."""
@@ -222,6 +235,16 @@ def _contract_from_dict(raw: dict[str, Any], path: str) -> Contract:
             f"{path}: column(s) {duplicated} declared more than once "
             "(Spark resolves column names without regard to case)"
         )
+    renamed = [c.name for c in columns if c.delivered_as is not None]
+    if renamed and raw.get("format") is None:
+        raise ContractError(
+            f"{path}: columns {renamed} have 'delivered_as', which names a column in a raw "
+            "source's files; this contract has no 'format' (it is not read from files)"
+        )
+    delivered = [c.delivered for c in columns]
+    twice = sorted({n for n in delivered if delivered.count(n) > 1})
+    if twice:
+        raise ContractError(f"{path}: two columns are delivered as {twice} (delivered_as)")
     contract = Contract(
         name=raw["name"],
         kind=raw["kind"],
@@ -270,6 +293,12 @@ def _column_from_dict(raw: Any, path: str, index: int) -> ColumnSpec:
     if value_range is not None and (not isinstance(value_range, list) or len(value_range) != 2):
         raise ContractError(f"{where} ({raw['name']}): 'range' must be [low, high]")
     allowed = raw.get("allowed")
+    delivered_as = raw.get("delivered_as")
+    if delivered_as is not None and (not isinstance(delivered_as, str) or not delivered_as):
+        raise ContractError(
+            f"{where} ({raw['name']}): 'delivered_as' must be a non-empty text, "
+            f"got {delivered_as!r}"
+        )
     return ColumnSpec(
         name=raw["name"],
         type=raw["type"],
@@ -279,6 +308,7 @@ def _column_from_dict(raw: Any, path: str, index: int) -> ColumnSpec:
         range=(value_range[0], value_range[1]) if value_range is not None else None,
         pattern=raw.get("pattern"),
         rounding=rounding,
+        delivered_as=delivered_as,
     )
 
 

@@ -6,7 +6,9 @@ becomes text with replacement characters plus its raw bytes (base64), and is qua
 with reason `encoding`. A CSV header (one line per file) must name every contract column.
 Parquet records are typed by the client; each contract column is read back as text and goes
 through the same checks, and the quarantine keeps the record as one JSON object. Record-level
-problems become quarantine reasons (see `scoring.ingest.records`).
+problems become quarantine reasons (see `scoring.ingest.records`). Files name a column as the
+contract says it is delivered (`ColumnSpec.delivered`: its `delivered_as`, else its name);
+everything read is named by the contract's `name`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from scoring.core import io
+from scoring.core import io, sql
 from scoring.core.contracts import Contract
 from scoring.core.errors import DataError
 from scoring.ingest.records import (
@@ -91,7 +93,7 @@ def _csv_header(spark: SparkSession, file: str, contract: Contract) -> tuple[str
 def _header_columns(header_line: str, file: str, contract: Contract) -> tuple[str, ...]:
     """The header's column names; DataError naming file and column when one is missing."""
     header = tuple(name.strip() for name in next(csv.reader([header_line])))
-    missing = [name for name in contract.column_names if name not in header]
+    missing = [name for name in contract.delivered_names if name not in header]
     if missing:
         raise DataError(
             f"{file}: CSV header lacks required column '{missing[0]}' of contract "
@@ -105,7 +107,7 @@ def _parse_parquet_files(spark: SparkSession, files: list[str], contract: Contra
     by_schema: dict[str, list[str]] = {}
     for file in files:
         schema = _parquet_schema(spark, file)
-        missing = [name for name in contract.column_names if name not in schema.names]
+        missing = [name for name in contract.delivered_names if name not in schema.names]
         if missing:
             raise DataError(
                 f"{file}: Parquet schema lacks required column '{missing[0]}' of contract "
@@ -129,13 +131,14 @@ def _parquet_schema(spark: SparkSession, file: str) -> T.StructType:
 
 
 def _parquet_as_text(spark: SparkSession, files: list[str], contract: Contract) -> DataFrame:
-    """The contract's columns as text, the record as JSON, the file it came from."""
+    """The contract's columns as text, the record as JSON (named as delivered), the file it
+    came from."""
     frame = spark.read.parquet(*files)
-    columns = list(contract.column_names)
+    delivered = {c.name: F.col(sql.identifier(c.delivered)) for c in contract.columns}
     return frame.select(
-        F.to_json(F.struct(*[F.col(c) for c in columns])).alias(RECORD),
+        F.to_json(F.struct(*delivered.values())).alias(RECORD),
         F.col("_metadata.file_path").alias(SOURCE_FILE),
-        *[F.col(c).cast("string").alias(c) for c in columns],
+        *[column.cast("string").alias(name) for name, column in delivered.items()],
         F.lit(None).cast("string").alias(CORRUPT),
         F.lit(None).cast("string").alias(RECORD_BASE64),
     )

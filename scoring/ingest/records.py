@@ -74,7 +74,8 @@ def parse_csv_lines(lines: DataFrame, contract: Contract, header: tuple[str, ...
         RECORD,
         SOURCE_FILE,
         *_base64(lines),
-        *[parsed[c].alias(c) for c in (*contract.column_names, CORRUPT)],
+        *[parsed[c.delivered].alias(c.name) for c in contract.columns],
+        parsed[CORRUPT].alias(CORRUPT),
     )
 
 
@@ -84,12 +85,13 @@ def parse_json_lines(lines: DataFrame, contract: Contract) -> DataFrame:
     Adds `_keys`, the keys of each object as written (null when malformed), so a caller can
     tell a key that is absent from one that is null, and a key written twice (`ambiguous`).
     """
-    parsed = F.from_json(F.col(RECORD), string_schema(contract.column_names), _PARSE_OPTIONS)
+    parsed = F.from_json(F.col(RECORD), string_schema(contract.delivered_names), _PARSE_OPTIONS)
     return lines.select(
         RECORD,
         SOURCE_FILE,
         *_base64(lines),
-        *[parsed[c].alias(c) for c in (*contract.column_names, CORRUPT)],
+        *[parsed[c.delivered].alias(c.name) for c in contract.columns],
+        parsed[CORRUPT].alias(CORRUPT),
         F.json_object_keys(F.col(RECORD)).alias(KEYS),
     )
 

@@ -177,7 +177,7 @@ def _materialise(checked: DataFrame, contract: Contract, delivery: Delivery) -> 
 def _required_keys(contract: Contract) -> list[str]:
     """The JSON keys a file must carry in some record: the non-nullable columns (a JSON
     writer may leave out a key whose value is null)."""
-    return [spec.name for spec in contract.columns if not spec.nullable]
+    return [spec.delivered for spec in contract.columns if not spec.nullable]
 
 
 def _check_counts(

@@ -99,6 +99,49 @@ def test_two_columns_differing_only_in_case_are_rejected(tmp_path):
         load_contract("broken", folder)
 
 
+def test_delivered_as_names_the_column_in_the_files_and_may_hold_what_a_name_may_not(tmp_path):
+    folder = write(
+        tmp_path,
+        "name: b\nkind: raw_source\ndescription: d\nformat: csv\nkeys: [customer_id]\n"
+        "columns:\n"
+        "  - {name: customer_id, delivered_as: 'Customer ID', type: string, nullable: false,"
+        " description: x}\n"
+        "  - {name: amount, type: double, nullable: true, description: x}\n",
+    )
+    contract = load_contract("broken", folder)
+    assert contract.column_names == ("customer_id", "amount")
+    assert contract.delivered_names == ("Customer ID", "amount")
+
+
+@pytest.mark.parametrize(
+    ("extra", "columns", "message"),
+    [
+        (
+            "format: csv\n",
+            "  - {name: a, delivered_as: x, type: string, nullable: true, description: x}\n"
+            "  - {name: x, type: string, nullable: true, description: x}\n",
+            r"broken\.yaml: two columns are delivered as \['x'\]",
+        ),
+        (
+            "format: csv\n",
+            "  - {name: a, delivered_as: '', type: string, nullable: true, description: x}\n",
+            r"columns\[0\] \(a\): 'delivered_as' must be a non-empty text",
+        ),
+        (
+            "",
+            "  - {name: a, delivered_as: A, type: string, nullable: true, description: x}\n",
+            r"columns \['a'\] have 'delivered_as'.*no 'format'",
+        ),
+    ],
+)
+def test_a_bad_delivered_as_is_refused_naming_file_and_column(tmp_path, extra, columns, message):
+    folder = write(
+        tmp_path, f"name: b\nkind: raw_source\ndescription: d\n{extra}columns:\n{columns}"
+    )
+    with pytest.raises(ContractError, match=message):
+        load_contract("broken", folder)
+
+
 def test_array_of_strings_type_is_supported():
     assert parse_type("array<string>") == T.ArrayType(T.StringType(), containsNull=True)
 

@@ -114,3 +114,95 @@ def test_a_file_that_is_not_parquet_fails_naming_it(spark, contract, tmp_path):
     (folder / "policies_a.parquet").write_text("policy_no,product\n1,auto\n")
     with pytest.raises(DataError, match=r"policies_a\.parquet: not a Parquet file"):
         find_delivery(spark, str(tmp_path / "raw"), "policies", contract, DAY)
+
+
+RENAMED = """\
+name: policies
+kind: raw_source
+description: d
+format: {format}
+file_glob: "policies_*.{format}"
+keys: [policy_no]
+columns:
+  - {{name: policy_no, delivered_as: "Policy No.", type: bigint, nullable: false, description: p}}
+  - {{name: product, delivered_as: "Product (line)", type: string, nullable: false, description: p}}
+  - {{name: value, type: double, nullable: true, description: v}}
+"""
+
+
+def renamed_contract(tmp_path, format_):
+    path = tmp_path / "policies.yaml"
+    path.write_text(RENAMED.format(format=format_))
+    return read_contract(path)
+
+
+def test_csv_columns_are_read_by_the_header_names_the_contract_says_they_are_delivered_as(
+    spark, tmp_path
+):
+    contract = renamed_contract(tmp_path, "csv")
+    folder = tmp_path / "raw" / "policies" / DAY.isoformat()
+    folder.mkdir(parents=True)
+    (folder / "policies_a.csv").write_text(
+        'value,"Product (line)",Policy No.\n2.5,auto,11\n,home,12\n'
+    )
+    files = find_delivery(spark, str(tmp_path / "raw"), "policies", contract, DAY).files
+    checked = checked_records(spark, files, contract, LATEST)
+    rows = sorted(
+        (r["policy_no"], r["product"], r["value"], r["_status"])
+        for r in checked.select("policy_no", "product", "value", "_status").collect()
+    )
+    assert rows == [(11, "auto", 2.5, "valid"), (12, "home", None, "valid")]
+
+
+def test_a_csv_header_with_the_contract_name_instead_of_the_delivered_one_fails_naming_it(
+    spark, tmp_path
+):
+    contract = renamed_contract(tmp_path, "csv")
+    folder = tmp_path / "raw" / "policies" / DAY.isoformat()
+    folder.mkdir(parents=True)
+    (folder / "policies_a.csv").write_text('policy_no,"Product (line)",value\n11,auto,2.5\n')
+    files = find_delivery(spark, str(tmp_path / "raw"), "policies", contract, DAY).files
+    with pytest.raises(
+        DataError, match=r"policies_a\.csv: CSV header lacks required column 'Policy No\.'"
+    ):
+        checked_records(spark, files, contract, LATEST)
+
+
+def test_json_keys_and_parquet_columns_are_read_by_their_delivered_names(spark, tmp_path):
+    (tmp_path / "j").mkdir()
+    json_contract = renamed_contract(tmp_path / "j", "jsonl")
+    folder = tmp_path / "raw" / "policies" / DAY.isoformat()
+    folder.mkdir(parents=True)
+    (folder / "policies_a.jsonl").write_text(
+        '{"Policy No.": 21, "Product (line)": "home", "value": 7.0}\n'
+        '{"policy_no": 22, "product": "auto", "value": 1.0}\n'
+    )
+    files = find_delivery(spark, str(tmp_path / "raw"), "policies", json_contract, DAY).files
+    rows = {
+        r["_record"][:14]: (r["policy_no"], r["product"], r["_reasons"])
+        for r in checked_records(spark, files, json_contract, LATEST).collect()
+    }
+    assert rows['{"Policy No.":'] == (21, "home", [])
+    # the contract's own names are not the delivered ones: both required values are missing
+    assert rows['{"policy_no": '] == (None, None, ["missing:policy_no", "missing:product"])
+
+    parquet_contract = renamed_contract(tmp_path, "parquet")
+    parquet_folder = tmp_path / "rawp" / "policies" / DAY.isoformat()
+    write(
+        parquet_folder,
+        "policies_a.parquet",
+        {
+            "Policy No.": pa.array([31], pa.int64()),
+            "Product (line)": ["auto"],
+            "value": pa.array([None], pa.float64()),
+        },
+    )
+    files = find_delivery(spark, str(tmp_path / "rawp"), "policies", parquet_contract, DAY).files
+    (row,) = checked_records(spark, files, parquet_contract, LATEST).collect()
+    assert (row["policy_no"], row["product"], row["value"], row["_status"]) == (
+        31,
+        "auto",
+        None,
+        "valid",
+    )
+    assert row["_record"] == '{"Policy No.":31,"Product (line)":"auto"}'

@@ -9,6 +9,7 @@ and check that no table version moved.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -367,3 +368,66 @@ def test_a_failed_ingest_never_restores_over_another_runs_commit(spark, history,
     assert last is not None and last["operation"] == "SET TBLPROPERTIES"  # the other run's
     bronze = io.delta_table(spark, tables["bronze_customers"]).history(1).first()
     assert bronze is not None and bronze["operation"] == "RESTORE"  # only ours: undone
+
+
+def renamed_sources(sources):
+    """The demo's sources, where the files call `segment` 'Customer Segment' and `channel`
+    'Sales Channel'."""
+    renamed = {"customers": "segment", "transactions": "channel"}
+    out = dict(sources)
+    for name, column in renamed.items():
+        contract = sources[name].contract
+        delivered = f"{'Customer' if name == 'customers' else 'Sales'} {column.title()}"
+        columns = tuple(
+            replace(c, delivered_as=delivered) if c.name == column else c for c in contract.columns
+        )
+        out[name] = replace(sources[name], contract=replace(contract, columns=columns))
+    return out
+
+
+def test_files_that_name_columns_otherwise_are_ingested_by_the_delivered_names(spark, tmp_path):
+    config = make_config(tmp_path / "lakehouse")
+    raw = Path(config.raw_root("churn"))
+    header = CUSTOMER_HEADER.replace(",segment,", ",Customer Segment,")
+    transactions = [line.replace('"channel"', '"Sales Channel"') for line in TRANSACTIONS_DAY1]
+    write_drop(raw, DAY1.isoformat(), CUSTOMERS_DAY1, transactions, header)
+    run_ingest(
+        spark,
+        churn_tables(config),
+        renamed_sources(CHURN.sources),
+        raw_root=config.raw_root("churn"),
+        settings=IngestSettings(1.0, "error", 24.0),
+        run_date=DAY1,
+        run_id="ingest-renamed",
+        started_at=STARTED,
+    )
+    tables = churn_tables(config)
+    customers = io.read_table(spark, tables["bronze_customers"])
+    segments = {r["customer_id"]: r["segment"] for r in customers.collect()}
+    assert segments == {"C0000001": "consumer", "C0000002": "smb", "C0000003": "enterprise"}
+    bronze = io.read_table(spark, tables["bronze_transactions"])
+    channels = {r["transaction_id"]: r["channel"] for r in bronze.collect()}
+    assert channels == {"T0000000001": "web", "T0000000002": "app", "T0000000003": "store"}
+
+
+def test_a_json_file_keyed_by_the_contract_name_not_the_delivered_one_fails_naming_the_key(
+    spark, tmp_path
+):
+    config = make_config(tmp_path / "lakehouse")
+    header = CUSTOMER_HEADER.replace(",segment,", ",Customer Segment,")
+    write_drop(
+        Path(config.raw_root("churn")), DAY1.isoformat(), CUSTOMERS_DAY1, TRANSACTIONS_DAY1, header
+    )
+    with pytest.raises(
+        DataError, match=r"transactions_001\.jsonl: no record has required key 'Sales Channel'"
+    ):
+        run_ingest(
+            spark,
+            churn_tables(config),
+            renamed_sources(CHURN.sources),
+            raw_root=config.raw_root("churn"),
+            settings=IngestSettings(1.0, "error", 24.0),
+            run_date=DAY1,
+            run_id="ingest-renamed",
+            started_at=STARTED,
+        )
