@@ -7,11 +7,12 @@ Delta's file statistics on: every column (Delta's default, the first 32), the co
 (`dataSkippingNumIndexedCols=0`, which still records numRecords); then ours with Parquet's own
 row-group statistics also left out for the string columns (what
 `scoring.score.step.write_scores` did, with `ScoresLayout.parquet_string_stats_off`), that
-plus no dictionary for the entity key (`customer_id`), and that with one open file per task
-and no sort by the partition column (what `write_scores` does now: `WRITERS_CONF`); then
+plus no dictionary for the entity key (`customer_id`), and that with at most one open file
+per task (finding 27's setting, which opens the file and then sorts every following row),
+and with no sort by the partition column (what `write_scores` does now: `WRITERS_CONF`); then
 ours without Parquet's dictionary for `score`, and without any dictionary. Prints one
 Markdown table (best and median seconds); the settings rotate between repetitions.
-bench/RESULTS.md, findings 11, 12, 27 and 28, came from this.
+bench/RESULTS.md, findings 11, 12, 27, 28 and 29, came from this.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from bench.usecase import churn_usecase, scores_layout
 from scoring.core import io
 from scoring.core.session import temporary_conf
 from scoring.core.tables import TableRef
-from scoring.score.step import ONE_WRITER, WRITERS_CONF
+from scoring.score.step import ONE_DATE_UNSORTED, WRITERS_CONF
 from scoring.score.tables import Lineage, ScoresLayout, with_lineage
 from scoring.usecase import AS_OF_DATE
 
@@ -48,15 +49,20 @@ def write_settings(layout: ScoresLayout) -> WriteSettings:
     no_strings = layout.parquet_string_stats_off
     keys = ", ".join(layout.keys)
     no_dictionary = {f"parquet.enable.dictionary#{key}": "false" for key in layout.keys}
-    ours_unsorted = {WRITERS_CONF: ONE_WRITER}
+    ours_unsorted = {WRITERS_CONF: ONE_DATE_UNSORTED}
+    sorted_after_one = {WRITERS_CONF: "1"}
     return {
         "Delta: every column (Delta default)": ({}, {}),
         f"Delta: {ours[STATS]}": (ours, {}),
         "Delta: none (numRecords only)": ({"delta.dataSkippingNumIndexedCols": "0"}, {}),
         "Delta: ours; Parquet: no string statistics": (ours, no_strings),
-        "Delta: ours; Parquet: no string statistics; one open file, unsorted (ours)": (
+        "Delta: ours; Parquet: no string statistics; at most 1 open file (sorted after it)": (
             ours,
-            {**no_strings, WRITERS_CONF: ONE_WRITER},
+            {**no_strings, **sorted_after_one},
+        ),
+        "Delta: ours; Parquet: no string statistics; unsorted (ours)": (
+            ours,
+            {**no_strings, **ours_unsorted},
         ),
         f"Delta: ours; Parquet: no string statistics, no {keys} dictionary": (
             ours,

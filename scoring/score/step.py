@@ -91,11 +91,13 @@ MAX_BYTES_CONF = "spark.sql.execution.arrow.maxBytesPerBatch"
 NO_BYTE_LIMIT = str(2**31 - 1)
 # Before a partitioned write Spark sorts each task's rows by the partition columns, and holds
 # every row of the task in memory to do so. A `scores` slice is one as_of_date, so one open
-# file per task needs no sort: with this setting Spark writes the rows as they come (past
-# that many open files it would sort the rest, so a second date would still be written
-# right). bench/RESULTS.md, finding 27.
+# file per task needs no sort: with this setting Spark's writer keeps files open and writes
+# the rows as they come. It falls back to sorting the rest of a task's rows as soon as the
+# number of open files *reaches* the setting, so one date needs 2 (with 1 the writer opens
+# its file, then sorts every following row: bench/RESULTS.md, findings 27 and 29). A second
+# date in a task still comes out right, sorted.
 WRITERS_CONF = "spark.sql.maxConcurrentOutputFileWriters"
-ONE_WRITER = "1"
+ONE_DATE_UNSORTED = "2"
 #: Rows of the real features the model predicts on the driver before the run (task check).
 CHECK_ROWS = 20
 
@@ -410,8 +412,8 @@ def write_scores(
     OR-ing them), in Arrow batches of exactly `batch_size` rows (no byte cap).
     `scores_current` (when `update_current`) is fed from the first model's committed slice
     read back at its version, not from `scored` again. Both writes leave out Parquet's
-    statistics of the string columns, and the slice is written unsorted (one open file per
-    task: `WRITERS_CONF`); the session's settings are restored afterwards. Every
+    statistics of the string columns, and the slice is written unsorted (an open file per
+    task and date: `WRITERS_CONF`); the session's settings are restored afterwards. Every
     commit carries `commit_metadata`. `after_scores(commit, version before)` runs between
     the `scores` commit and the MERGE (the error budget: it may undo the commit and raise).
     Returns the `scores` commit (`io.own_commit`).
@@ -423,7 +425,7 @@ def write_scores(
     before = io.current_version(spark, scores)
     stamped = with_lineage(scored, lineages, layout)
     batches = {BATCH_SIZE_CONF: str(batch_size), MAX_BYTES_CONF: NO_BYTE_LIMIT}
-    unsorted = {WRITERS_CONF: ONE_WRITER}
+    unsorted = {WRITERS_CONF: ONE_DATE_UNSORTED}
     with temporary_conf(spark, {**batches, **unsorted, **layout.parquet_string_stats_off}):
         io.write_delta(stamped, scores, "overwrite", metadata, replace_where=predicate)
     commit = io.require_own_commit(spark, scores, lineages[0].run_id, after=before)

@@ -31,7 +31,7 @@ def test_the_dictionary_rows_turn_it_off_for_score_and_for_every_column_on_our_w
     settings = write_settings(LAYOUT)
     score = settings["Delta: ours; Parquet: no string statistics, no score dictionary; unsorted"]
     every = settings["Delta: ours; Parquet: no string statistics, no dictionary at all; unsorted"]
-    ours = settings["Delta: ours; Parquet: no string statistics; one open file, unsorted (ours)"]
+    ours = settings["Delta: ours; Parquet: no string statistics; unsorted (ours)"]
     assert score[1] == {**ours[1], "parquet.enable.dictionary#score": "false"}
     assert every[1] == {**ours[1], "parquet.enable.dictionary": "false"}
     assert score[0] == every[0] == ours[0]

@@ -14,12 +14,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
-from py4j.protocol import Py4JJavaError
+from pyspark.sql import functions as F
 
 from scoring.core import io
 from scoring.core.config import Config
 from scoring.core.errors import ModelError
-from scoring.core.session import job_group, temporary_conf
+from scoring.core.session import temporary_conf
 from scoring.core.tables import Tables
 from scoring.model.registry import configure_mlflow, mlflow_target
 from scoring.runs.result import StepResult
@@ -36,7 +36,7 @@ from scoring.score.udf import LOAD_LOG_ENV
 from scoring.usecase import load_usecase
 from scoring.usecase.spec import ModelSpec
 from tests.conftest import CHURN_DIR, churn_tables, make_config
-from tests.helpers import assert_frames_equal
+from tests.helpers import assert_frames_equal, jvm_log
 from tests.model_fixtures import (
     RUN_DATE,
     churn_features_schema,
@@ -86,30 +86,15 @@ class Scored(NamedTuple):
     calls: list[tuple[str, str]]
     log: list[str]
     settings: tuple[dict[str, str | None], dict[str, str | None]]  # before, after the run
-    write_memory: list[int]  # peak execution memory of each of the run's save stages
+    writer_log: str  # what Spark's partitioned file writer logged during the run
 
 
-# The job group the fixture's run carries, to find its stages.
-SCORED_GROUP = "test-step-scored"
-
-
-def write_stages_memory(spark, group: str) -> list[int]:
-    """The peak execution memory of each `DataFrameWriter.save` stage of the job group's jobs
-    (Spark's status store): a sort before a write holds its rows there; a writer does not.
-    The store keeps a bounded number of stages and drops skipped ones first."""
-    tracker = spark.sparkContext.statusTracker()
-    store = spark.sparkContext._jsc.sc().statusStore()
-    peaks = []
-    for job in tracker.getJobIdsForGroup(group):
-        info = tracker.getJobInfo(job)
-        for stage in info.stageIds if info else ():
-            try:
-                data = store.lastStageAttempt(stage)
-            except Py4JJavaError:  # a skipped stage, which the store drops first when full
-                continue
-            if data.name().startswith("save at "):
-                peaks.append(int(data.peakExecutionMemory()))
-    return peaks
+#: Spark's writer of a partitioned write with concurrent writers (the scores slice's). It logs
+#: at INFO when it gives up and sorts the rest of a task's rows.
+CONCURRENT_WRITER = (
+    "org.apache.spark.sql.execution.datasources.DynamicPartitionDataConcurrentWriter"
+)
+FALLS_BACK_TO_SORT = "Fall back from concurrent writers to sort-based sequential writer"
 
 
 # A one-byte cap would make Spark cut an Arrow batch after every row.
@@ -139,12 +124,11 @@ def scored(spark, trained, tmp_path_factory):
         # version, whose workers then never load it again (their cache has it).
         patch.setattr(udf, "_SHIPPED", {})
         before = {key: spark.conf.get(key, None) for key in keys}
-        with job_group(spark, SCORED_GROUP):
+        with jvm_log(spark, CONCURRENT_WRITER) as writer_log:
             result = score(spark, config, CHAMPION, "score-1")
         after = {key: spark.conf.get(key, None) for key in keys}
     log = (root / "model-loads.log").read_text().splitlines()
-    memory = write_stages_memory(spark, SCORED_GROUP)
-    return Scored(config, result, calls, log, (before, after), memory)
+    return Scored(config, result, calls, log, (before, after), writer_log())
 
 
 def test_alias_is_resolved_once_and_the_version_recorded(spark, scored):
@@ -181,9 +165,19 @@ def test_the_sessions_settings_are_restored_after_scoring(scored):
 
 def test_the_scores_slice_is_written_as_it_comes_not_sorted_by_date_first(scored):
     # Spark's writer sorts a partitioned write's rows by the partition column, in execution
-    # memory, unless it may keep a file open per date. The run saved the scores slice (one
-    # stage), and that stage held no rows in execution memory.
-    assert scored.write_memory == [0]
+    # memory, unless it may keep a file open per date; past its limit of open files it sorts
+    # the rest of the task's rows, and says so. The run's writes never did.
+    assert FALLS_BACK_TO_SORT not in scored.writer_log
+    assert scored.writer_log == ""
+
+
+def test_the_writer_log_shows_the_sort_when_one_open_file_is_the_limit(spark, tmp_path):
+    # The control of the test above: with the limit at 1 the writer opens its file and then
+    # sorts every following row of the task, even of one date (finding 29), and says so.
+    rows = spark.range(0, 100, 1, 2).withColumn("as_of_date", F.current_date())
+    with temporary_conf(spark, {WRITERS_CONF: "1"}), jvm_log(spark, CONCURRENT_WRITER) as log:
+        rows.write.format("delta").partitionBy("as_of_date").save(str(tmp_path / "t"))
+    assert log().count(FALLS_BACK_TO_SORT) == 2  # once per task
 
 
 @pytest.mark.parametrize("table", ["scores", "scores_current"])
