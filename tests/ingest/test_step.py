@@ -44,11 +44,13 @@ TABLES = ("bronze_customers", "bronze_transactions", "quarantine", "features")
 CHURN = load_usecase(CHURN_DIR)
 
 
-def ingest(spark, config: Config, day: date, run_id: str, max_share: float = 1.0):
+def ingest(
+    spark, config: Config, day: date, run_id: str, max_share: float = 1.0, sources=CHURN.sources
+):
     return run_ingest(
         spark,
         churn_tables(config),
-        CHURN.sources,
+        sources,
         raw_root=config.raw_root("churn"),
         settings=IngestSettings(max_share, "error", 24.0),
         run_date=day,
@@ -391,16 +393,7 @@ def test_files_that_name_columns_otherwise_are_ingested_by_the_delivered_names(s
     header = CUSTOMER_HEADER.replace(",segment,", ",Customer Segment,")
     transactions = [line.replace('"channel"', '"Sales Channel"') for line in TRANSACTIONS_DAY1]
     write_drop(raw, DAY1.isoformat(), CUSTOMERS_DAY1, transactions, header)
-    run_ingest(
-        spark,
-        churn_tables(config),
-        renamed_sources(CHURN.sources),
-        raw_root=config.raw_root("churn"),
-        settings=IngestSettings(1.0, "error", 24.0),
-        run_date=DAY1,
-        run_id="ingest-renamed",
-        started_at=STARTED,
-    )
+    ingest(spark, config, DAY1, "ingest-renamed", sources=renamed_sources(CHURN.sources))
     tables = churn_tables(config)
     customers = io.read_table(spark, tables["bronze_customers"])
     segments = {r["customer_id"]: r["segment"] for r in customers.collect()}
@@ -418,16 +411,9 @@ def test_a_json_file_keyed_by_the_contract_name_not_the_delivered_one_fails_nami
     write_drop(
         Path(config.raw_root("churn")), DAY1.isoformat(), CUSTOMERS_DAY1, TRANSACTIONS_DAY1, header
     )
+    before = versions(spark, config)
     with pytest.raises(
         DataError, match=r"transactions_001\.jsonl: no record has required key 'Sales Channel'"
     ):
-        run_ingest(
-            spark,
-            churn_tables(config),
-            renamed_sources(CHURN.sources),
-            raw_root=config.raw_root("churn"),
-            settings=IngestSettings(1.0, "error", 24.0),
-            run_date=DAY1,
-            run_id="ingest-renamed",
-            started_at=STARTED,
-        )
+        ingest(spark, config, DAY1, "ingest-renamed", sources=renamed_sources(CHURN.sources))
+    assert versions(spark, config) == before
