@@ -16,6 +16,8 @@ Example:
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -228,8 +230,7 @@ def _contract_from_dict(raw: dict[str, Any], path: str) -> Contract:
             f"({', '.join(sorted(set(ENCODINGS.values())))})"
         )
     columns = tuple(_column_from_dict(c, path, i) for i, c in enumerate(raw["columns"]))
-    names = [c.name.lower() for c in columns]
-    duplicated = sorted({c.name for c in columns if names.count(c.name.lower()) > 1})
+    duplicated = _repeated([c.name for c in columns], fold=str.lower)
     if duplicated:
         raise ContractError(
             f"{path}: column(s) {duplicated} declared more than once "
@@ -241,8 +242,7 @@ def _contract_from_dict(raw: dict[str, Any], path: str) -> Contract:
             f"{path}: columns {renamed} have 'delivered_as', which names a column in a raw "
             "source's files; this contract has no 'format' (it is not read from files)"
         )
-    delivered = [c.delivered for c in columns]
-    twice = sorted({n for n in delivered if delivered.count(n) > 1})
+    twice = _repeated([c.delivered for c in columns])
     if twice:
         raise ContractError(f"{path}: two columns are delivered as {twice} (delivered_as)")
     contract = Contract(
@@ -279,7 +279,7 @@ def _column_from_dict(raw: Any, path: str, index: int) -> ColumnSpec:
     for required in ("name", "type", "nullable", "description"):
         if required not in raw:
             raise ContractError(f"{where} ({raw.get('name')}): missing key '{required}'")
-    _check_column_name(raw["name"], where)
+    _check_column_name(_text(raw, "name", where), where)
     try:
         parse_type(raw["type"])
     except ValueError as exc:
@@ -293,12 +293,9 @@ def _column_from_dict(raw: Any, path: str, index: int) -> ColumnSpec:
     if value_range is not None and (not isinstance(value_range, list) or len(value_range) != 2):
         raise ContractError(f"{where} ({raw['name']}): 'range' must be [low, high]")
     allowed = raw.get("allowed")
-    delivered_as = raw.get("delivered_as")
-    if delivered_as is not None and (not isinstance(delivered_as, str) or not delivered_as):
-        raise ContractError(
-            f"{where} ({raw['name']}): 'delivered_as' must be a non-empty text, "
-            f"got {delivered_as!r}"
-        )
+    delivered_as = (
+        _text(raw, "delivered_as", where) if raw.get("delivered_as") is not None else None
+    )
     return ColumnSpec(
         name=raw["name"],
         type=raw["type"],
@@ -318,10 +315,23 @@ def _column_from_dict(raw: Any, path: str, index: int) -> ColumnSpec:
 _NAME_FORBIDDEN = frozenset(" ,;{}()\n\t=.`")
 
 
-def _check_column_name(name: Any, where: str) -> None:
-    """ContractError naming the column when its name is empty or cannot be a Delta column."""
-    if not isinstance(name, str) or not name:
-        raise ContractError(f"{where}: 'name' must be a non-empty text, got {name!r}")
+def _repeated(values: list[str], fold: Callable[[str], str] = str) -> list[str]:
+    """The values that occur more than once (after `fold`), sorted."""
+    counts = Counter(fold(v) for v in values)
+    return sorted({v for v in values if counts[fold(v)] > 1})
+
+
+def _text(raw: dict[str, Any], key: str, where: str) -> str:
+    """The column's `key` as a non-empty text; ContractError naming the column otherwise."""
+    value = raw[key]
+    if not isinstance(value, str) or not value:
+        column = f" ({raw['name']})" if key != "name" else ""
+        raise ContractError(f"{where}{column}: '{key}' must be a non-empty text, got {value!r}")
+    return value
+
+
+def _check_column_name(name: str, where: str) -> None:
+    """ContractError naming the column when its name cannot be a Delta column."""
     forbidden = sorted({c for c in name if c in _NAME_FORBIDDEN})
     if forbidden:
         raise ContractError(
