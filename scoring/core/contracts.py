@@ -245,6 +245,12 @@ def _contract_from_dict(raw: dict[str, Any], path: str) -> Contract:
     twice = _repeated([c.delivered for c in columns])
     if twice:
         raise ContractError(f"{path}: two columns are delivered as {twice} (delivered_as)")
+    padded = [c.delivered for c in columns if c.delivered != c.delivered.strip()]
+    if padded and raw.get("format") == "csv":
+        raise ContractError(
+            f"{path}: delivered_as {padded} begin or end with blanks, which a CSV header's "
+            "names never do (ingest strips them)"
+        )
     contract = Contract(
         name=raw["name"],
         kind=raw["kind"],

@@ -128,6 +128,11 @@ def test_delivered_as_names_the_column_in_the_files_and_may_hold_what_a_name_may
             r"columns\[0\] \(a\): 'delivered_as' must be a non-empty text",
         ),
         (
+            "format: csv\n",
+            "  - {name: a, delivered_as: ' A', type: string, nullable: true, description: x}\n",
+            r"broken\.yaml: delivered_as \[' A'\] begin or end with blanks.*CSV header",
+        ),
+        (
             "",
             "  - {name: a, delivered_as: A, type: string, nullable: true, description: x}\n",
             r"columns \['a'\] have 'delivered_as'.*no 'format'",
