@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from datetime import datetime
+from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -76,10 +77,7 @@ def _parse_csv_files(spark: SparkSession, files: list[str], contract: Contract) 
         is_member = F.col(SOURCE_FILE).isin(*[path for path, _ in members])
         is_header = F.col(RECORD).isin(*{line for _, line in members})
         parts.append(parse_csv_lines(lines.filter(is_member & ~is_header), contract, header))
-    result = parts[0]
-    for part in parts[1:]:
-        result = result.unionByName(part)
-    return result
+    return reduce(DataFrame.unionByName, parts)
 
 
 def _csv_header(spark: SparkSession, file: str, contract: Contract) -> tuple[str, str]:
@@ -93,13 +91,20 @@ def _csv_header(spark: SparkSession, file: str, contract: Contract) -> tuple[str
 def _header_columns(header_line: str, file: str, contract: Contract) -> tuple[str, ...]:
     """The header's column names; DataError naming file and column when one is missing."""
     header = tuple(name.strip() for name in next(csv.reader([header_line])))
-    missing = [name for name in contract.delivered_names if name not in header]
+    _require_columns(file, "CSV header", "header", header, contract)
+    return header
+
+
+def _require_columns(
+    file: str, what: str, listed_as: str, names: Sequence[str], contract: Contract
+) -> None:
+    """DataError naming the file and the first of the contract's columns `names` lacks."""
+    missing = [name for name in contract.delivered_names if name not in names]
     if missing:
         raise DataError(
-            f"{file}: CSV header lacks required column '{missing[0]}' of contract "
-            f"'{contract.name}' (all missing: {missing}; header: {list(header)})"
+            f"{file}: {what} lacks required column '{missing[0]}' of contract "
+            f"'{contract.name}' (all missing: {missing}; {listed_as}: {list(names)})"
         )
-    return header
 
 
 def _parse_parquet_files(spark: SparkSession, files: list[str], contract: Contract) -> DataFrame:
@@ -107,18 +112,10 @@ def _parse_parquet_files(spark: SparkSession, files: list[str], contract: Contra
     by_schema: dict[str, list[str]] = {}
     for file in files:
         schema = _parquet_schema(spark, file)
-        missing = [name for name in contract.delivered_names if name not in schema.names]
-        if missing:
-            raise DataError(
-                f"{file}: Parquet schema lacks required column '{missing[0]}' of contract "
-                f"'{contract.name}' (all missing: {missing}; columns: {schema.names})"
-            )
+        _require_columns(file, "Parquet schema", "columns", schema.names, contract)
         by_schema.setdefault(schema.json(), []).append(file)
     parts = [_parquet_as_text(spark, group, contract) for group in by_schema.values()]
-    result = parts[0]
-    for part in parts[1:]:
-        result = result.unionByName(part)
-    return result
+    return reduce(DataFrame.unionByName, parts)
 
 
 def _parquet_schema(spark: SparkSession, file: str) -> T.StructType:
