@@ -49,6 +49,8 @@ class Guarded:
     @property
     def bad_rows(self) -> list[int]:
         """The positions of the rows with an error."""
+        if self.errors.count(None) == len(self.errors):  # the usual batch: no Python loop
+            return []
         return [i for i, error in enumerate(self.errors) if error is not None]
 
 
@@ -99,7 +101,7 @@ def _predict(
         right = _predict(predictor, _part(frame, half, rows), task, output_types, limit, state)
         joined = [pa.concat_arrays([a, b]) for a, b in zip(left[0], right[0], strict=True)]
         return joined, left[1] + right[1]
-    state.rows += sum(e is not None for e in errors)
+    state.rows += len(errors) - errors.count(None)
     return arrays, errors
 
 
