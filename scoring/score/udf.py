@@ -42,6 +42,7 @@ from pyspark import SparkFiles
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from scoring.core.worker import lazy_zip_invalidation, zip_invalidation_is_lazy
 from scoring.model.loading import load_predictor
 from scoring.model.predictors import Predictor
 from scoring.model.reasons import REASONS, ReasonsPlan, batch_reasons, reasons_field
@@ -158,6 +159,7 @@ def score_frame(
     columns = [*keys, *(name for name in inputs if name not in keys)]
 
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        lazy_zip_invalidation()  # the worker's next tasks start without re-reading zips
         predictors = [_cached_predictor(model) for model in models]
         # With reasons on, a compiled model is explained by its native predictor (TreeSHAP
         # needs the trees' own structure), loaded once next to it.
@@ -171,9 +173,10 @@ def score_frame(
             scorers = zip(models, predictors, explainers, plans, strict=True)
             for index, (model, predictor, explainer, plan) in enumerate(scorers):
                 how = "compiled" if model.compiled_file is not None else "native"
+                zips = "lazy-zips" if zip_invalidation_is_lazy() else "eager-zips"
                 _log(
                     model,
-                    f"batch {os.getpid()} {batch.num_rows} {model.name}/{model.version} {how}",
+                    f"batch {os.getpid()} {batch.num_rows} {model.name}/{model.version} {how} {zips}",
                 )
                 position = pa.array(np.full(batch.num_rows, index, dtype="int32"))
                 yield pa.RecordBatch.from_arrays(

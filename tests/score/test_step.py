@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -148,6 +149,14 @@ def test_model_is_loaded_once_per_python_worker_not_per_batch(spark, scored):
     assert set(loads.values()) == {1}
     assert len(loads) <= spark.sparkContext.defaultParallelism
     assert len(batches) >= 10  # 40 rows in batches of at most 4
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+ re-reads zips lazily itself")
+def test_workers_re_read_pyspark_zips_only_when_they_change(scored):
+    # PySpark invalidates import caches at every task; Python 3.11 then re-reads every zip
+    # on the path (scoring.core.worker). The UDF makes that lazy before its first batch.
+    batches = [line.split() for line in scored.log if line.startswith("batch ")]
+    assert batches and {line[-1] for line in batches} == {"lazy-zips"}
 
 
 def test_batches_hold_batch_size_rows_whatever_the_sessions_byte_cap(spark, scored):
