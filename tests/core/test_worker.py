@@ -59,11 +59,17 @@ def test_an_unchanged_archive_is_read_once_then_only_looked_at(tmp_path, reads):
     assert importer.find_spec("zmod_a") is not None
 
 
-def test_a_changed_archive_is_read_again_and_its_new_modules_found(tmp_path, reads):
-    path = archive(tmp_path / "a.zip", "zmod_a")
+def read_lazily(folder: Path) -> tuple[Path, zipimport.zipimporter]:
+    """An archive of `zmod_a`, and an importer of it that has read it once, lazily."""
+    path = archive(folder / "a.zip", "zmod_a")
     importer = zipimport.zipimporter(str(path))
     lazy_zip_invalidation()
     importer.invalidate_caches()
+    return path, importer
+
+
+def test_a_changed_archive_is_read_again_and_its_new_modules_found(tmp_path, reads):
+    path, importer = read_lazily(tmp_path)
     assert importer.find_spec("zmod_b") is None
     archive(tmp_path / "next.zip", "zmod_a", "zmod_b").replace(path)
     reads.clear()
@@ -85,10 +91,7 @@ def test_each_importer_of_one_archive_keeps_its_own_view(tmp_path, reads):
 
 
 def test_a_vanished_archive_empties_its_importer_as_before(tmp_path, reads):
-    path = archive(tmp_path / "a.zip", "zmod_a")
-    importer = zipimport.zipimporter(str(path))
-    lazy_zip_invalidation()
-    importer.invalidate_caches()
+    path, importer = read_lazily(tmp_path)
     path.unlink()
     importer.invalidate_caches()
     assert importer.find_spec("zmod_a") is None
