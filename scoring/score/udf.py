@@ -160,6 +160,7 @@ def score_frame(
 
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         lazy_zip_invalidation()  # the worker's next tasks start without re-reading zips
+        zips = "lazy-zips" if zip_invalidation_is_lazy() else "eager-zips"  # for the load log
         predictors = [_cached_predictor(model) for model in models]
         # With reasons on, a compiled model is explained by its native predictor (TreeSHAP
         # needs the trees' own structure), loaded once next to it.
@@ -173,7 +174,6 @@ def score_frame(
             scorers = zip(models, predictors, explainers, plans, strict=True)
             for index, (model, predictor, explainer, plan) in enumerate(scorers):
                 how = "compiled" if model.compiled_file is not None else "native"
-                zips = "lazy-zips" if zip_invalidation_is_lazy() else "eager-zips"
                 _log(
                     model,
                     f"batch {os.getpid()} {batch.num_rows} {model.name}/{model.version} {how} {zips}",
